@@ -1,0 +1,47 @@
+"""Where things live. Every path can be moved with an environment variable (CXW_*),
+so tests and CI build in a temporary directory and never touch a developer's data."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+FEEDS_DIR = Path(__file__).resolve().parent / "feeds"
+
+
+@dataclass(frozen=True)
+class Paths:
+    data_dir: Path
+
+    @property
+    def landing(self) -> Path:
+        return Path(os.environ.get("CXW_LANDING_DIR", self.data_dir / "landing"))
+
+    @property
+    def warehouse(self) -> Path:
+        return Path(os.environ.get("CXW_WAREHOUSE_PATH", self.data_dir / "warehouse" / "cx.duckdb"))
+
+    @property
+    def published_dir(self) -> Path:
+        return Path(os.environ.get("CXW_PUBLISHED_DIR", self.data_dir / "published"))
+
+    @property
+    def published_db(self) -> Path:
+        return self.published_dir / "cx_warehouse.duckdb"
+
+
+def paths() -> Paths:
+    """Resolved at call time, so a test can point CXW_DATA_DIR elsewhere before building."""
+    return Paths(Path(os.environ.get("CXW_DATA_DIR", PROJECT_ROOT / "data")).resolve())
+
+
+def export_warehouse_env() -> Path:
+    """dbt's profile reads the warehouse path from CXW_WAREHOUSE_PATH: make it always set."""
+    path = paths().warehouse
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["CXW_WAREHOUSE_PATH"] = str(path)
+    return path

@@ -1,0 +1,355 @@
+"""Deterministic demo deliveries: what six agencies really send, each in its own way.
+
+Every file is a function of ``seed`` and ``scale`` only, so two runs write the same bytes.
+The agencies differ the way real ones do:
+
+| agency | survey feed                                  | contact / web feed                          |
+|--------|----------------------------------------------|---------------------------------------------|
+| VA     | Touchpoints A-11 v2 upload, Likert trust 1-5 | analytics.usa.gov ``devices`` JSON envelope |
+| USCIS  | Touchpoints upload, thumbs up/down (1/0)     | analytics.usa.gov ``devices`` CSV           |
+| SSA    | wide 7-driver Likert CSV, ``;`` delimited    | call-center CSV, ``|`` delimited, seconds   |
+| IRS    | wide CSV with text labels, ISO UTC times     | call-center CSV, ``HH:MM:SS`` durations     |
+| FSA    | wide 1-7 scale, tab delimited, Windows-1252  | chat transcripts CSV                        |
+| NYC311 | 311 Resolution Satisfaction survey (month)   | NYC 311 service-request CSV export          |
+
+A handful of deliberately bad rows (a score out of range, an unreadable date) are
+written so that quarantine is exercised on every demo run; ``BAD_ROWS`` lists them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+DEMO_START = date(2025, 7, 1)  # FY2025 Q4 ...
+DEMO_MONTHS = 6  # ... through FY2026 Q1
+
+TOUCHPOINTS_HEADER = [
+    "external_id", "question_1",
+    "positive_effectiveness", "positive_ease", "positive_efficiency", "positive_transparency",
+    "positive_humanity", "positive_employee", "positive_other",
+    "negative_effectiveness", "negative_ease", "negative_efficiency", "negative_transparency",
+    "negative_humanity", "negative_employee", "negative_other",
+    "question_4",
+]  # fmt: skip
+TOUCHPOINTS_DRIVERS = ["effectiveness", "ease", "efficiency", "transparency", "humanity", "employee", "other"]
+# Touchpoints channel enum values (cx_collection_details.channel)
+TOUCHPOINTS_CHANNELS = ["computer", "mobile", "phone", "in_person", "live_chat", "email"]
+TOUCHPOINTS_WEIGHTS = [40, 25, 20, 8, 5, 2]  # email is rare: its cells are small and get suppressed
+
+NYC311_HEADER = [
+    "Unique Key", "Created Date", "Closed Date", "Agency", "Agency Name", "Complaint Type", "Descriptor",
+    "Location Type", "Incident Zip", "Incident Address", "Street Name", "Cross Street 1", "Cross Street 2",
+    "Intersection Street 1", "Intersection Street 2", "Address Type", "City", "Landmark", "Facility Type",
+    "Status", "Due Date", "Resolution Description", "Resolution Action Updated Date", "Community Board", "BBL",
+    "Borough", "X Coordinate (State Plane)", "Y Coordinate (State Plane)", "Open Data Channel Type",
+    "Park Facility Name", "Park Borough", "Vehicle Type", "Taxi Company Borough", "Taxi Pick Up Location",
+    "Bridge Highway Name", "Bridge Highway Direction", "Road Ramp", "Bridge Highway Segment", "Latitude",
+    "Longitude", "Location",
+]  # fmt: skip
+NYC_AGENCIES = [
+    ("NYPD", "New York City Police Department", ["Noise - Residential", "Illegal Parking", "Blocked Driveway"]),
+    ("HPD", "Department of Housing Preservation and Development", ["HEAT/HOT WATER", "PLUMBING", "PAINT/PLASTER"]),
+    ("DSNY", "Department of Sanitation", ["Missed Collection", "Dirty Condition"]),
+    ("DOT", "Department of Transportation", ["Street Condition", "Street Light Condition"]),
+]
+NYC_CHANNELS = ["ONLINE", "PHONE", "MOBILE", "UNKNOWN"]
+BOROUGHS = ["BROOKLYN", "QUEENS", "MANHATTAN", "BRONX", "STATEN ISLAND"]
+LIKERT_LABELS = ["Strongly Disagree", "Disagree", "Neutral", "Agree", "Strongly Agree"]
+
+COMMENTS = [
+    "The website was easy to use.",
+    "I waited too long on hold.",
+    "Staff were very helpful, thank you.",
+    "Could not find the form I needed.",
+    "Please call me back at 202-555-0143 about my case.",
+    "My email is jane.doe@example.com, nobody answered.",
+    "",
+    "",
+    "",
+]
+
+# (agency, feed, file name, 1-based data record) of the rows written to be rejected.
+BAD_ROWS: list[tuple[str, str, str, int]] = []
+
+
+@dataclass(frozen=True)
+class AgencyProfile:
+    code: str
+    quality: float  # mean latent satisfaction on 1-5
+    monthly_responses: int
+
+
+PROFILES = {
+    "VA": AgencyProfile("VA", 4.1, 220),
+    "USCIS": AgencyProfile("USCIS", 3.4, 200),
+    "SSA": AgencyProfile("SSA", 3.6, 180),
+    "IRS": AgencyProfile("IRS", 3.2, 200),
+    "FSA": AgencyProfile("FSA", 3.8, 120),
+    "NYC311": AgencyProfile("NYC311", 3.5, 160),
+}
+
+
+def _months() -> list[date]:
+    out, d = [], DEMO_START
+    for _ in range(DEMO_MONTHS):
+        out.append(d)
+        d = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out
+
+
+def _month_days(month: date) -> int:
+    nxt = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return (nxt - month).days
+
+
+def _likert(rng: random.Random, mean: float, points: int = 5) -> int:
+    """A latent normal score mapped onto 1..points (clipped), so agencies and channels differ."""
+    x = rng.gauss(mean, 0.9) * (points - 1) / 4 + (1 - (points - 1) / 4)
+    return max(1, min(points, round(x)))
+
+
+def _moment(rng: random.Random, month: date) -> datetime:
+    day = rng.randrange(_month_days(month))
+    return datetime(month.year, month.month, 1, 8, 0) + timedelta(days=day, seconds=rng.randrange(10 * 3600))
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[object]], *, delimiter: str = ",",
+               encoding: str = "utf-8") -> None:  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_bytes(buf.getvalue().encode(encoding))
+
+
+def _channel_shift(channel: str) -> float:
+    return {"computer": 0.15, "mobile": 0.1, "phone": -0.25, "in_person": 0.2}.get(channel, 0.0)
+
+
+# ---- surveys ---------------------------------------------------------------------------
+
+
+def touchpoints_rows(rng: random.Random, profile: AgencyProfile, month: date, n: int, *,
+                     thumbs: bool, id_prefix: str) -> list[list[object]]:  # fmt: skip
+    """Touchpoints respondent upload: trust question_1, positive_/negative_ driver flags, free text.
+
+    ``channel`` and ``submitted_at`` follow the upload columns, as agencies add them when one
+    upload covers several cx_collection_details.
+    """
+    rows = []
+    offered = {d: rng.random() < 0.85 or d in ("effectiveness", "ease") for d in TOUCHPOINTS_DRIVERS}
+    for i in range(n):
+        channel = rng.choices(TOUCHPOINTS_CHANNELS, weights=TOUCHPOINTS_WEIGHTS)[0]
+        score = _likert(rng, profile.quality + _channel_shift(channel))
+        positive = score >= 4
+        q1 = int(positive) if thumbs else score
+        flags = []
+        for side in ("positive", "negative"):
+            for d in TOUCHPOINTS_DRIVERS:
+                if not offered[d]:
+                    flags.append("null")  # the literal "null" = option not offered on this survey
+                elif (side == "positive") == positive:
+                    flags.append("1" if rng.random() < 0.45 else "0")
+                else:
+                    flags.append("0")
+        when = _moment(rng, month)
+        comment = rng.choice(COMMENTS)
+        rows.append([f"{id_prefix}-{month:%Y%m}-{i:05d}", q1, *flags, comment, channel,
+                     when.strftime("%Y-%m-%d %H:%M:%S")])  # fmt: skip
+    return rows
+
+
+def wide_likert_rows(rng: random.Random, profile: AgencyProfile, month: date, n: int, *, points: int,
+                     labels: bool, channels: list[str], services: list[str],
+                     stamp: str) -> list[list[object]]:  # fmt: skip
+    rows = []
+    for i in range(n):
+        channel = rng.choice(channels)
+        base = profile.quality + (0.2 if channel in ("Online", "WEB", "web") else -0.1)
+        answers: list[object] = []
+        for d in range(7):
+            v = _likert(rng, base + (d - 3) * 0.05, points)
+            answers.append(LIKERT_LABELS[v - 1] if labels else v)
+            if rng.random() < 0.03:
+                answers[-1] = ""  # item skipped by the respondent
+        when = _moment(rng, month)
+        rows.append([f"{profile.code}{month:%y%m}{i:05d}", when.strftime(stamp), rng.choice(services),
+                     channel, *answers, rng.choice(COMMENTS)])  # fmt: skip
+    return rows
+
+
+# ---- contacts and web ------------------------------------------------------------------
+
+
+def call_center_rows(rng: random.Random, month: date, n: int, *, reasons: list[str], queues: list[str],
+                     hms: bool, stamp: str, prefix: str) -> list[list[object]]:  # fmt: skip
+    rows = []
+    customers = [f"C{rng.randrange(10**7):07d}" for _ in range(max(20, n // 3))]
+    for i in range(n):
+        start = _moment(rng, month)
+        wait = int(rng.expovariate(1 / 240))
+        abandoned = wait > 600 and rng.random() < 0.6
+        handle = 0 if abandoned else int(rng.gauss(540, 180)) if rng.random() > 0.05 else 0
+        outcome = "ABANDONED" if abandoned else rng.choice(["RESOLVED", "RESOLVED", "RESOLVED", "TRANSFERRED", "IVR_SELF_SERVICE"])
+
+        def fmt(s: int) -> str | int:
+            return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}" if hms else s
+
+        rows.append([f"{prefix}{month:%y%m}{i:06d}", start.strftime(stamp), rng.choice(queues), rng.choice(reasons),
+                     rng.choice(customers), fmt(wait), fmt(max(handle, 0)), outcome])  # fmt: skip
+    return rows
+
+
+def nyc311_rows(rng: random.Random, month: date, n: int) -> list[list[object]]:
+    rows = []
+    for i in range(n):
+        agency, agency_name, complaints = rng.choice(NYC_AGENCIES)
+        created = _moment(rng, month)
+        open_ = rng.random() < 0.1
+        closed = None if open_ else created + timedelta(hours=rng.expovariate(1 / 30))
+        fmt = "%m/%d/%Y %I:%M:%S %p"
+        borough = rng.choice(BOROUGHS)
+        row: list[object] = [""] * len(NYC311_HEADER)
+        row[0] = 60000000 + month.month * 100000 + i
+        row[1] = created.strftime(fmt)
+        row[2] = closed.strftime(fmt) if closed else ""
+        row[3], row[4] = agency, agency_name
+        row[5] = rng.choice(complaints)
+        row[6] = "N/A"
+        row[8] = str(10000 + rng.randrange(500))
+        row[16], row[25] = borough, borough
+        row[19] = "In Progress" if open_ else "Closed"
+        row[28] = rng.choice(NYC_CHANNELS)
+        rows.append(row)
+    return rows
+
+
+def dap_devices(rng: random.Random, month: date, agency_slug: str, scale_visits: int) -> dict:
+    """analytics.usa.gov ``devices`` report envelope (GA4 era, date-keyed rows, sessions as visits)."""
+    data = []
+    for day in range(_month_days(month)):
+        d = month + timedelta(days=day)
+        mobile_share = 0.40 + 0.01 * (month.month % 12) + rng.uniform(-0.02, 0.02)  # demand drifts to mobile
+        total = int(scale_visits * rng.uniform(0.8, 1.2))
+        for device, share in (("desktop", 1 - mobile_share - 0.03), ("mobile", mobile_share), ("tablet", 0.03)):
+            data.append({"date": d.isoformat(), "device": device, "visits": str(int(total * share))})
+    return {
+        "name": "devices",
+        "query": {"dimensions": [{"name": "date"}, {"name": "deviceCategory"}], "metrics": [{"name": "sessions"}]},
+        "meta": {"name": "Devices", "description": "Daily desktop/mobile/tablet visits for all sites."},
+        "data": data,
+        "taken_at": f"{(month + timedelta(days=_month_days(month))).isoformat()}T06:00:00.000Z",
+        "agency": agency_slug,
+    }
+
+
+# ---- the whole landing zone -------------------------------------------------------------
+
+
+def generate(out: Path, *, seed: int = 42, scale: float = 1.0) -> dict[str, int]:
+    """Write every demo delivery under ``out/<agency>/<feed>/``; return files written per agency."""
+    rng = random.Random(seed)
+    BAD_ROWS.clear()
+    written: dict[str, int] = {}
+
+    def n_for(code: str) -> int:
+        return max(1, int(PROFILES[code].monthly_responses * scale))
+
+    def put(agency: str) -> None:
+        written[agency] = written.get(agency, 0) + 1
+
+    for month in _months():
+        ym = f"{month:%Y-%m}"
+        # VA: Touchpoints Likert upload + DAP devices JSON
+        rows = touchpoints_rows(rng, PROFILES["VA"], month, n_for("VA"), thumbs=False, id_prefix="va")
+        if month == DEMO_START:
+            rows[7][1] = 7  # trust answered 7 on a 1-5 scale: must be quarantined
+            BAD_ROWS.append(("VA", "touchpoints_survey", f"va_touchpoints_{ym}.csv", 8))
+        _write_csv(out / "VA/touchpoints_survey" / f"va_touchpoints_{ym}.csv",
+                   [*TOUCHPOINTS_HEADER, "channel", "submitted_at"], rows)  # fmt: skip
+        put("VA")
+        web = out / "VA/web_devices" / f"devices_{ym}.json"
+        web.parent.mkdir(parents=True, exist_ok=True)
+        web.write_text(json.dumps(dap_devices(rng, month, "veterans-affairs", int(400000 * scale)), indent=2))
+        put("VA")
+
+        # USCIS: Touchpoints thumbs up/down + DAP devices CSV
+        rows = touchpoints_rows(rng, PROFILES["USCIS"], month, n_for("USCIS"), thumbs=True, id_prefix="uscis")
+        _write_csv(out / "USCIS/touchpoints_survey" / f"uscis_cx_upload_{ym}.csv",
+                   [*TOUCHPOINTS_HEADER, "channel", "submitted_at"], rows)  # fmt: skip
+        put("USCIS")
+        env = dap_devices(rng, month, "homeland-security", int(150000 * scale))
+        _write_csv(out / "USCIS/web_devices" / f"devices_{ym}.csv", ["date", "device", "visits"],
+                   [[r["date"], r["device"], r["visits"]] for r in env["data"]])  # fmt: skip
+        put("USCIS")
+
+        # SSA: wide Likert 1-5, semicolon; call center pipe-delimited, seconds
+        header = ["ResponseID", "DateSubmitted", "OfficeType", "Channel",
+                  "Q1_Trust", "Q2_Satisfaction", "Q3_Effectiveness", "Q4_Ease", "Q5_Efficiency",
+                  "Q6_Transparency", "Q7_Employee", "Comments"]  # fmt: skip
+        rows = wide_likert_rows(rng, PROFILES["SSA"], month, n_for("SSA"), points=5, labels=False,
+                                channels=["Online", "Phone", "Field Office"], services=["RET", "DIS", "SSN"],
+                                stamp="%m/%d/%Y %H:%M")  # fmt: skip
+        if month == DEMO_START:
+            rows[3][1] = "13/45/2025 25:00"  # an impossible date: must be quarantined
+            BAD_ROWS.append(("SSA", "a11_survey", f"ssa_a11_{ym}.csv", 4))
+        _write_csv(out / "SSA/a11_survey" / f"ssa_a11_{ym}.csv", header, rows, delimiter=";")
+        put("SSA")
+        rows = call_center_rows(rng, month, n_for("SSA") * 8, reasons=["BENEFIT_STATUS", "SSN_CARD", "ADDRESS_CHANGE", "PAYMENT"],
+                                queues=["National 800", "Field Office Phone"], hms=False, stamp="%Y-%m-%d %H:%M:%S", prefix="S")  # fmt: skip
+        _write_csv(out / "SSA/call_center" / f"ssa_800_calls_{ym}.psv",
+                   ["call_id", "call_start", "queue", "reason_code", "caller_key", "queue_wait_sec", "handle_sec", "disposition"],
+                   rows, delimiter="|")  # fmt: skip
+        put("SSA")
+
+        # IRS: wide labels, ISO UTC; call center HH:MM:SS
+        header = ["respondent_id", "completed_utc", "program", "contact_channel",
+                  "trust", "overall_satisfaction", "effectiveness", "ease", "efficiency",
+                  "transparency", "employee_helpfulness", "verbatim"]  # fmt: skip
+        rows = wide_likert_rows(rng, PROFILES["IRS"], month, n_for("IRS"), points=5, labels=True,
+                                channels=["WEB", "PHONE", "TAC"], services=["FILING", "REFUND", "NOTICE"],
+                                stamp="%Y-%m-%dT%H:%M:%SZ")  # fmt: skip
+        _write_csv(out / "IRS/cx_survey" / f"irs_cx_{ym}.csv", header, rows)
+        put("IRS")
+        rows = call_center_rows(rng, month, n_for("IRS") * 10, reasons=["Refund status", "Notice received", "Payment plan", "Identity verification"],
+                                queues=["Individual Master File", "Accounts Management"], hms=True, stamp="%m/%d/%Y %H:%M:%S", prefix="I")  # fmt: skip
+        _write_csv(out / "IRS/toll_free" / f"irs_tollfree_{ym}.csv",
+                   ["Contact ID", "Start Time", "Queue", "Topic", "Customer", "Wait (hh:mm:ss)", "Talk (hh:mm:ss)", "Result"], rows)  # fmt: skip
+        put("IRS")
+
+        # FSA: 1-7 scale, tab-delimited, Windows-1252 (accented names in comments)
+        header = ["id", "date", "service", "mode",
+                  "trust_7", "csat_7", "effective_7", "easy_7", "efficient_7", "transparent_7", "staff_7", "comment"]  # fmt: skip
+        rows = wide_likert_rows(rng, PROFILES["FSA"], month, n_for("FSA"), points=7, labels=False,
+                                channels=["web", "phone", "chat"], services=["FAFSA", "LOANS"], stamp="%d-%b-%Y")  # fmt: skip
+        for r in rows[::25]:
+            r[-1] = "José found the FAFSA résumé section confusing"
+        _write_csv(out / "FSA/csat_survey" / f"fsa_csat_{ym}.tsv", header, rows, delimiter="\t", encoding="cp1252")
+        put("FSA")
+        rows = call_center_rows(rng, month, n_for("FSA") * 6, reasons=["LOAN_REPAYMENT", "FAFSA_HELP", "PSLF"],
+                                queues=["chat"], hms=False, stamp="%Y-%m-%d %H:%M:%S", prefix="F")  # fmt: skip
+        _write_csv(out / "FSA/chat" / f"fsa_chat_{ym}.csv",
+                   ["session_id", "started", "queue", "intent", "borrower_key", "queue_seconds", "session_seconds", "end_state"], rows)  # fmt: skip
+        put("FSA")
+
+        # NYC 311: service requests + resolution satisfaction survey (year/month only)
+        _write_csv(out / "NYC311/service_requests" / f"311_service_requests_{ym}.csv", NYC311_HEADER,
+                   nyc311_rows(rng, month, n_for("NYC311") * 10))  # fmt: skip
+        put("NYC311")
+        rows = []
+        for i in range(n_for("NYC311")):
+            agency, _, complaints = rng.choice(NYC_AGENCIES)
+            v = _likert(rng, PROFILES["NYC311"].quality)
+            rows.append([f"{month:%Y%m}{i:05d}", month.year, month.month, agency, rng.choice(complaints),
+                         rng.choice(NYC_CHANNELS), LIKERT_LABELS[v - 1]])  # fmt: skip
+        _write_csv(out / "NYC311/resolution_survey" / f"311_resolution_satisfaction_{ym}.csv",
+                   ["survey_id", "year", "month", "agency", "complaint_type", "channel", "overall_satisfaction"], rows)  # fmt: skip
+        put("NYC311")
+    return written

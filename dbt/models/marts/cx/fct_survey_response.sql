@@ -1,0 +1,44 @@
+-- One row per respondent x question that scores an A-11 driver, with its fiscal period.
+with
+
+responses as (
+    select * from {{ ref('stg_surveys__responses') }}
+),
+
+scored as (
+    select * from {{ ref('int_survey_answers__scored') }}
+),
+
+channels as (
+    select * from {{ ref('int_channels__resolved') }}
+),
+
+joined as (
+    select
+        -- ids
+        scored.response_key,
+        scored.question_code,
+        -- dimensions
+        responses.agency_code,
+        coalesce(responses.service_code, 'UNSPECIFIED') as service_code,
+        coalesce(channels.channel_code, 'unknown') as channel_code,
+        scored.driver_code,
+        scored.item_type,
+        -- periods
+        responses.submitted_date,
+        {{ fiscal_year('responses.submitted_date') }} as fiscal_year,
+        {{ fiscal_quarter('responses.submitted_date') }} as fiscal_quarter,
+        -- measures
+        scored.raw_value,
+        scored.score_1_5,
+        scored.is_agree,
+        -- lineage
+        responses.source_file,
+        responses.source_row_number
+    from scored
+    inner join responses on scored.response_key = responses.response_key
+    left join channels
+        on responses.agency_code = channels.agency_code and responses.channel_label = channels.channel_label
+)
+
+select * from joined
