@@ -12,9 +12,11 @@ needed or stops working, so the patch is removed or mended deliberately.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from great_expectations.execution_engine import sqlalchemy_execution_engine as _engine
+from sqlalchemy.engine import Engine
 
 DUCKDB_DIALECT = "duckdb"
 
@@ -56,3 +58,19 @@ def revert() -> None:
     _engine._PERSISTED_CONNECTION_DIALECTS = tuple(
         d for d in _engine._PERSISTED_CONNECTION_DIALECTS if d != DUCKDB_DIALECT
     )
+
+
+def release(database: str) -> None:
+    """Close every connection GX holds on ``database``, so DuckDB's file lock is freed.
+
+    GX keeps the persisted connection (our doing) on its execution engine and a second
+    SQLAlchemy engine on the data source (from its connection test); its own ``close()``
+    only disposes one pool. The next writer, dbt in a subprocess, needs the file to itself.
+    """
+    for obj in gc.get_objects():
+        if isinstance(obj, _engine.SqlAlchemyExecutionEngine) and getattr(obj, "_connection", None) is not None:
+            obj._connection.close()
+            obj._connection = None
+    for obj in gc.get_objects():
+        if isinstance(obj, Engine) and obj.url.drivername == DUCKDB_DIALECT and obj.url.database == database:
+            obj.dispose()

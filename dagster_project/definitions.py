@@ -1,0 +1,23 @@
+"""Assembles the warehouse; every piece lives in the module of its concern."""
+
+import dagster as dg
+
+from dagster_project.ingest.assets import ingest_assets
+from dagster_project.publish.snapshot import bi_snapshot
+from dagster_project.quality.gx_suites import gx_checks
+from dagster_project.resources import WarehouseResource, dbt_resource
+from dagster_project.transform.dbt_assets import cx_dbt_models
+
+# DuckDB has a single writer: every step runs in one process, one after another.
+build_warehouse = dg.define_asset_job(
+    "build_warehouse", selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor,
+    description="Ingest every new delivery, build the dbt models, run the quality gates, publish for BI.",
+)  # fmt: skip
+
+defs = dg.Definitions(
+    assets=[*ingest_assets, cx_dbt_models, bi_snapshot],
+    asset_checks=gx_checks,
+    jobs=[build_warehouse],
+    resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,78 @@
+"""Publish for BI: a read-only DuckDB snapshot of dimensions and marts plus one Parquet per mart.
+
+DuckDB allows one writer, and a reader of the working file would block the pipeline. So each
+artefact is written under a temporary name and swapped in with ``os.replace`` (atomic on one
+filesystem): a reader that has the old file open keeps it; a new connection sees the new one.
+"""
+
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from dagster_project.config import paths
+from dagster_project.ingest.loader import lit
+from dagster_project.resources import WarehouseResource
+
+PUBLISHED_SCHEMA = "marts"
+PUBLISHED_PREFIXES = ("dim_", "mart_")  # facts stay in the working file (respondent level)
+PUBLISHED_TABLES = [
+    ["marts", "dim_agency"], ["marts", "dim_channel"], ["marts", "dim_driver"], ["marts", "mart_cx_quarterly"],
+]  # fmt: skip
+
+
+def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[str, int]:
+    published_dir.mkdir(parents=True, exist_ok=True)
+    (published_dir / "parquet").mkdir(exist_ok=True)
+    target = published_dir / "cx_warehouse.duckdb"
+    tmp = published_dir / f".cx_warehouse.{run_id}.duckdb.tmp"
+    tmp.unlink(missing_ok=True)
+    counts: dict[str, int] = {}
+    con = duckdb.connect(str(tmp))
+    try:
+        con.execute(f"attach {lit(str(warehouse))} as working (read_only)")
+        tables = [
+            name for (name,) in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'working' and schema_name = ? order by 1",
+                [PUBLISHED_SCHEMA],
+            ).fetchall()
+            if name.startswith(PUBLISHED_PREFIXES)
+        ]  # fmt: skip
+        con.execute(f"create schema {PUBLISHED_SCHEMA}")
+        for name in tables:
+            con.execute(f"create table {PUBLISHED_SCHEMA}.{name} as select * from working.{PUBLISHED_SCHEMA}.{name}")
+            counts[name] = con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{name}").fetchone()[0]
+            if name.startswith("mart_"):
+                part = published_dir / "parquet" / f".{name}.{run_id}.parquet.tmp"
+                con.execute(f"copy {PUBLISHED_SCHEMA}.{name} to {lit(str(part))} (format parquet)")
+                os.replace(part, published_dir / "parquet" / f"{name}.parquet")
+        con.execute(
+            "create table main.publish_manifest as select ? as run_id, ? as published_at, ? as tables",
+            [run_id, datetime.now(timezone.utc).replace(tzinfo=None), ",".join(tables)],
+        )
+        con.execute("detach working")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    os.replace(tmp, target)
+    return counts
+
+
+@dg.asset(
+    key=["published", "bi_snapshot"], group_name="publish", kinds={"duckdb", "parquet"},
+    deps=[dg.AssetKey(k) for k in PUBLISHED_TABLES],
+    description="Read-only DuckDB snapshot of dims and marts, and a Parquet per mart, for BI tools.",
+)  # fmt: skip
+def bi_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    published = paths().published_dir
+    counts = publish_snapshot(warehouse.path, published, context.run_id)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(published / "cx_warehouse.duckdb")),
+            "tables": dg.MetadataValue.json(counts),
+            "rows": sum(counts.values()),
+        }
+    )

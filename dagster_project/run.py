@@ -1,0 +1,87 @@
+"""``make run``: build the whole warehouse on the demo deliveries in one go and say what happened.
+
+Exit status 1 when any step failed or a blocking quality check did not pass (the publish step
+is then skipped and the previously published snapshot stays as it was).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from dagster_project.config import paths
+from dagster_project.demo.generate import generate
+
+LAYERS = {
+    "raw": ["raw.survey_responses", "raw.survey_answers", "raw.contacts", "raw.web_analytics"],
+    "quarantine": ["quarantine.rejected_rows", "quarantine.rejected_files"],
+    "staging": ["staging.stg_surveys__responses", "staging.stg_contacts__contacts", "staging.stg_web__analytics"],
+    "marts": ["marts.fct_survey_response", "marts.mart_cx_quarterly"],
+}
+
+
+def ensure_demo_landing(landing: Path) -> None:
+    if not any(landing.glob("*/*/*")):
+        written = generate(landing)
+        print(f"demo data: wrote {sum(written.values())} delivery files for {len(written)} agencies to {landing}")
+
+
+def build(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    from dagster_project.definitions import defs
+
+    job = defs.resolve_job_def("build_warehouse")
+    # Console shows warnings and errors (quarantined rows, failed checks); the UI keeps every event.
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    return job.execute_in_process(run_config=quiet, instance=instance or dg.DagsterInstance.get(), raise_on_error=False)
+
+
+def layer_counts(warehouse: Path) -> dict[str, int]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for ts in LAYERS.values() for t in ts}
+    finally:
+        con.close()
+
+
+def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
+    p = paths()
+    evaluations = result.get_asset_check_evaluations()
+    failed = [e for e in evaluations if not e.passed]
+    lines = ["", "== cx warehouse build =="]
+    if p.warehouse.exists():
+        con = duckdb.connect(str(p.warehouse), read_only=True)
+        try:
+            agencies, files = con.execute(
+                "select count(distinct agency_code), count(*) from raw.ingest_log where status <> 'skipped'"
+            ).fetchone()
+        finally:
+            con.close()
+        lines.append(f"agencies: {agencies}   delivery files logged: {files}")
+        for table, n in layer_counts(p.warehouse).items():
+            lines.append(f"  {table:<40} {n:>9,} rows")
+    lines.append(f"checks: {len(evaluations) - len(failed)} passed, {len(failed)} failed")
+    for e in failed:
+        lines.append(f"  FAILED {e.asset_key.to_user_string()} {e.check_name} ({e.severity.value})")
+    ok = result.success and not any(e.severity == dg.AssetCheckSeverity.ERROR for e in failed)
+    published = [m for m in result.get_asset_materialization_events() if m.asset_key == dg.AssetKey(["published", "bi_snapshot"])]
+    if published:
+        lines.append(f"published: {p.published_db}  (parquet: {p.published_dir / 'parquet'})")
+    else:
+        lines.append(f"NOT published: the last good snapshot (if any) is unchanged at {p.published_db}")
+    lines.append("result: OK" if ok else "result: FAILED")
+    return "\n".join(lines), ok
+
+
+def main() -> int:
+    ensure_demo_landing(paths().landing)
+    result = build()
+    text, ok = summarise(result)
+    print(text)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
