@@ -40,8 +40,9 @@ def paths() -> Paths:
 
 
 def export_warehouse_env() -> Path:
-    """dbt's profile reads the warehouse path from CXW_WAREHOUSE_PATH: make it always set."""
+    """dbt's profile reads the working file from CXW_DBT_DUCKDB_PATH; derive it from our paths
+    every time, so a changed CXW_DATA_DIR is followed by the dbt subprocess too."""
     path = paths().warehouse
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["CXW_WAREHOUSE_PATH"] = str(path)
+    os.environ["CXW_DBT_DUCKDB_PATH"] = str(path)
     return path

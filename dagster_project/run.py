@@ -66,7 +66,9 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
     for e in failed:
         lines.append(f"  FAILED {e.asset_key.to_user_string()} {e.check_name} ({e.severity.value})")
     ok = result.success and not any(e.severity == dg.AssetCheckSeverity.ERROR for e in failed)
-    published = [m for m in result.get_asset_materialization_events() if m.asset_key == dg.AssetKey(["published", "bi_snapshot"])]
+    published = [
+        m for m in result.get_asset_materialization_events() if m.asset_key == dg.AssetKey(["published", "bi_snapshot"])
+    ]
     if published:
         lines.append(f"published: {p.published_db}  (parquet: {p.published_dir / 'parquet'})")
     else:

@@ -197,7 +197,11 @@ def call_center_rows(rng: random.Random, month: date, n: int, *, reasons: list[s
         wait = int(rng.expovariate(1 / 240))
         abandoned = wait > 600 and rng.random() < 0.6
         handle = 0 if abandoned else int(rng.gauss(540, 180)) if rng.random() > 0.05 else 0
-        outcome = "ABANDONED" if abandoned else rng.choice(["RESOLVED", "RESOLVED", "RESOLVED", "TRANSFERRED", "IVR_SELF_SERVICE"])
+        outcome = (
+            "ABANDONED"
+            if abandoned
+            else rng.choice(["RESOLVED", "RESOLVED", "RESOLVED", "TRANSFERRED", "IVR_SELF_SERVICE"])
+        )
 
         def fmt(s: int) -> str | int:
             return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}" if hms else s

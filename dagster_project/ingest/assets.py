@@ -1,11 +1,10 @@
 """One ingest asset per feed kind: every registered agency feed of that kind, new files only."""
 
-
 import dagster as dg
 
+from dagster_project.config import paths
 from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_file
 from dagster_project.ingest.registry import load_registry
-from dagster_project.config import paths
 from dagster_project.resources import WarehouseResource
 
 MAX_LOGGED_REJECTS = 20  # per file, in the run log; all of them are in quarantine.rejected_rows
@@ -63,10 +62,18 @@ def outcome_metadata(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(["raw", "survey_responses"], group_name="ingest", kinds={"duckdb"},
-                     description="Survey respondents from every agency survey feed (Touchpoints, A-11 Likert, ...)."),
-        dg.AssetSpec(["raw", "survey_answers"], group_name="ingest", kinds={"duckdb"},
-                     description="One row per answered survey question."),
+        dg.AssetSpec(
+            ["raw", "survey_responses"],
+            group_name="ingest",
+            kinds={"duckdb"},
+            description="Survey respondents from every agency survey feed (Touchpoints, A-11 Likert, ...).",
+        ),
+        dg.AssetSpec(
+            ["raw", "survey_answers"],
+            group_name="ingest",
+            kinds={"duckdb"},
+            description="One row per answered survey question.",
+        ),
     ],  # fmt: skip
 )
 def raw_surveys(context: dg.AssetExecutionContext, warehouse: WarehouseResource):

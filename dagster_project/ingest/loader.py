@@ -17,7 +17,14 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.ingest.contracts import (
-    CONTRACTS, DATE, DURATION, INTEGER, LINEAGE_COLUMNS, SQL_TYPES, TEXT, TIMESTAMP,
+    CONTRACTS,
+    DATE,
+    DURATION,
+    INTEGER,
+    LINEAGE_COLUMNS,
+    SQL_TYPES,
+    TEXT,
+    TIMESTAMP,
 )  # fmt: skip
 from dagster_project.ingest.registry import FeedSpec
 
@@ -234,7 +241,9 @@ def _load_in_transaction(con, spec: FeedSpec, path: Path, rel: str, sha: str, ru
         return _reject_file(con, spec, rel, sha, run_id, reason, base)
 
     checks = ",\n".join(_error_exprs(spec))
-    con.execute(f"create or replace temp table checked as select *, list_filter([{checks}], lambda e: e is not null) as _errors from src")
+    con.execute(
+        f"create or replace temp table checked as select *, list_filter([{checks}], lambda e: e is not null) as _errors from src"
+    )
     lineage = (
         f"{lit(spec.agency)}, {lit(spec.name)}, {lit(rel)}, {lit(sha)}, _row_number, current_timestamp, {lit(run_id)}"
     )

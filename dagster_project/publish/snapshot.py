@@ -5,9 +5,8 @@ artefact is written under a temporary name and swapped in with ``os.replace`` (a
 filesystem): a reader that has the old file open keeps it; a new connection sees the new one.
 """
 
-
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -51,7 +50,7 @@ def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[
                 os.replace(part, published_dir / "parquet" / f"{name}.parquet")
         con.execute(
             "create table main.publish_manifest as select ? as run_id, ? as published_at, ? as tables",
-            [run_id, datetime.now(timezone.utc).replace(tzinfo=None), ",".join(tables)],
+            [run_id, datetime.now(UTC).replace(tzinfo=None), ",".join(tables)],
         )
         con.execute("detach working")
         con.execute("checkpoint")

@@ -1,7 +1,7 @@
 """The dbt project as Dagster assets; dbt tests become asset checks (dagster-dbt)."""
 
-
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
@@ -26,7 +26,7 @@ GROUPS = {"seed": "reference", "staging": "staging", "intermediate": "intermedia
 class CxDbtTranslator(DagsterDbtTranslator):
     """Keys mirror the warehouse: <schema>/<table>, so raw/contacts is the ingest asset itself."""
 
-    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Optional[DbtProject]) -> dg.AssetSpec:
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "source":

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'mart_cx_quarterly'}}}) }}
 -- Detects responses lost or double counted between fct_survey_response and mart_cx_quarterly:
 -- every fact row belongs to exactly one mart cell, suppressed or not, so the totals per agency
 -- and driver must be equal (threshold: zero, a count cannot be off by "a little").

@@ -16,7 +16,9 @@ aggregated as (
         driver_code,
         count(*) as responses,
         count(score_1_5) as scored_responses,
-        sum(score_1_5) as score_sum,
+        -- exact decimal sum: a float sum depends on the order DuckDB's threads add in, so a
+        -- rebuild could differ in the last bit; 9 decimals keep the mean exact to 1e-9
+        sum(cast(score_1_5 as decimal(18, 9))) as score_sum,
         sum(case when is_agree then 1 else 0 end) as agree_responses
     from facts
     group by agency_code, service_code, channel_code, fiscal_year, fiscal_quarter, driver_code

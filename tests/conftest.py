@@ -1,0 +1,65 @@
+"""Shared fixtures: one real end-to-end build of the demo data in a temporary directory.
+
+The environment is pointed at a temporary data directory before any project module is
+imported, so tests never touch a developer's ./data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="cxw-tests-"))
+os.environ["CXW_DATA_DIR"] = str(_SESSION_DIR / "data")
+os.environ.pop("CXW_WAREHOUSE_PATH", None)
+os.environ.pop("CXW_LANDING_DIR", None)
+os.environ.pop("CXW_PUBLISHED_DIR", None)
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+
+import dagster as dg  # noqa: E402
+import duckdb  # noqa: E402
+
+from dagster_project.config import paths  # noqa: E402
+from dagster_project.demo.generate import generate  # noqa: E402
+
+
+@dataclass
+class Build:
+    result: dg.ExecuteInProcessResult
+    landing: Path
+    warehouse: Path
+    published: Path
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = duckdb.connect(str(self.warehouse), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+
+@pytest.fixture(scope="session")
+def demo_build() -> Build:
+    """Generate the demo landing zone and run the real build_warehouse job once."""
+    from dagster_project.run import build
+
+    p = paths()
+    generate(p.landing)
+    result = build(dg.DagsterInstance.ephemeral())
+    return Build(result, p.landing, p.warehouse, p.published_db)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A separate data directory for tests that build or break their own warehouse."""
+    monkeypatch.setenv("CXW_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)

@@ -1,0 +1,107 @@
+"""The whole job on the demo data: lineage, gates, row counts per layer, publish, re-run."""
+
+import shutil
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dagster_project.run import build, summarise
+
+pytestmark = pytest.mark.slow
+
+
+def test_build_succeeds_with_every_check_passing(demo_build):
+    assert demo_build.result.success
+    evaluations = demo_build.result.get_asset_check_evaluations()
+    names = {e.check_name for e in evaluations}
+    assert {"gx_raw_survey_responses", "gx_raw_contacts", "gx_raw_web_analytics", "gx_mart_cx_quarterly"} <= names
+    assert any(n.startswith("unique_combination") for n in names)  # dbt tests as asset checks
+    assert [e.check_name for e in evaluations if not e.passed] == []
+    text, ok = summarise(demo_build.result)
+    assert ok and "agencies: 6" in text and "result: OK" in text
+
+
+def test_rows_reconcile_between_ingest_log_raw_and_staging(demo_build):
+    log = dict(
+        demo_build.query(
+            "select feed_kind, sum(rows_in) - sum(rows_loaded) - sum(rows_quarantined) from raw.ingest_log group by 1"
+        )
+    )
+    assert set(log) == {"survey_responses", "contacts", "web_analytics"} and set(log.values()) == {0}
+    for kind, staging in (("survey_responses", "stg_surveys__responses"), ("contacts", "stg_contacts__contacts")):
+        loaded = demo_build.query("select sum(rows_loaded) from raw.ingest_log where feed_kind = ?", [kind])[0][0]
+        assert demo_build.query(f"select count(*) from raw.{kind}")[0][0] == loaded
+        assert demo_build.query(f"select count(*) from staging.{staging}")[0][0] == loaded
+    quarantined = demo_build.query("select sum(rows_quarantined) from raw.ingest_log")[0][0]
+    assert quarantined == demo_build.query("select count(*) from quarantine.rejected_rows")[0][0] == 2
+
+
+def test_published_snapshot_holds_dims_and_marts_only(demo_build):
+    con = duckdb.connect(str(demo_build.published), read_only=True)
+    try:
+        tables = {
+            r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+        }
+        assert tables == {"dim_agency", "dim_channel", "dim_driver", "mart_cx_quarterly"}
+        mart = con.execute("select count(*), sum(responses) from marts.mart_cx_quarterly").fetchone()
+        parquet = demo_build.published.parent / "parquet" / "mart_cx_quarterly.parquet"
+        assert con.execute(f"select count(*), sum(responses) from '{parquet}'").fetchone() == mart
+        assert con.execute("select count(*) from main.publish_manifest").fetchone()[0] == 1
+    finally:
+        con.close()
+    assert mart == tuple(demo_build.query("select count(*), sum(responses) from marts.mart_cx_quarterly")[0])
+
+
+def test_no_seeded_personal_data_reaches_staging_output_or_the_published_file(demo_build):
+    seeded = ["jane.doe@example.com", "202-555-0143"]
+    assert (
+        demo_build.query("select count(*) from raw.survey_responses where comment like '%jane.doe@example.com%'")[0][0]
+        > 0
+    )
+    for s in seeded:
+        assert (
+            demo_build.query(
+                "select count(*) from staging.stg_surveys__responses where comment_redacted like ?", [f"%{s}%"]
+            )[0][0]
+            == 0
+        )
+    published = demo_build.published.read_bytes()
+    assert all(s.encode() not in published for s in seeded)
+
+
+def test_rerun_loads_nothing_twice_and_leaves_the_marts_equal(demo_build):
+    before = demo_build.query("select * from marts.mart_cx_quarterly order by all")
+    result = build(dg.DagsterInstance.ephemeral())
+    assert result.success
+    assert demo_build.query("select count(*) from raw.ingest_log where status = 'loaded'")[0][0] == 72
+    assert demo_build.query("select * from marts.mart_cx_quarterly order by all") == before
+
+
+def test_a_failed_blocking_check_stops_publish_and_keeps_the_last_snapshot(demo_build, scratch, monkeypatch):
+    # A copy of the built warehouse, its landing zone and its published snapshot ...
+    shutil.copytree(demo_build.landing, scratch / "landing")
+    (scratch / "warehouse").mkdir(parents=True)
+    shutil.copy(demo_build.warehouse, scratch / "warehouse" / "cx.duckdb")
+    shutil.copytree(demo_build.published.parent, scratch / "published")
+    snapshot_before = (scratch / "published" / "cx_warehouse.duckdb").read_bytes()
+    # ... where a contact with a negative handle time slipped into raw (e.g. a manual fix gone wrong)
+    con = duckdb.connect(str(scratch / "warehouse" / "cx.duckdb"))
+    con.execute(
+        "insert into raw.contacts (contact_id, contact_type, opened_at, handle_seconds, agency_code)"
+        " values ('X1', 'call', timestamp '2025-08-01 10:00:00', -30, 'SSA')"
+    )
+    con.close()
+
+    result = build(dg.DagsterInstance.ephemeral())
+
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [e.check_name for e in failed] == ["gx_raw_contacts"]
+    failures = failed[0].metadata["failures"].value
+    assert {"expectation": "expect_column_values_to_be_between", "unexpected_count": 1}.items() <= failures[0].items()
+    assert failures[0]["sample"] == [-30.0]
+    published = [m.asset_key for m in result.get_asset_materialization_events()]
+    assert dg.AssetKey(["published", "bi_snapshot"]) not in published
+    assert (scratch / "published" / "cx_warehouse.duckdb").read_bytes() == snapshot_before
+    text, ok = summarise(result)
+    assert not ok and "NOT published" in text and "gx_raw_contacts" in text

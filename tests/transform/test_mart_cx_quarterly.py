@@ -1,0 +1,125 @@
+"""mart_cx_quarterly recomputed from the landing files in plain Python, cell by cell.
+
+Nothing here reads the warehouse's intermediate results or the feed registry: formats,
+question maps and channel synonyms are restated from the agencies' file layouts, so a
+mistake in the loader, the seeds or the SQL shows up as a mismatch.
+"""
+
+import csv
+from collections import defaultdict
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+UTC = ZoneInfo("UTC")
+ET = ZoneInfo("America/New_York")
+AGREE5 = {"strongly disagree": 1, "disagree": 2, "neutral": 3, "agree": 4, "strongly agree": 5}
+CHANNELS = {
+    "computer": "web", "mobile": "mobile", "phone": "phone", "in_person": "in_person", "live_chat": "chat",
+    "email": "email", "online": "web", "field office": "in_person", "web": "web", "tac": "in_person",
+    "chat": "chat", "unknown": "unknown",
+}  # fmt: skip
+DRIVERS7 = ["trust", "satisfaction", "effectiveness", "ease", "efficiency", "transparency", "employee"]
+TP_DRIVERS = ["effectiveness", "ease", "efficiency", "transparency", "humanity", "employee"]
+MIN_CELL = 10
+
+
+def _fiscal(d: date) -> tuple[int, int]:
+    return d.year + (d.month >= 10), ((d.month + 2) % 12) // 3 + 1
+
+
+def _utc_date(text: str, fmt: str, tz: ZoneInfo) -> date | None:
+    try:
+        return datetime.strptime(text, fmt).replace(tzinfo=tz).astimezone(UTC).date()
+    except ValueError:
+        return None
+
+
+def _rows(folder: Path, delimiter: str = ",", encoding: str = "utf-8"):
+    for path in sorted(folder.iterdir()):
+        with path.open(newline="", encoding=encoding) as f:
+            yield from csv.DictReader(f, delimiter=delimiter)
+
+
+def _answers(landing: Path):
+    """Yield (agency, service, channel, date, driver, score_1_5 | None, agree) per scored answer."""
+    for agency, service, thumbs in (("VA", "VA-HEALTH", False), ("USCIS", "USCIS-CASE", True)):
+        for r in _rows(landing / agency / "touchpoints_survey"):
+            d = _utc_date(r["submitted_at"], "%Y-%m-%d %H:%M:%S", ET)
+            allowed = {"0", "1"} if thumbs else {"1", "2", "3", "4", "5"}
+            if d is None or r["question_1"] not in allowed:
+                continue  # quarantined
+            ch = CHANNELS[r["channel"]]
+            q1 = int(r["question_1"])
+            yield agency, service, ch, d, "trust", None if thumbs else float(q1), (q1 == 1) if thumbs else q1 >= 4
+            for drv in TP_DRIVERS:
+                if r[f"positive_{drv}"] == "1":
+                    yield agency, service, ch, d, drv, None, True
+                if r[f"negative_{drv}"] == "1":
+                    yield agency, service, ch, d, drv, None, False
+    wide = (
+        ("SSA", "a11_survey", ";", "utf-8", "DateSubmitted", "%m/%d/%Y %H:%M", ET, "OfficeType", "Channel",
+         ["Q1_Trust", "Q2_Satisfaction", "Q3_Effectiveness", "Q4_Ease", "Q5_Efficiency", "Q6_Transparency", "Q7_Employee"], 5),
+        ("IRS", "cx_survey", ",", "utf-8", "completed_utc", "%Y-%m-%dT%H:%M:%SZ", UTC, "program", "contact_channel",
+         ["trust", "overall_satisfaction", "effectiveness", "ease", "efficiency", "transparency", "employee_helpfulness"], 5),
+        ("FSA", "csat_survey", "\t", "cp1252", "date", "%d-%b-%Y", ET, "service", "mode",
+         ["trust_7", "csat_7", "effective_7", "easy_7", "efficient_7", "transparent_7", "staff_7"], 7),
+    )  # fmt: skip
+    for agency, folder, delim, enc, tcol, fmt, tz, scol, ccol, qcols, points in wide:
+        for r in _rows(landing / agency / folder, delim, enc):
+            d = _utc_date(r[tcol], fmt, tz)
+            if d is None:
+                continue
+            for qcol, drv in zip(qcols, DRIVERS7, strict=True):
+                raw = r[qcol].strip().lower()
+                if not raw:
+                    continue
+                x = AGREE5[raw] if raw in AGREE5 else int(raw)
+                score = 1 + 4 * (x - 1) / (points - 1)
+                yield agency, r[scol], CHANNELS[r[ccol].lower()], d, drv, score, score >= 4
+    for r in _rows(landing / "NYC311" / "resolution_survey"):
+        d = _utc_date(f"{r['year']}-{r['month']}", "%Y-%m", ET)
+        x = AGREE5[r["overall_satisfaction"].lower()]
+        yield "NYC311", r["agency"], CHANNELS[r["channel"].lower()], d, "satisfaction", float(x), x >= 4
+
+
+def expected_mart(landing: Path) -> dict[tuple, dict]:
+    cells: dict[tuple, list] = defaultdict(list)
+    for agency, service, channel, d, driver, score, agree in _answers(landing):
+        cells[(agency, service, channel, *_fiscal(d), driver)].append((score, agree))
+    out = {}
+    for key, answers in cells.items():
+        n = len(answers)
+        scores = [s for s, _ in answers if s is not None]
+        suppressed = n < MIN_CELL
+        out[key] = {
+            "responses": n,
+            "mean_score": None if suppressed or not scores else sum(scores) / len(scores),
+            "pct_agree": None if suppressed else 100 * sum(a for _, a in answers) / n,
+            "suppressed": suppressed,
+        }
+    return out
+
+
+def test_every_mart_cell_matches_an_independent_computation(demo_build):
+    expected = expected_mart(demo_build.landing)
+    rows = demo_build.query(
+        "select agency_code, service_code, channel_code, fiscal_year, fiscal_quarter, driver_code,"
+        " responses, mean_score, pct_agree, suppressed from marts.mart_cx_quarterly"
+    )
+    actual = {r[:6]: {"responses": r[6], "mean_score": r[7], "pct_agree": r[8], "suppressed": r[9]} for r in rows}
+    assert actual.keys() == expected.keys()
+    for key, want in expected.items():
+        got = actual[key]
+        assert got["responses"] == want["responses"], key
+        assert got["suppressed"] == want["suppressed"], key
+        for m in ("mean_score", "pct_agree"):
+            assert (got[m] is None) == (want[m] is None), (key, m)
+            if want[m] is not None:
+                assert got[m] == pytest.approx(want[m], abs=1e-8), (key, m)
+    # the demo data must exercise both sides of the disclosure rule
+    assert any(v["suppressed"] for v in expected.values()) and any(not v["suppressed"] for v in expected.values())
