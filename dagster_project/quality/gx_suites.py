@@ -49,7 +49,7 @@ def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:
 
 
 def run_suite(suite: Suite, database: Path, *, patch: bool = True) -> Outcome:
-    """Validate ``suite.query`` in the DuckDB file with GX Core (SQL execution, read-only).
+    """Run ``suite`` as a GX Core checkpoint on ``suite.query`` in the DuckDB file (SQL, read-only).
 
     ``patch=False`` only exists for the test that proves the workaround is still needed."""
     if patch:
@@ -74,7 +74,14 @@ def run_suite(suite: Suite, database: Path, *, patch: bool = True) -> Outcome:
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
         )
-        result = definition.run(result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE})
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{suite.name}_checkpoint",
+                validation_definitions=[definition],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
+            )
+        )
+        (result,) = checkpoint.run().run_results.values()
     finally:
         gx_duckdb.release(str(database))  # free the file lock for the next writer
     failed = []
