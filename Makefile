@@ -5,8 +5,10 @@ UV     := $(TOOLS)/bin/uv
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-export UV_COMPILE_BYTECODE := 1          # import great_expectations twice as fast (PYTHONDONTWRITEBYTECODE is set here)
-export UV_PYTHON_DOWNLOADS := never      # use the machine's Python 3.11, never fetch one
+# Bytecode at install: import great_expectations is twice as fast (PYTHONDONTWRITEBYTECODE may be set).
+export UV_COMPILE_BYTECODE := 1
+# Use the machine's Python 3.11; never download an interpreter.
+export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
