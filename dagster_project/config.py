@@ -10,6 +10,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+SEEDS_DIR = PROJECT_ROOT / "seeds"
 FEEDS_DIR = Path(__file__).resolve().parent / "feeds"
 
 

@@ -4,18 +4,37 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
-from dagster_project.config import DBT_PROJECT_DIR, export_warehouse_env
+from dagster_project.config import DBT_PROJECT_DIR, SEEDS_DIR, export_warehouse_env
+from dagster_project.resources import dbt_resource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
+def _manifest_is_stale() -> bool:
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [p for d in (DBT_PROJECT_DIR, SEEDS_DIR) for p in d.rglob("*") if "target" not in p.parts]
+    return any(p.stat().st_mtime > built for p in sources if p.is_file() and p.suffix in {".sql", ".yml", ".csv"})
+
+
 def prepare_manifest(force: bool = False) -> None:
-    """``dbt parse`` writes target/manifest.json, which the asset graph is read from."""
+    """``dbt parse`` writes target/manifest.json, which the asset graph is read from.
+
+    Parsed with the dbt of this venv: dagster-dbt's own preparer looks for ``dbt`` on PATH,
+    which a fresh ``make run`` (no activated venv) does not have."""
     export_warehouse_env()
-    if force or not dbt_project.manifest_path.exists():
-        dbt_project.preparer.prepare(dbt_project)
+    if force or _manifest_is_stale():
+        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
 
 prepare_manifest(force=dbt_project.preparer.using_dagster_dev())
