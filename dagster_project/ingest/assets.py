@@ -34,11 +34,10 @@ def _log_outcome(context: dg.AssetExecutionContext, con, o: FileOutcome) -> None
             " where file_sha256 = ? and run_id = ? order by row_number limit ?",
             [o.sha256, context.run_id, MAX_LOGGED_REJECTS],
         ).fetchall()
-        for row_number, column, reason in rows:
-            # the header is line 1, so data record n is line n + 1 (no quoted newlines)
-            context.log.warning(
-                f"{o.agency} file {o.file} line {row_number + 1} column {column}: {reason} -> quarantined"
-            )
+        for row_number, _column, reason in rows:
+            # the header is line 1, so data record n is line n + 1 (no quoted newlines);
+            # reason reads "<column>: <what is wrong>[; <column>: ...]"
+            context.log.warning(f"{o.agency} file {o.file} line {row_number + 1} column {reason} -> quarantined")
 
 
 def outcome_metadata(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]:
