@@ -22,8 +22,8 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --locked --python $(PYTHON)
 	@touch $@
 
-$(DAGSTER_HOME)/dagster.yaml:
-	@mkdir -p $(DAGSTER_HOME) && printf 'telemetry:\n  enabled: false\n' > $@
+$(DAGSTER_HOME)/dagster.yaml: dagster_project/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME) && cp dagster_project/dagster.yaml $@
 
 setup: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 

@@ -2,22 +2,32 @@
 
 import dagster as dg
 
+from dagster_project.automation.daily_schedule import build_daily_schedule
+from dagster_project.automation.landing_sensor import build_landing_sensor
 from dagster_project.ingest.assets import ingest_assets
+from dagster_project.partitions import delivery_partitions
 from dagster_project.publish.snapshot import bi_snapshot
 from dagster_project.quality.gx_suites import gx_checks
 from dagster_project.resources import WarehouseResource, dbt_resource
 from dagster_project.transform.dbt_assets import cx_dbt_models
 
-# DuckDB has a single writer: every step runs in one process, one after another.
+# DuckDB has a single writer: every step runs in one process, one after another, and the
+# instance (dagster_project/dagster.yaml) runs one run at a time.
 build_warehouse = dg.define_asset_job(
-    "build_warehouse", selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor,
-    description="Ingest every new delivery, build the dbt models, run the quality gates, publish for BI.",
-)  # fmt: skip
+    "build_warehouse",
+    selection=dg.AssetSelection.all(),
+    partitions_def=delivery_partitions,
+    executor_def=dg.in_process_executor,
+    description="Ingest new deliveries of the selected agency x period partitions, build the dbt models, "
+    "run the quality gates, publish for BI.",
+)
 
 defs = dg.Definitions(
     assets=[*ingest_assets, cx_dbt_models, bi_snapshot],
     asset_checks=gx_checks,
     jobs=[build_warehouse],
+    sensors=[build_landing_sensor(build_warehouse)],
+    schedules=[build_daily_schedule(build_warehouse)],
     resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
     executor=dg.in_process_executor,
 )

@@ -14,11 +14,24 @@ import duckdb
 
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
+from dagster_project.partitions import all_partitions_tags
 
 LAYERS = {
-    "raw": ["raw.survey_responses", "raw.survey_answers", "raw.contacts", "raw.web_analytics"],
+    "raw": [
+        "raw.survey_responses",
+        "raw.survey_answers",
+        "raw.survey_counts",
+        "raw.survey_count_points",
+        "raw.contacts",
+        "raw.web_analytics",
+    ],  # fmt: skip
     "quarantine": ["quarantine.rejected_rows", "quarantine.rejected_files"],
-    "staging": ["staging.stg_surveys__responses", "staging.stg_contacts__contacts", "staging.stg_web__analytics"],
+    "staging": [
+        "staging.stg_surveys__responses",
+        "staging.stg_surveys__counts",
+        "staging.stg_contacts__contacts",
+        "staging.stg_web__analytics",
+    ],  # fmt: skip
     "marts": ["marts.fct_survey_response", "marts.mart_cx_quarterly"],
 }
 
@@ -35,7 +48,12 @@ def build(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResu
     job = defs.resolve_job_def("build_warehouse")
     # Console shows warnings and errors (quarantined rows, failed checks); the UI keeps every event.
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    return job.execute_in_process(run_config=quiet, instance=instance or dg.DagsterInstance.get(), raise_on_error=False)
+    return job.execute_in_process(
+        run_config=quiet,
+        instance=instance or dg.DagsterInstance.get(),
+        tags=all_partitions_tags(),  # every agency x period partition, in one run
+        raise_on_error=False,
+    )
 
 
 def layer_counts(warehouse: Path) -> dict[str, int]:

@@ -11,6 +11,7 @@ The agencies differ the way real ones do:
 | IRS    | wide CSV with text labels, ISO UTC times     | call-center CSV, ``HH:MM:SS`` durations     |
 | FSA    | wide 1-7 scale, tab delimited, Windows-1252  | chat transcripts CSV                        |
 | NYC311 | 311 Resolution Satisfaction survey (month)   | NYC 311 service-request CSV export          |
+| DOS    | quarterly A-11 counts per scale point, .xlsx |                                             |
 
 A handful of deliberately bad rows (a score out of range, an unreadable date) are
 written so that quarantine is exercised on every demo run; ``BAD_ROWS`` lists them.
@@ -92,7 +93,11 @@ PROFILES = {
     "IRS": AgencyProfile("IRS", 3.2, 200),
     "FSA": AgencyProfile("FSA", 3.8, 120),
     "NYC311": AgencyProfile("NYC311", 3.5, 160),
+    "DOS": AgencyProfile("DOS", 3.9, 900),  # respondents per service x channel x quarter
 }
+DOS_QUESTIONS = ["Trust", "Satisfaction", "Effectiveness", "Ease", "Efficiency", "Transparency", "Employee"]
+DOS_HEADER = ["Reporting Period Start", "Reporting Period End", "Service", "Channel", "Question",
+              "Strongly Disagree", "Disagree", "Neither Agree nor Disagree", "Agree", "Strongly Agree"]  # fmt: skip
 
 
 def _months() -> list[date]:
@@ -356,4 +361,31 @@ def generate(out: Path, *, seed: int = 42, scale: float = 1.0) -> dict[str, int]
         _write_csv(out / "NYC311/resolution_survey" / f"311_resolution_satisfaction_{ym}.csv",
                    ["survey_id", "year", "month", "agency", "complaint_type", "channel", "overall_satisfaction"], rows)  # fmt: skip
         put("NYC311")
+        # DOS: pre-aggregated quarterly counts, one workbook per fiscal quarter (first month named)
+        if month.month in (1, 4, 7, 10):
+            _write_dos_counts(rng, out / "DOS/a11_counts" / f"dos_a11_counts_{ym}.xlsx", month, n_for("DOS"))
+            put("DOS")
     return written
+
+
+def _write_dos_counts(rng: random.Random, path: Path, quarter_start: date, n: int) -> None:
+    from openpyxl import Workbook
+
+    end = quarter_start
+    for _ in range(3):
+        end = (end.replace(day=28) + timedelta(days=4)).replace(day=1)
+    end -= timedelta(days=1)
+    book = Workbook()
+    ws = book.active
+    ws.title = "A-11 results"
+    ws.append(DOS_HEADER)
+    for service in ("Passport renewal", "Visa appointment"):
+        for channel, size in (("Online", 1.0), ("In Person", 0.4), ("Phone", 0.2), ("Mail", 0.004)):
+            for q in DOS_QUESTIONS:
+                counts = [0] * 5
+                for _ in range(max(1, int(n * size))):
+                    counts[_likert(rng, PROFILES["DOS"].quality + (0.2 if channel == "Online" else 0)) - 1] += 1
+                ws.append([datetime.combine(quarter_start, datetime.min.time()), datetime.combine(end, datetime.min.time()),
+                           service, channel, q, *counts])  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)

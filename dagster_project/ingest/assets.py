@@ -5,22 +5,28 @@ import dagster as dg
 from dagster_project.config import paths
 from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_file
 from dagster_project.ingest.registry import load_registry
+from dagster_project.partitions import delivery_partitions, in_partition_range, selected
 from dagster_project.resources import WarehouseResource
 
 MAX_LOGGED_REJECTS = 20  # per file, in the run log; all of them are in quarantine.rejected_rows
 
 
 def ingest_kind(context: dg.AssetExecutionContext, warehouse: WarehouseResource, kind: str) -> list[FileOutcome]:
+    """Load the new files of ``kind`` in the run's partitions (agency x period)."""
     landing = paths().landing
-    specs = [s for s in load_registry() if s.kind == kind]
+    agencies, periods = selected(context.partition_keys)
+    specs = [s for s in load_registry() if s.kind == kind and s.agency in agencies]
     outcomes: list[FileOutcome] = []
     with warehouse.connection() as con:
         ensure_tables(con)
         for spec in specs:
             for path in discover(spec, landing):
-                outcome = load_file(con, spec, path, landing, context.run_id)
-                outcomes.append(outcome)
-                _log_outcome(context, con, outcome)
+                period = spec.period_of(path.name)
+                # a file whose period is unknown or outside the partitions is still seen (and logged)
+                if period in periods or not in_partition_range(period):
+                    outcome = load_file(con, spec, path, landing, context.run_id)
+                    outcomes.append(outcome)
+                    _log_outcome(context, con, outcome)
     return outcomes
 
 
@@ -30,14 +36,14 @@ def _log_outcome(context: dg.AssetExecutionContext, con, o: FileOutcome) -> None
         return
     if o.rows_quarantined:
         rows = con.execute(
-            "select row_number, column_name, reason from quarantine.rejected_rows"
-            " where file_sha256 = ? and run_id = ? order by row_number limit ?",
+            "select record_number, line_number, reason from quarantine.rejected_rows"
+            " where file_sha256 = ? and run_id = ? order by record_number limit ?",
             [o.sha256, context.run_id, MAX_LOGGED_REJECTS],
         ).fetchall()
-        for row_number, _column, reason in rows:
-            # the header is line 1, so data record n is line n + 1 (no quoted newlines);
+        for record, line, reason in rows:
             # reason reads "<column>: <what is wrong>[; <column>: ...]"
-            context.log.warning(f"{o.agency} file {o.file} line {row_number + 1} column {reason} -> quarantined")
+            where = f"line {line}" if line else f"record {record}"
+            context.log.warning(f"{o.agency} file {o.file} {where} column {reason} -> quarantined")
 
 
 def outcome_metadata(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]:
@@ -59,7 +65,11 @@ def outcome_metadata(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]
     }
 
 
+PARTITIONED = {"partitions_def": delivery_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
+
+
 @dg.multi_asset(
+    **PARTITIONED,
     specs=[
         dg.AssetSpec(
             ["raw", "survey_responses"],
@@ -93,4 +103,29 @@ def raw_web_analytics(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     return dg.MaterializeResult(metadata=outcome_metadata(ingest_kind(context, warehouse, "web_analytics")))
 
 
-ingest_assets = [raw_surveys, raw_contacts, raw_web_analytics]
+@dg.multi_asset(
+    **PARTITIONED,
+    specs=[
+        dg.AssetSpec(
+            ["raw", "survey_counts"],
+            group_name="ingest",
+            kinds={"duckdb"},
+            description="Pre-aggregated A-11 results: service x channel x period x question.",
+        ),
+        dg.AssetSpec(
+            ["raw", "survey_count_points"],
+            group_name="ingest",
+            kinds={"duckdb"},
+            description="Respondents per scale point of each pre-aggregated row.",
+        ),
+    ],  # fmt: skip
+)
+def raw_survey_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    metadata = outcome_metadata(ingest_kind(context, warehouse, "survey_counts"))
+    yield dg.MaterializeResult(asset_key=["raw", "survey_counts"], metadata=metadata)
+    yield dg.MaterializeResult(
+        asset_key=["raw", "survey_count_points"], metadata={"files_loaded": metadata["files_loaded"]}
+    )
+
+
+ingest_assets = [raw_surveys, raw_survey_counts, raw_contacts, raw_web_analytics]

@@ -6,22 +6,31 @@ Types are read from text by the loader, so a value that does not parse is caught
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 TEXT, TIMESTAMP, DATE, INTEGER, DURATION = "text", "timestamp", "date", "integer", "duration"
 SQL_TYPES = {TEXT: "varchar", TIMESTAMP: "timestamp", DATE: "date", INTEGER: "bigint", DURATION: "double"}
+CODE_MAX = 200  # ids, codes and labels
+FREE_TEXT_MAX = 10_000  # a survey comment; longer is abuse or a broken export
 
 
 @dataclass(frozen=True)
 class Column:
     type: str
     required: bool = False
+    max_length: int = CODE_MAX
+    channel: bool = False  # checked against seeds/channel_synonyms.csv for the agency
+    min_value: int | None = None
 
 
 @dataclass(frozen=True)
 class Contract:
     table: str  # raw.<table>
     columns: dict[str, Column]
+    key: tuple[str, ...]  # unique per agency: a second occurrence is quarantined
+    long_table: str | None = None  # survey answers / counts unpivoted from the delivery's wide columns
+    long_columns: tuple[str, str] = ("", "")  # (name column, value column) of the long table
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -31,9 +40,27 @@ CONTRACTS: dict[str, Contract] = {
             "response_id": Column(TEXT, required=True),
             "submitted_at": Column(TIMESTAMP, required=True),  # UTC
             "service_code": Column(TEXT),
-            "channel_code": Column(TEXT),
-            "comment": Column(TEXT),  # personal data: redacted in staging
+            "channel_code": Column(TEXT, channel=True),
+            "comment": Column(TEXT, max_length=FREE_TEXT_MAX),  # personal data: redacted in staging
         },
+        key=("response_id",),
+        long_table="survey_answers",
+        long_columns=("question_code", "answer_value"),
+    ),
+    "survey_counts": Contract(
+        # Pre-aggregated A-11 results: one row per service x channel x period x question,
+        # one count column per scale point (unpivoted to raw.survey_count_points).
+        "survey_counts",
+        {
+            "period_start": Column(DATE, required=True),
+            "period_end": Column(DATE, required=True),
+            "service_code": Column(TEXT, required=True),
+            "channel_code": Column(TEXT, required=True, channel=True),
+            "question_code": Column(TEXT, required=True),
+        },
+        key=("period_start", "service_code", "channel_code", "question_code"),
+        long_table="survey_count_points",
+        long_columns=("scale_point", "respondents"),
     ),
     "contacts": Contract(
         "contacts",
@@ -43,14 +70,15 @@ CONTRACTS: dict[str, Contract] = {
             "opened_at": Column(TIMESTAMP, required=True),  # UTC
             "closed_at": Column(TIMESTAMP),
             "service_code": Column(TEXT),
-            "channel_code": Column(TEXT),
+            "channel_code": Column(TEXT, channel=True),
             "reason_code": Column(TEXT),
             "customer_key": Column(TEXT),
-            "queue_wait_seconds": Column(DURATION),
-            "handle_seconds": Column(DURATION),
+            "queue_wait_seconds": Column(DURATION, min_value=0),
+            "handle_seconds": Column(DURATION, min_value=0),
             "outcome": Column(TEXT),
             "status": Column(TEXT),
         },
+        key=("contact_id",),
     ),
     "web_analytics": Contract(
         "web_analytics",
@@ -58,11 +86,12 @@ CONTRACTS: dict[str, Contract] = {
             "report_name": Column(TEXT, required=True),
             "report_date": Column(DATE, required=True),
             "domain": Column(TEXT),
-            "page": Column(TEXT),
+            "page": Column(TEXT, max_length=2_000),
             "device": Column(TEXT),
-            "visits": Column(INTEGER, required=True),
-            "pageviews": Column(INTEGER),
+            "visits": Column(INTEGER, required=True, min_value=0),
+            "pageviews": Column(INTEGER, min_value=0),
         },
+        key=("report_name", "report_date", "domain", "page", "device"),
     ),
 }
 

@@ -1,46 +1,38 @@
-"""Load one delivery file into ``raw.*`` with DuckDB's readers, one transaction per file.
+"""Load one delivery file into ``raw.*``: one transaction per file, nothing lost.
 
-Per file: read every cell as text, type each mapped column, send rows that fail to
-``quarantine.rejected_rows`` (column, reason, original record) and the rest to the raw
-table with lineage columns. ``raw.ingest_log`` records rows in / loaded / quarantined,
-and a file whose sha256 is already logged is never loaded again.
+Per file: read every record as text (``readers``), type each mapped column and check it
+(``checks``), send failing records to ``quarantine.rejected_rows`` with the column, the reason,
+the line and the original record, and the rest to the raw table with lineage columns.
+``raw.ingest_log`` records rows in = rows loaded + rows quarantined. A file whose sha256 is
+already logged is not loaded again; a new file for the same agency, feed and period replaces
+the earlier one's rows in the same transaction.
 """
 
 from __future__ import annotations
 
-import codecs
-import hashlib
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 
-from dagster_project.ingest.contracts import (
-    CONTRACTS,
-    DATE,
-    DURATION,
-    INTEGER,
-    LINEAGE_COLUMNS,
-    SQL_TYPES,
-    TEXT,
-    TIMESTAMP,
-)  # fmt: skip
+from dagster_project.ingest.checks import all_checks, label, text_expr, typed_expr
+from dagster_project.ingest.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES
+from dagster_project.ingest.readers import UnreadableFile, ident, lit, physical_lines, read_source, sniff_hint
 from dagster_project.ingest.registry import FeedSpec
-
-UTF8 = ("utf-8", "utf8", "utf-8-sig")
 
 DDL = """
 create schema if not exists raw;
 create schema if not exists quarantine;
 create table if not exists raw.ingest_log (
     file_sha256 varchar, agency_code varchar, feed_name varchar, feed_kind varchar, source_file varchar,
-    status varchar, rows_in bigint, rows_loaded bigint, rows_quarantined bigint, reason varchar,
-    run_id varchar, loaded_at timestamp
+    period varchar, status varchar, rows_in bigint, rows_loaded bigint, rows_quarantined bigint, reason varchar,
+    run_id varchar, loaded_at timestamp, superseded_by varchar
 );
 create table if not exists quarantine.rejected_rows (
-    agency_code varchar, feed_name varchar, source_file varchar, file_sha256 varchar, row_number bigint,
-    column_name varchar, reason varchar, raw_record varchar, run_id varchar, quarantined_at timestamp
+    agency_code varchar, feed_name varchar, source_file varchar, file_sha256 varchar, record_number bigint,
+    line_number bigint, column_name varchar, reason varchar, raw_record varchar, run_id varchar,
+    quarantined_at timestamp
 );
 create table if not exists quarantine.rejected_files (
     agency_code varchar, feed_name varchar, source_file varchar, file_sha256 varchar, reason varchar,
@@ -56,11 +48,13 @@ class FileOutcome:
     kind: str
     file: str
     sha256: str
-    status: str  # loaded | skipped (already loaded) | rejected (whole file)
+    status: str  # loaded | skipped (same bytes already seen) | rejected (whole file)
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
     reason: str = ""
+    period: str | None = None
+    replaced: tuple[str, ...] = ()  # files of the same period whose rows this one replaced
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,16 +62,20 @@ class FileOutcome:
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
+    lineage = [f"{name} {sql}" for name, sql in LINEAGE_COLUMNS.items()]
     for contract in CONTRACTS.values():
         cols = [f"{name} {SQL_TYPES[c.type]}" for name, c in contract.columns.items()]
-        cols += [f"{name} {sql}" for name, sql in LINEAGE_COLUMNS.items()]
-        con.execute(f"create table if not exists raw.{contract.table} ({', '.join(cols)})")
-    answer_cols = ["response_id varchar", "question_code varchar", "answer_value varchar"]
-    answer_cols += [f"{name} {sql}" for name, sql in LINEAGE_COLUMNS.items()]
-    con.execute(f"create table if not exists raw.survey_answers ({', '.join(answer_cols)})")
+        con.execute(f"create table if not exists raw.{contract.table} ({', '.join(cols + lineage)})")
+        if contract.long_table:
+            key = [f"{k} {SQL_TYPES[contract.columns[k].type]}" for k in contract.key]
+            name_col, value_col = contract.long_columns
+            long_cols = [*key, f"{name_col} varchar", f"{value_col} varchar", *lineage]
+            con.execute(f"create table if not exists raw.{contract.long_table} ({', '.join(long_cols)})")
 
 
 def sha256_of(path: Path) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -89,104 +87,10 @@ def discover(spec: FeedSpec, landing: Path) -> list[Path]:
     return sorted(p for p in (landing / spec.agency).glob(spec.pattern) if p.is_file())
 
 
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-# ---- reading -------------------------------------------------------------------------------
-
-
-def _utf8_copy(path: Path, encoding: str, tmpdir: Path) -> Path:
-    """DuckDB reads UTF-8 natively; other encodings are transcoded in a streaming pass."""
-    out = tmpdir / (path.name + ".utf8")
-    with path.open("rb") as src, out.open("w", encoding="utf-8", newline="") as dst:
-        reader = codecs.getreader(encoding)(src, errors="strict")
-        for chunk in iter(lambda: reader.read(1 << 20), ""):
-            dst.write(chunk)
-    return out
-
-
-def _read_source(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, tmpdir: Path) -> None:
-    """Create temp table ``src``: every column as text plus ``_row_number``."""
-    if spec.format == "dap_json":
-        # analytics.usa.gov envelope: {name, query, meta, data: [...], taken_at, agency}
-        relation = f"(select unnest(data, recursive := true) from read_json({lit(str(path))}))"
-    else:
-        readable = path if spec.encoding.lower() in UTF8 else _utf8_copy(path, spec.encoding, tmpdir)
-        relation = (
-            f"read_csv({lit(str(readable))}, header = true, all_varchar = true, delim = {lit(spec.delimiter)},"
-            " quote = '\"', escape = '\"', strict_mode = true, null_padding = false)"
-        )
-    con.execute(f"create or replace temp table src as select row_number() over () as _row_number, * from {relation}")
-
-
-# ---- typing and row checks ------------------------------------------------------------------
-
-
-def _text_expr(spec: FeedSpec, canonical: str) -> str:
-    if canonical in spec.columns:
-        src = spec.columns[canonical]
-        if isinstance(src, str):
-            return f"nullif(trim(cast({ident(src)} as varchar)), '')"
-        parts = ", ".join(f"trim(cast({ident(c)} as varchar))" for c in src)
-        return f"nullif(concat_ws('-', {parts}), '')"
-    if canonical in spec.defaults:
-        return lit(spec.defaults[canonical])
-    return "cast(null as varchar)"
-
-
-def _typed_expr(spec: FeedSpec, canonical: str, col_type: str) -> str:
-    text = _text_expr(spec, canonical)
-    if col_type == TEXT:
-        return text
-    if col_type == TIMESTAMP:
-        parsed = f"try_strptime({text}, {lit(spec.timestamp_format)})"
-        if spec.timezone.upper() == "UTC":
-            return parsed
-        return f"cast(timezone({lit(spec.timezone)}, {parsed}) as timestamp)"  # local wall time -> UTC
-    if col_type == DATE:
-        return f"cast(try_strptime({text}, {lit(spec.date_format)}) as date)"
-    if col_type == INTEGER:
-        return f"try_cast(replace({text}, ',', '') as bigint)"
-    if col_type == DURATION:  # seconds, or hh:mm:ss
-        return f"coalesce(try_cast({text} as double), epoch(try_cast({text} as interval)))"
-    raise ValueError(col_type)
-
-
-def _expected(spec: FeedSpec, col_type: str) -> str:
-    return {
-        TIMESTAMP: f"a timestamp like {spec.timestamp_format}",
-        DATE: f"a date like {spec.date_format}",
-        INTEGER: "a whole number",
-        DURATION: "seconds or hh:mm:ss",
-    }[col_type]
-
-
-def _error_exprs(spec: FeedSpec) -> list[str]:
-    """One SQL expression per check, each yielding 'column|reason' or null."""
-    checks = []
-    for name, col in CONTRACTS[spec.kind].columns.items():
-        text, typed = _text_expr(spec, name), _typed_expr(spec, name, col.type)
-        label = spec.columns.get(name, name)
-        label = label if isinstance(label, str) else "+".join(label)
-        if col.required:
-            checks.append(f"case when {text} is null then {lit(label + '|required value is empty')} end")
-        if col.type != TEXT:
-            reason = f"|cannot read ' || {text} || ' as {_expected(spec, col.type)}"
-            checks.append(f"case when {text} is not null and {typed} is null then {lit(label)} || '{reason}' end")
-        if col.type == DURATION:
-            checks.append(f"case when {typed} < 0 then {lit(label)} || '|negative duration ' || {text} end")
-    for group in spec.answers:
-        allowed = ", ".join(lit(a) for a in group.allowed)
-        for c in group.columns:
-            value = f"lower(nullif(trim({ident(c)}), ''))"
-            reason = f"|value \"' || {ident(c)} || '\" is not one of {', '.join(group.allowed)}"
-            checks.append(f"case when {value} not in ({allowed}) then {lit(c)} || '{reason}' end")
-    return checks
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set TimeZone = 'UTC'")
+    return con
 
 
 # ---- one file ------------------------------------------------------------------------------
@@ -195,23 +99,39 @@ def _error_exprs(spec: FeedSpec) -> list[str]:
 def load_file(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, landing: Path, run_id: str) -> FileOutcome:
     rel = str(path.relative_to(landing)) if path.is_relative_to(landing) else str(path)
     sha = sha256_of(path)
-    base = {"agency": spec.agency, "feed": spec.name, "kind": spec.kind, "file": rel, "sha256": sha}
+    period = spec.period_of(path.name)
+    base = {"agency": spec.agency, "feed": spec.name, "kind": spec.kind, "file": rel, "sha256": sha, "period": period}
     seen = con.execute(
-        "select status from raw.ingest_log where file_sha256 = ? and agency_code = ? and feed_name = ?"
-        " and status in ('loaded', 'rejected') limit 1",
+        "select status, source_file from raw.ingest_log where file_sha256 = ? and agency_code = ? and feed_name = ?"
+        " and status in ('loaded', 'rejected', 'superseded') limit 1",
         [sha, spec.agency, spec.name],
     ).fetchone()
     if seen:
-        return FileOutcome(**base, status="skipped", reason=f"already {seen[0]} (same sha256)")
+        return FileOutcome(**base, status="skipped", reason=f"same bytes as {seen[1]} ({seen[0]})")
 
-    con.execute("begin transaction")
-    try:
-        outcome = _load_in_transaction(con, spec, path, rel, sha, run_id, base)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            # Reading happens before the transaction: a reader error must not abort it.
+            problem, readable = _read_and_check_shape(con, spec, path, base["period"], Path(tmp))
+            con.execute("begin transaction")
+            if problem:
+                outcome = _reject_file(con, spec, rel, sha, run_id, problem, base)
+            else:
+                outcome = _load_rows(con, spec, rel, sha, run_id, base, readable)
+            con.execute("commit")
+        except BaseException:
+            _rollback_quietly(con)
+            raise
+        finally:
+            con.execute("drop table if exists src; drop table if exists typed; drop table if exists src_rejects")
     return outcome
+
+
+def _rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("rollback")
+    except duckdb.TransactionException:
+        pass  # no transaction was open
 
 
 def _reject_file(con, spec: FeedSpec, rel: str, sha: str, run_id: str, reason: str, base: dict) -> FileOutcome:
@@ -220,72 +140,164 @@ def _reject_file(con, spec: FeedSpec, rel: str, sha: str, run_id: str, reason: s
         [spec.agency, spec.name, rel, sha, reason, run_id],
     )
     con.execute(
-        "insert into raw.ingest_log values (?, ?, ?, ?, ?, 'rejected', 0, 0, 0, ?, ?, current_timestamp)",
-        [sha, spec.agency, spec.name, spec.kind, rel, reason, run_id],
+        "insert into raw.ingest_log values (?, ?, ?, ?, ?, ?, 'rejected', 0, 0, 0, ?, ?, current_timestamp, null)",
+        [sha, spec.agency, spec.name, spec.kind, rel, base["period"], reason, run_id],
     )
     return FileOutcome(**base, status="rejected", reason=reason)
 
 
-def _load_in_transaction(con, spec: FeedSpec, path: Path, rel: str, sha: str, run_id: str, base: dict) -> FileOutcome:
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            _read_source(con, spec, path, Path(tmp))
-        except (duckdb.Error, UnicodeDecodeError) as exc:
-            reason = f"unreadable as {spec.format} ({spec.encoding}, delimiter {spec.delimiter!r}): {exc}"
-            return _reject_file(con, spec, rel, sha, run_id, reason.splitlines()[0], base)
-
-    header = {r[0] for r in con.execute("select name from pragma_table_info('src')").fetchall()}
+def _read_and_check_shape(
+    con, spec: FeedSpec, path: Path, period: str | None, tmp: Path
+) -> tuple[str | None, Path | None]:
+    """Fill temp tables src / src_rejects. Returns (why the whole file is rejected or None,
+    the UTF-8 CSV that was read, for line numbers)."""
+    if period is None:
+        return f"cannot tell the delivery period from the file name {path.name!r} (expected YYYY-MM in the name)", None
+    try:
+        readable = read_source(con, spec, path, tmp)
+    except UnreadableFile as exc:
+        return str(exc), None
+    header = {r[0] for r in con.execute("select name from pragma_table_info('src')").fetchall()} - {"_row_number"}
     missing = sorted(spec.source_columns() - header)
     if missing:
-        reason = f"missing column(s) {', '.join(missing)}; the file has {', '.join(sorted(header - {'_row_number'}))}"
-        return _reject_file(con, spec, rel, sha, run_id, reason, base)
+        return (
+            f"missing column(s) {', '.join(missing)}; the file has {', '.join(sorted(header))}{sniff_hint(header)}",
+            None,
+        )
+    if con.execute("select (select count(*) from src) + (select count(*) from src_rejects)").fetchone()[0] == 0:
+        return "no data rows (header only)", None
+    return None, readable
 
-    checks = ",\n".join(_error_exprs(spec))
-    con.execute(
-        f"create or replace temp table checked as select *, list_filter([{checks}], lambda e: e is not null) as _errors from src"
-    )
+
+def _load_rows(con, spec: FeedSpec, rel: str, sha: str, run_id: str, base: dict, readable: Path | None) -> FileOutcome:
+    read, reader_rejects = (con.execute(f"select count(*) from {t}").fetchone()[0] for t in ("src", "src_rejects"))
+    replaced = _supersede_same_period(con, spec, sha, base["period"])
+    contract = CONTRACTS[spec.kind]
+    _build_typed(con, spec)
+    _flag_duplicates(con, spec)
     lineage = (
         f"{lit(spec.agency)}, {lit(spec.name)}, {lit(rel)}, {lit(sha)}, _row_number, current_timestamp, {lit(run_id)}"
     )
+    cols = ", ".join(contract.columns)
+    con.execute(f"insert into raw.{contract.table} select {cols}, {lineage} from typed where len(_errors) = 0")
+    if contract.long_table:
+        _load_long_table(con, spec, lineage)
+    _quarantine_rows(con, spec, rel, sha, run_id, readable)
+
+    loaded = con.execute("select count(*) from typed where len(_errors) = 0").fetchone()[0]
+    rows_in = read + reader_rejects
+    quarantined = rows_in - loaded
+    con.execute(
+        "insert into raw.ingest_log values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, ?, current_timestamp, null)",
+        [sha, spec.agency, spec.name, spec.kind, rel, base["period"], rows_in, loaded, quarantined,
+         f"replaces {', '.join(replaced)}" if replaced else None, run_id],
+    )  # fmt: skip
+    return FileOutcome(**base, status="loaded", rows_in=rows_in, rows_loaded=loaded, rows_quarantined=quarantined,
+                       replaced=tuple(replaced))  # fmt: skip
+
+
+def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[str]:
+    """A corrected re-delivery: remove the rows of earlier files for this agency, feed and period."""
+    earlier = con.execute(
+        "select file_sha256, source_file from raw.ingest_log"
+        " where agency_code = ? and feed_name = ? and period = ? and status = 'loaded' and file_sha256 <> ?",
+        [spec.agency, spec.name, period, sha],
+    ).fetchall()
     contract = CONTRACTS[spec.kind]
-    typed = ", ".join(_typed_expr(spec, n, c.type) for n, c in contract.columns.items())
-    con.execute(f"insert into raw.{contract.table} select {typed}, {lineage} from checked where len(_errors) = 0")
-    if spec.kind == "survey_responses":
-        _load_answers(con, spec, lineage)
+    for old_sha, _ in earlier:
+        for table in filter(None, (contract.table, contract.long_table)):
+            con.execute(f"delete from raw.{table} where _file_sha256 = ? and agency_code = ?", [old_sha, spec.agency])
+        con.execute(
+            "update raw.ingest_log set status = 'superseded', superseded_by = ? where file_sha256 = ? and agency_code = ?"
+            " and feed_name = ? and status = 'loaded'",
+            [sha, old_sha, spec.agency, spec.name],
+        )
+    return [f for _, f in earlier]
+
+
+def _build_typed(con, spec: FeedSpec) -> None:
+    """typed = record ordinal, delivered text (__t_*), typed canonical columns, list of errors."""
+    contract = CONTRACTS[spec.kind]
+    texts = ", ".join(f"{text_expr(spec, n)} as __t_{n}" for n in contract.columns)
+    typed = ", ".join(f"{typed_expr(spec, f'__t_{n}', c.type)} as {n}" for n, c in contract.columns.items())
+    con.execute(f"create or replace temp table typed as select src._row_number, {texts} from src")
+    con.execute(f"create or replace temp table typed as select *, {typed} from typed")
+    checks = ",\n".join(all_checks(spec))
+    con.execute(
+        f"""create or replace temp table typed as
+        select typed.*, list_filter([{checks}], lambda e: e is not null) as _errors
+        from typed join src using (_row_number)"""
+    )
+
+
+def _flag_duplicates(con, spec: FeedSpec) -> None:
+    """A key seen earlier in this file, or already loaded from another file, is a duplicate."""
+    contract = CONTRACTS[spec.kind]
+    key = list(contract.key)
+    shown = " + ".join(label(spec, k) for k in key)
+    value = " || ' ' || ".join(f"coalesce(cast({k} as varchar), '')" for k in key)
+    partition = ", ".join(key)
+    con.execute(
+        f"""update typed set _errors = list_append(_errors, {lit(shown + "|")} || '"' || {value} || '" appears again (first at record ' || first_at || ')')
+        from (select _row_number as r, min(_row_number) over (partition by {partition}) as first_at from typed where len(_errors) = 0) as firsts
+        where typed._row_number = firsts.r and firsts.first_at < firsts.r"""
+    )
+    same = " and ".join(f"loaded.{k} is not distinct from typed.{k}" for k in key)
+    con.execute(
+        f"""update typed set _errors = list_append(_errors, {lit(shown + "|")} || '"' || {value} || '" already loaded from ' || prior.src || ' record ' || prior.rn)
+        from (select typed._row_number as r, any_value(loaded._source_file) as src, any_value(loaded._row_number) as rn
+              from typed join raw.{contract.table} as loaded on loaded.agency_code = {lit(spec.agency)} and {same}
+              where len(typed._errors) = 0 group by typed._row_number) as prior
+        where typed._row_number = prior.r"""
+    )
+
+
+def _load_long_table(con, spec: FeedSpec, lineage: str) -> None:
+    """Survey answers / counts per scale point, one row per non-blank wide cell."""
+    contract = CONTRACTS[spec.kind]
+    name_col, value_col = contract.long_columns
+    wide = spec.long_columns  # source column -> question code or scale point
+    keys = ", ".join(f"typed.{k}" for k in contract.key)
+    cells = ", ".join(f"cast(src.{ident(c)} as varchar) as {ident(c)}" for c in wide)
+    on = ", ".join(ident(c) for c in wide)
+    renames = " ".join(f"when {lit(c)} then {lit(n)}" for c, n in wide.items())
+    con.execute(
+        f"""insert into raw.{contract.long_table}
+        select {", ".join(contract.key)}, case __col {renames} end, trim(__value), {lineage}
+        from (unpivot (select {keys}, src._row_number, {cells}
+                       from typed join src using (_row_number) where len(typed._errors) = 0)
+              on {on} into name __col value __value)
+        where nullif(trim(__value), '') is not null"""
+    )
+
+
+def _quarantine_rows(con, spec: FeedSpec, rel: str, sha: str, run_id: str, readable: Path | None) -> None:
+    common = f"{lit(spec.agency)}, {lit(spec.name)}, {lit(rel)}, {lit(sha)}"
     con.execute(
         f"""insert into quarantine.rejected_rows
-        select {lit(spec.agency)}, {lit(spec.name)}, {lit(rel)}, {lit(sha)}, _row_number,
-               split_part(_errors[1], '|', 1),
+        select {common}, typed._row_number, null, split_part(_errors[1], '|', 1),
                array_to_string(list_transform(_errors, lambda e: replace(e, '|', ': ')), '; '),
                to_json(src)::varchar, {lit(run_id)}, current_timestamp
-        from checked join src using (_row_number) where len(_errors) > 0"""
+        from typed join src using (_row_number) where len(_errors) > 0"""
     )
-    rows_in, loaded = con.execute("select count(*), count(*) filter (where len(_errors) = 0) from checked").fetchone()
-    quarantined = rows_in - loaded
-    status = "loaded"
     con.execute(
-        "insert into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, null, ?, current_timestamp)",
-        [sha, spec.agency, spec.name, spec.kind, rel, status, rows_in, loaded, quarantined, run_id],
+        f"""insert into quarantine.rejected_rows
+        select {common}, _row_number, null, column_name, column_name || ': ' || reason, raw_text, {lit(run_id)}, current_timestamp
+        from src_rejects"""
     )
-    con.execute("drop table checked; drop table src")
-    return FileOutcome(**base, status=status, rows_in=rows_in, rows_loaded=loaded, rows_quarantined=quarantined)
-
-
-def _load_answers(con, spec: FeedSpec, lineage: str) -> None:
-    """Respondent-level answers, one row per answered question (blank = not answered)."""
-    response_id = _text_expr(spec, "response_id")
-    cols = ", ".join(f"cast({ident(c)} as varchar) as {ident(c)}" for c in spec.answer_columns)
-    on = ", ".join(ident(c) for c in spec.answer_columns)
-    con.execute(
-        f"""insert into raw.survey_answers
-        select response_id, question_code, trim(answer_value), {lineage}
-        from (unpivot (select {response_id} as response_id, _row_number, {cols} from checked where len(_errors) = 0)
-              on {on} into name question_code value answer_value)
-        where nullif(trim(answer_value), '') is not null"""
-    )
-
-
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path), read_only=read_only)
-    con.execute("set TimeZone = 'UTC'")
-    return con
+    ordinals = {
+        r[0]
+        for r in con.execute(
+            "select record_number from quarantine.rejected_rows where file_sha256 = ? and run_id = ?", [sha, run_id]
+        ).fetchall()
+    }
+    lines = physical_lines(spec, readable, ordinals)
+    if lines:
+        con.execute("create or replace temp table line_map as select unnest(?::bigint[]) as ord, unnest(?::bigint[]) as line",
+                    [list(lines), list(lines.values())])  # fmt: skip
+        con.execute(
+            "update quarantine.rejected_rows set line_number = line_map.line from line_map"
+            " where file_sha256 = ? and run_id = ? and record_number = line_map.ord",
+            [sha, run_id],
+        )
+        con.execute("drop table line_map")

@@ -4,6 +4,7 @@ is adding a YAML file; no Python changes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,11 @@ import yaml
 from dagster_project.config import FEEDS_DIR
 from dagster_project.ingest.contracts import CONTRACTS
 
-FORMATS = ("csv", "dap_json")
+FORMATS = ("csv", "json", "dap_json", "jsonl", "parquet", "xlsx")
+# The delivery period (agency x period is the partition and the unit of replacement) is read
+# from the file name: YYYY-MM, YYYYMM or YYYY_MM by default; a feed may set its own regex with
+# named groups year and month.
+DEFAULT_PERIOD_PATTERN = r"(?P<year>20\d{2})[-_]?(?P<month>0[1-9]|1[0-2])"
 
 
 class RegistryError(ValueError):
@@ -40,6 +45,10 @@ class FeedSpec:
     date_format: str = "%Y-%m-%d"
     timezone: str = "UTC"
     answers: tuple[AnswerGroup, ...] = ()
+    counts: dict[str, str] = field(default_factory=dict)  # survey_counts: scale point -> count column
+    period_pattern: str = DEFAULT_PERIOD_PATTERN
+    sheet: str | None = None  # xlsx: the worksheet (default: the first)
+    records_path: str | None = None  # json: the key holding the list of records ("data" for DAP)
     source: Path | None = None
 
     @property
@@ -50,9 +59,21 @@ class FeedSpec:
     def answer_columns(self) -> tuple[str, ...]:
         return tuple(c for g in self.answers for c in g.columns)
 
+    @property
+    def long_columns(self) -> dict[str, str]:
+        """Wide source column -> name in the long table (question code or scale point)."""
+        if self.kind == "survey_counts":
+            return {col: point for point, col in self.counts.items()}
+        return {c: c for c in self.answer_columns}
+
+    def period_of(self, file_name: str) -> str | None:
+        """'YYYY-MM' of the delivery, from its file name; None when the name does not say."""
+        m = re.search(self.period_pattern, file_name)
+        return f"{m.group('year')}-{m.group('month')}" if m else None
+
     def source_columns(self) -> set[str]:
         """Every column the delivery must carry."""
-        cols: set[str] = set(self.answer_columns)
+        cols: set[str] = set(self.long_columns)
         for src in self.columns.values():
             cols.update((src,) if isinstance(src, str) else src)
         return cols
@@ -83,12 +104,28 @@ def _parse_feed(agency: str, raw: dict, source: Path) -> FeedSpec:
     )
     if kind == "survey_responses" and not answers:
         raise RegistryError(f"{where}: a survey feed must list its answer columns under 'answers'")
+    counts = {str(k): str(v) for k, v in (raw.get("counts") or {}).items()}
+    if kind == "survey_counts" and not counts:
+        raise RegistryError(f"{where}: a survey_counts feed must map scale points to count columns under 'counts'")
     optional = {
-        k: str(raw[k]) for k in ("delimiter", "encoding", "timestamp_format", "date_format", "timezone") if k in raw
+        k: str(raw[k])
+        for k in (
+            "delimiter",
+            "encoding",
+            "timestamp_format",
+            "date_format",
+            "timezone",
+            "period_pattern",
+            "sheet",
+            "records_path",
+        )
+        if k in raw
     }
+    if raw["format"] == "dap_json":
+        optional.setdefault("records_path", "data")  # analytics.usa.gov envelope
     return FeedSpec(
         agency=agency, name=raw["name"], kind=kind, format=raw["format"], pattern=raw["pattern"],
-        columns=columns, defaults=defaults, answers=answers, source=source, **optional,
+        columns=columns, defaults=defaults, answers=answers, counts=counts, source=source, **optional,
     )  # fmt: skip
 
 

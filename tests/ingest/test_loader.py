@@ -48,14 +48,15 @@ def test_every_file_reconciles_and_bad_rows_are_quarantined_with_reason(landing:
     assert con.execute("select count(*) from raw.survey_responses where agency_code = 'VA'").fetchone()[0] == loaded
 
     rejects = con.execute(
-        "select agency_code, source_file, row_number, column_name, reason, raw_record from quarantine.rejected_rows order by agency_code"
+        "select agency_code, source_file, record_number, line_number, column_name, reason, raw_record"
+        " from quarantine.rejected_rows where agency_code in ('SSA', 'VA') order by agency_code"
     ).fetchall()
-    assert [(r[0], r[2], r[3]) for r in rejects] == [("SSA", 4, "DateSubmitted"), ("VA", 8, "question_1")]
+    assert [(r[0], r[2], r[3], r[4]) for r in rejects] == [("SSA", 4, 5, "DateSubmitted"), ("VA", 8, 9, "question_1")]
     ssa, va_row = rejects
     assert ssa[1] == "SSA/a11_survey/ssa_a11_2025-07.csv"
-    assert "13/45/2025 25:00" in ssa[4] and "%m/%d/%Y %H:%M" in ssa[4]
-    assert 'value "7" is not one of 1, 2, 3, 4, 5' in va_row[4]
-    assert '"question_1":"7"' in va_row[5]  # the original text is kept
+    assert "13/45/2025 25:00" in ssa[5] and "%m/%d/%Y %H:%M" in ssa[5]
+    assert 'value "7" is not one of 1, 2, 3, 4, 5' in va_row[5]
+    assert '"question_1":"7"' in va_row[6]  # the original text is kept
 
 
 def test_same_file_twice_is_loaded_once(landing: Path, con):
@@ -73,13 +74,13 @@ def test_file_missing_a_mapped_column_is_rejected_whole_with_reason(landing: Pat
     spec = _spec("SSA", "call_center")
     path = discover(spec, landing)[0]
     text = path.read_text().replace("queue_wait_sec", "wait", 1)
-    broken = path.with_name("renamed_header.psv")
+    broken = path.with_name("renamed_header_2025-07.psv")
     broken.write_text(text)
     o = load_file(con, spec, broken, landing, "run-1")
     assert o.status == "rejected"
     assert "missing column(s) queue_wait_sec" in o.reason
     row = con.execute("select agency_code, source_file, reason from quarantine.rejected_files").fetchone()
-    assert row[0] == "SSA" and row[1].endswith("renamed_header.psv") and "queue_wait_sec" in row[2]
+    assert row[0] == "SSA" and row[1].endswith("renamed_header_2025-07.psv") and "queue_wait_sec" in row[2]
     assert con.execute("select count(*) from raw.contacts").fetchone()[0] == 0
 
 

@@ -1,0 +1,46 @@
+"""Deliveries are partitioned by agency x period (the month a file's name says it covers).
+
+A sensor-started run for one new file touches one partition; ``make run`` and the daily
+schedule cover every partition in one run (single-run backfill).
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from dagster_project.ingest.registry import load_registry
+
+# FY2025 starts 2024-10-01; older deliveries are still loaded by any run of their agency.
+PARTITION_START = os.environ.get("CXW_PARTITION_START", "2024-10-01")
+
+AGENCIES = sorted({feed.agency for feed in load_registry()})
+agency_partitions = dg.StaticPartitionsDefinition(AGENCIES)
+period_partitions = dg.MonthlyPartitionsDefinition(start_date=PARTITION_START, end_offset=1)
+delivery_partitions = dg.MultiPartitionsDefinition({"agency": agency_partitions, "period": period_partitions})
+
+
+def partition_key(agency: str, period: str) -> dg.MultiPartitionKey:
+    """('VA', '2025-07') -> the partition key of that agency and month."""
+    return dg.MultiPartitionKey({"agency": agency, "period": f"{period}-01"})
+
+
+def in_partition_range(period: str | None) -> bool:
+    return period is not None and period_partitions.has_partition_key(f"{period}-01")
+
+
+def selected(partition_keys: list[str]) -> tuple[set[str], set[str]]:
+    """Agencies and periods ('YYYY-MM') a run covers."""
+    agencies, periods = set(), set()
+    for key in partition_keys:
+        dims = delivery_partitions.get_partition_key_from_str(key).keys_by_dimension
+        agencies.add(dims["agency"])
+        periods.add(dims["period"][:7])
+    return agencies, periods
+
+
+def all_partitions_tags() -> dict[str, str]:
+    """Run tags that make one run cover every partition (used by make run and the schedule)."""
+    keys = delivery_partitions.get_partition_keys()
+    return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}

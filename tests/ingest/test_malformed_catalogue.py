@@ -1,0 +1,344 @@
+"""The catalogue of malformed deliveries: for each, what the person reads and that nothing is lost.
+
+Every case starts from a valid demo delivery, breaks it the way real deliveries break, and runs
+the agency-facing validator (the same code path as ingest, in memory). Each asserts the status,
+the words of the message (agency, file, line and column where it is a row) and the
+reconciliation rows in = rows loaded + rows quarantined.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dagster_project.demo.generate import generate
+from dagster_project.ingest.loader import connect, ensure_tables, load_file
+from dagster_project.ingest.registry import load_registry
+from dagster_project.ingest.validate import validate_feed
+
+SSA_CALLS = ("SSA", "call_center", "SSA/call_center/ssa_800_calls_2025-07.psv")
+SSA_SURVEY = ("SSA", "a11_survey", "SSA/a11_survey/ssa_a11_2025-08.csv")
+IRS_SURVEY = ("IRS", "cx_survey", "IRS/cx_survey/irs_cx_2025-07.csv")
+VA_SURVEY = ("VA", "touchpoints_survey", "VA/touchpoints_survey/va_touchpoints_2025-08.csv")
+FSA_SURVEY = ("FSA", "csat_survey", "FSA/csat_survey/fsa_csat_2025-07.tsv")
+NYC_SR = ("NYC311", "service_requests", "NYC311/service_requests/311_service_requests_2025-07.csv")
+VA_WEB = ("VA", "web_devices", "VA/web_devices/devices_2025-07.json")
+DOS_COUNTS = ("DOS", "a11_counts", "DOS/a11_counts/dos_a11_counts_2025-07.xlsx")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("catalogue") / "landing"
+    generate(root, scale=0.1)
+    return root
+
+
+def _lines(path: Path, encoding: str = "utf-8") -> list[str]:
+    return path.read_text(encoding=encoding).splitlines(keepends=True)
+
+
+def _write(path: Path, lines: list[str], encoding: str = "utf-8") -> None:
+    path.write_text("".join(lines), encoding=encoding)
+
+
+def _edit_cell(delim: str, column: str, value: str, record: int = 1) -> Callable[[Path], None]:
+    """Set one cell of data record ``record`` (1-based) of a simple delimited file."""
+
+    def edit(path: Path) -> None:
+        lines = _lines(path)
+        header = lines[0].rstrip("\n").split(delim)
+        cells = lines[record].rstrip("\n").split(delim)
+        cells[header.index(column)] = value
+        lines[record] = delim.join(cells) + "\n"
+        _write(path, lines)
+
+    return edit
+
+
+def _csv_edit_cell(column: str, value: str, record: int = 1) -> Callable[[Path], None]:
+    """Like _edit_cell, through the csv module (values may need quoting)."""
+
+    def edit(path: Path) -> None:
+        with path.open(newline="") as f:
+            rows = list(csv.reader(f))
+        rows[record][rows[0].index(column)] = value
+        with path.open("w", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerows(rows)
+
+    return edit
+
+
+def _dup_record(delim_record_from: int, to: int) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        lines = _lines(path)
+        lines[to] = lines[delim_record_from]
+        _write(path, lines)
+
+    return edit
+
+
+def _truncate_last_line(path: Path) -> None:
+    lines = _lines(path)
+    lines[-1] = "|".join(lines[-1].split("|")[:3])  # cut mid-record, no newline
+    _write(path, lines)
+
+
+def _drop_column(column: str, delim: str) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        lines = [ln.rstrip("\n").split(delim) for ln in _lines(path)]
+        i = lines[0].index(column)
+        _write(path, [delim.join(c[:i] + c[i + 1 :]) + "\n" for c in lines])
+
+    return edit
+
+
+def _rename_header(old: str, new: str) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        lines = _lines(path)
+        lines[0] = lines[0].replace(old, new, 1)
+        _write(path, lines)
+
+    return edit
+
+
+def _redelimit(old: str, new: str) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        _write(path, [ln.replace(old, new) for ln in _lines(path)])
+
+    return edit
+
+
+def _append_extra_column(path: Path) -> None:
+    lines = [ln.rstrip("\n") for ln in _lines(path)]
+    _write(path, [lines[0] + "|agent_site\n"] + [ln + "|Baltimore\n" for ln in lines[1:]])
+
+
+def _extra_field_in_row(path: Path) -> None:
+    lines = _lines(path)
+    lines[2] = lines[2].rstrip("\n") + "|unexpected\n"
+    _write(path, lines)
+
+
+def _header_only(path: Path) -> None:
+    _write(path, _lines(path)[:1])
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _bad_utf8_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    second = data.index(b"\n", data.index(b"\n") + 1)  # inside data record 2
+    data[second - 5] = 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _bad_cp1252_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[data.index(b"\n") + 3] = 0x81  # undefined in Windows-1252
+    path.write_bytes(bytes(data))
+
+
+def _bom_and_quoted_newline_then_bad_score(path: Path) -> None:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    rows[1][header.index("question_4")] = "line one\nline two\nline three"
+    rows[2][header.index("question_1")] = "9"
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+
+
+def _unterminated_quote(path: Path) -> None:
+    lines = _lines(path)
+    lines[-1] = lines[-1].replace("|", '|"', 1)
+    _write(path, lines)
+
+
+def _gzip(path: Path) -> Path:
+    gz = path.with_name(path.name + ".gz")
+    with path.open("rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    path.unlink()
+    return gz
+
+
+def _not_a_workbook(path: Path) -> None:
+    path.write_text("this is not an Excel file")
+
+
+def _broken_json(path: Path) -> None:
+    path.write_text(path.read_text()[:-200])
+
+
+def _negative_count(path: Path) -> None:
+    from openpyxl import load_workbook
+
+    book = load_workbook(path)
+    book.active["G2"] = -4
+    book.save(path)
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str
+    feed: tuple[str, str, str]
+    breaks: Callable[[Path], Path | None]
+    status: str  # what ingest does with the file: loaded (with rows quarantined) or rejected
+    says: tuple[str, ...]  # words the person must read
+    line: int | None = None  # the line the message points at
+    column: str | None = None
+    rename: str | None = None  # deliver the broken file under another name
+
+
+CASES = [
+    Case("wrong delimiter", SSA_CALLS, _redelimit("|", ","), "rejected",
+         ("missing column(s)", "is the delimiter ','?")),
+    Case("truncated last line", SSA_CALLS, _truncate_last_line, "loaded",
+         ("missing columns", "Expected Number of Columns: 8 Found: 3")),
+    Case("missing required column", SSA_CALLS, _drop_column("call_start", "|"), "rejected",
+         ("missing column(s) call_start",)),
+    Case("renamed header", SSA_CALLS, _rename_header("queue_wait_sec", "wait_seconds"), "rejected",
+         ("missing column(s) queue_wait_sec", "wait_seconds")),
+    Case("extra columns are ignored", SSA_CALLS, _append_extra_column, "loaded", ()),
+    Case("a row with an extra field", SSA_CALLS, _extra_field_in_row, "loaded",
+         ("too many columns",), line=3),
+    Case("out-of-range score", SSA_SURVEY, _edit_cell(";", "Q4_Ease", "6", 2), "loaded",
+         ('Q4_Ease: value "6" is not one of 1, 2, 3, 4, 5',), line=3, column="Q4_Ease"),
+    Case("negative duration", SSA_CALLS, _edit_cell("|", "handle_sec", "-45", 3), "loaded",
+         ('handle_sec: "-45" is below 0',), line=4, column="handle_sec"),
+    Case("duration not a number", SSA_CALLS, _edit_cell("|", "queue_wait_sec", "n/a", 1), "loaded",
+         ('queue_wait_sec: cannot read "n/a" as seconds or hh:mm:ss',), line=2),
+    Case("future date", SSA_CALLS, _edit_cell("|", "call_start", "2031-01-01 09:00:00", 1), "loaded",
+         ('call_start: "2031-01-01 09:00:00" is in the future',), line=2),
+    Case("impossible date", SSA_CALLS, _edit_cell("|", "call_start", "2025-02-30 09:00:00", 1), "loaded",
+         ('cannot read "2025-02-30 09:00:00" as a timestamp like %Y-%m-%d %H:%M:%S',)),
+    Case("required value empty", SSA_CALLS, _edit_cell("|", "call_id", "", 2), "loaded",
+         ("call_id: required value is empty",), line=3),
+    Case("duplicate id within the file", SSA_CALLS, _dup_record(1, 4), "loaded",
+         ("appears again (first at record 1)",), line=5, column="call_id"),
+    Case("unknown channel code", IRS_SURVEY, _csv_edit_cell("contact_channel", "CARRIER PIGEON", 1), "loaded",
+         ('unknown channel "CARRIER PIGEON" for IRS', "seeds/channel_synonyms.csv"), line=2),
+    Case("answer label misspelled", IRS_SURVEY, _csv_edit_cell("ease", "Agre", 3), "loaded",
+         ('ease: value "Agre" is not one of strongly disagree',), line=4),
+    Case("undecodable bytes in a UTF-8 file", SSA_CALLS, _bad_utf8_byte, "loaded",
+         ("invalid encoding",), line=2),
+    Case("bytes undefined in Windows-1252", FSA_SURVEY, _bad_cp1252_byte, "rejected",
+         ("bytes that are not windows-1252",)),
+    Case("formula injection", IRS_SURVEY, _csv_edit_cell("verbatim", '=HYPERLINK("http://x.example","click")', 2), "loaded",
+         ("verbatim:", "looks like a spreadsheet formula"), line=3),
+    Case("1 MB comment", IRS_SURVEY, _csv_edit_cell("verbatim", "x" * 1_000_000, 1), "loaded",
+         ("verbatim: value of 1000000 characters; at most 10000 allowed",), line=2),
+    Case("DST-ambiguous local time", SSA_CALLS, _edit_cell("|", "call_start", "2025-11-02 01:30:00", 1), "loaded",
+         ('"2025-11-02 01:30:00" happens twice in America/New_York',)),
+    Case("local time that does not exist", SSA_CALLS, _edit_cell("|", "call_start", "2025-03-09 02:30:00", 1), "loaded",
+         ('"2025-03-09 02:30:00" does not exist in America/New_York',)),
+    Case("mixed time zones (an offset where UTC 'Z' is declared)", IRS_SURVEY,
+         _csv_edit_cell("completed_utc", "2025-07-02T10:00:00-04:00", 1), "loaded",
+         ('completed_utc: cannot read "2025-07-02T10:00:00-04:00" as a timestamp like %Y-%m-%dT%H:%M:%SZ',)),
+    Case("header only", SSA_CALLS, _header_only, "rejected", ("no data rows (header only)",)),
+    Case("empty file", SSA_CALLS, _empty, "rejected", ("the file is empty (0 bytes)",)),
+    Case("no period in the file name", SSA_CALLS, lambda p: None, "rejected",
+         ("cannot tell the delivery period from the file name 'calls_latest.psv'",), rename="calls_latest.psv"),
+    Case("wrong kind of file (web report sent as a survey)", VA_SURVEY,
+         lambda p: p.write_text("date,device,visits\n2025-08-01,desktop,10\n") and None, "rejected",
+         ("missing column(s)", "external_id")),
+    Case("BOM and quoted newlines, then a bad score", VA_SURVEY, _bom_and_quoted_newline_then_bad_score, "loaded",
+         ('question_1: value "9" is not one of',), line=5),
+    Case("unterminated quote", SSA_CALLS, _unterminated_quote, "rejected", ("check the delimiter, quoting and encoding",)),
+    Case("gzip-compressed delivery", SSA_CALLS, _gzip, "loaded", ()),
+    Case("not really an Excel workbook", DOS_COUNTS, _not_a_workbook, "rejected", ("not a readable .xlsx workbook",)),
+    Case("negative count in a pre-aggregated row", DOS_COUNTS, _negative_count, "loaded",
+         ('"-4" is not a count',), line=2),
+    Case("truncated JSON report", VA_WEB, _broken_json, "rejected", ("unreadable as dap_json",)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])
+def test_malformed_delivery(case: Case, base: Path, tmp_path: Path):
+    agency, feed, rel = case.feed
+    path = tmp_path / (case.rename or Path(rel).name)
+    shutil.copy(base / rel, path)
+    path = case.breaks(path) or path
+
+    report = validate_feed(path, agency, feed)
+    text = report.text()
+    o = report.outcome
+    assert o is not None and o.status == case.status, text
+    assert o.rows_in == o.rows_loaded + o.rows_quarantined
+    assert text.startswith(f"{agency} {feed} {path}")  # the agency and the file are named
+    for words in case.says:
+        assert words in text, text
+    if case.status == "rejected":
+        assert not report.ok and "whole file rejected" in text
+        return
+    if case.says:
+        assert not report.ok and o.rows_quarantined >= 1
+        assert any(p.line is not None for p in report.problems)
+    else:
+        assert report.ok and o.rows_quarantined == 0 and o.rows_loaded > 0, text
+    if case.line is not None:
+        assert f"line {case.line} column" in text, text
+    if case.column is not None:
+        assert any(p.column == case.column for p in report.problems), report.problems
+
+
+def test_unknown_agency_and_feed_are_named(base: Path):
+    path = base / SSA_CALLS[2]
+    assert "unknown agency 'XYZ'" in validate_feed(path, "XYZ", "call_center").text()
+    assert (
+        "unknown feed 'calls' for SSA (registered: a11_survey, call_center)"
+        in validate_feed(path, "SSA", "calls").text()
+    )
+
+
+def _spec(agency: str, feed: str):
+    return next(f for f in load_registry() if f.agency == agency and f.name == feed)
+
+
+def test_duplicate_id_across_files_and_the_same_file_twice(base: Path, tmp_path: Path):
+    con = connect(tmp_path / "w.duckdb")
+    ensure_tables(con)
+    spec = _spec(*SSA_CALLS[:2])
+    july = base / SSA_CALLS[2]
+    august = tmp_path / "ssa_800_calls_2025-08.psv"
+    lines = _lines(base / "SSA/call_center/ssa_800_calls_2025-08.psv")
+    lines[1] = _lines(july)[1]  # July's first call delivered again in August
+    _write(august, lines)
+    first = load_file(con, spec, july, base, "r1")
+    again = load_file(con, spec, july, base, "r2")
+    second = load_file(con, spec, august, tmp_path, "r3")
+    assert (first.status, again.status) == ("loaded", "skipped")
+    assert second.rows_quarantined == 1 and second.rows_in == second.rows_loaded + 1
+    reason = con.execute("select reason from quarantine.rejected_rows where run_id = 'r3'").fetchone()[0]
+    assert "already loaded from SSA/call_center/ssa_800_calls_2025-07.psv record 1" in reason
+    total = con.execute("select count(*) from raw.contacts").fetchone()[0]
+    assert total == first.rows_loaded + second.rows_loaded
+    con.close()
+
+
+def test_corrected_redelivery_replaces_the_period_in_one_transaction(base: Path, tmp_path: Path):
+    con = connect(tmp_path / "w.duckdb")
+    ensure_tables(con)
+    spec = _spec(*SSA_CALLS[:2])
+    original = base / SSA_CALLS[2]
+    corrected = tmp_path / "ssa_800_calls_2025-07_v2.psv"
+    lines = _lines(original)
+    _write(corrected, lines[:-5])  # the agency withdrew five calls logged in error
+    load_file(con, spec, original, base, "r1")
+    o = load_file(con, spec, corrected, tmp_path, "r2")
+    assert o.replaced == (SSA_CALLS[2],)
+    assert con.execute("select count(*), count(distinct _file_sha256) from raw.contacts").fetchone() == (
+        len(lines) - 6,
+        1,
+    )
+    statuses = dict(con.execute("select source_file, status from raw.ingest_log").fetchall())
+    assert statuses[SSA_CALLS[2]] == "superseded" and statuses[corrected.name] == "loaded"
+    con.close()
