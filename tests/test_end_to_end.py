@@ -19,7 +19,7 @@ def test_build_succeeds_with_every_check_passing(demo_build):
     assert any(n.startswith("unique_combination") for n in names)  # dbt tests as asset checks
     assert [e.check_name for e in evaluations if not e.passed] == []
     text, ok = summarise(demo_build.result)
-    assert ok and "agencies: 6" in text and "result: OK" in text
+    assert ok and "agencies: 7" in text and "result: OK" in text
 
 
 def test_rows_reconcile_between_ingest_log_raw_and_staging(demo_build):

@@ -23,6 +23,7 @@ import csv
 import io
 import json
 import random
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -388,4 +389,23 @@ def _write_dos_counts(rng: random.Random, path: Path, quarter_start: date, n: in
                 ws.append([datetime.combine(quarter_start, datetime.min.time()), datetime.combine(end, datetime.min.time()),
                            service, channel, q, *counts])  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
+    _save_deterministic(book, path, created=datetime.combine(quarter_start, datetime.min.time()))
+
+
+def _save_deterministic(book, path: Path, created: datetime) -> None:
+    """openpyxl stamps the workbook and every zip entry with 'now'; pin both to one moment so
+    the same seed writes the same bytes (and so the same sha256)."""
+    import zipfile
+
+    book.properties.created = book.properties.modified = created
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "docProps/core.xml":  # openpyxl writes "modified" as the save time
+                data = re.sub(
+                    rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + f"{created:%Y-%m-%dT%H:%M:%SZ}".encode(), data
+                )
+            dst.writestr(zipfile.ZipInfo(item.filename, date_time=created.timetuple()[:6]), data,
+                         compress_type=zipfile.ZIP_DEFLATED)  # fmt: skip

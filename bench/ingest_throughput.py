@@ -1,0 +1,63 @@
+"""Load throughput of one large delivery through the real loader (checks, quarantine, log).
+
+    .venv/bin/python bench/ingest_throughput.py [--rows 1000000]
+
+Writes an IRS toll-free call file of --rows records (hh:mm:ss durations, Eastern local time,
+so every row is typed, range-checked, DST-checked and duplicate-checked), loads it into a
+fresh DuckDB file and prints rows/s; then the same file with DuckDB's plain read_csv into a
+table (the floor), measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from dagster_project.demo.generate import call_center_rows, _write_csv
+from dagster_project.ingest.loader import connect, ensure_tables, load_file
+from dagster_project.ingest.registry import load_registry
+
+HEADER = ["Contact ID", "Start Time", "Queue", "Topic", "Customer", "Wait (hh:mm:ss)", "Talk (hh:mm:ss)", "Result"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    spec = next(f for f in load_registry() if f.agency == "IRS" and f.name == "toll_free")
+    with tempfile.TemporaryDirectory() as tmp:
+        landing = Path(tmp) / "landing"
+        path = landing / "IRS/toll_free/irs_tollfree_2025-10.csv"
+        t = time.perf_counter()
+        rows = call_center_rows(random.Random(1), date(2025, 10, 1), args.rows,
+                                reasons=["Refund status", "Notice received", "Payment plan"],
+                                queues=["Accounts Management"], hms=True, stamp="%m/%d/%Y %H:%M:%S", prefix="B")  # fmt: skip
+        _write_csv(path, HEADER, rows)
+        print(f"generated {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
+
+        con = connect(Path(tmp) / "bench.duckdb")
+        ensure_tables(con)
+        t = time.perf_counter()
+        outcome = load_file(con, spec, path, landing, "bench")
+        loader_s = time.perf_counter() - t
+        con.close()
+        assert outcome.rows_in == args.rows == outcome.rows_loaded + outcome.rows_quarantined
+
+        con = connect(Path(tmp) / "floor.duckdb")
+        t = time.perf_counter()
+        con.execute(f"create table floor as select * from read_csv('{path}', header = true, all_varchar = true)")
+        floor_s = time.perf_counter() - t
+        con.close()
+
+    print(f"{'path':<34}{'seconds':>9}{'rows/s':>14}")
+    print(f"{'loader (typed, checked, logged)':<34}{loader_s:>9.2f}{args.rows / loader_s:>14,.0f}")
+    print(f"{'floor: DuckDB read_csv to table':<34}{floor_s:>9.2f}{args.rows / floor_s:>14,.0f}")
+    print(f"loader / floor = {loader_s / floor_s:.1f}x   quarantined: {outcome.rows_quarantined:,}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The landing sensor asks for one run per touched agency x period, once."""
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project.definitions import defs
+from dagster_project.demo.generate import generate
+from dagster_project.partitions import all_partitions_tags, delivery_partitions
+
+
+def _evaluate(cursor: str | None):
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    return sensor.evaluate_tick(
+        dg.build_sensor_context(cursor=cursor, instance=dg.DagsterInstance.ephemeral(), definitions=defs)
+    )
+
+
+def test_new_and_changed_files_start_one_run_per_partition(scratch: Path):
+    generate(scratch / "landing", scale=0.05)
+    first = _evaluate(None)
+    keys = {r.partition_key for r in first.run_requests}
+    assert "SSA|2025-07-01" in keys and len(keys) == 7 * 6 - 4  # DOS delivers quarterly: 2 of 6 months
+    assert all(r.tags["cx/trigger"] == "landing_sensor" for r in first.run_requests)
+
+    assert _evaluate(first.cursor).run_requests == []  # nothing new: no run
+
+    changed = scratch / "landing/IRS/toll_free/irs_tollfree_2025-09.csv"
+    changed.write_text(
+        changed.read_text()
+        + "I9999,09/30/2025 10:00:00,Accounts Management,Payment plan,C1,00:01:00,00:02:00,RESOLVED\n"
+    )
+    os.utime(changed, ns=(1, 2))  # a different modification time, as a re-delivery has
+    again = _evaluate(first.cursor)
+    assert [r.partition_key for r in again.run_requests] == ["IRS|2025-09-01"]
+    assert set(json.loads(again.cursor)) == set(json.loads(first.cursor))
+
+
+def test_daily_schedule_covers_every_partition_in_one_run():
+    schedule = defs.resolve_schedule_def("daily_build")
+    assert schedule.cron_schedule == "0 6 * * *"
+    keys = delivery_partitions.get_partition_keys()
+    assert all_partitions_tags() == {
+        "dagster/asset_partition_range_start": keys[0],
+        "dagster/asset_partition_range_end": keys[-1],
+    }
