@@ -17,7 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from dagster_project.demo.generate import call_center_rows, _write_csv
+from dagster_project.demo.generate import _write_csv, call_center_rows
 from dagster_project.ingest.loader import connect, ensure_tables, load_file
 from dagster_project.ingest.registry import load_registry
 

@@ -123,7 +123,9 @@ def load_file(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, landin
             _rollback_quietly(con)
             raise
         finally:
-            con.execute("drop table if exists src; drop table if exists typed; drop table if exists src_rejects")
+            con.execute(
+                "drop table if exists src; drop table if exists src_read; drop table if exists typed; drop table if exists src_rejects"
+            )
     return outcome
 
 

@@ -83,6 +83,12 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+def _delimiter(spec: FeedSpec) -> str:
+    if spec.format == "xlsx":
+        return ","  # the sheet is converted to a plain CSV first
+    return "\t" if spec.delimiter == "\\t" else spec.delimiter
+
+
 def _csv_relation(spec: FeedSpec, path: Path, delimiter: str) -> str:
     return (
         f"read_csv({lit(str(path))}, header = true, all_varchar = true, delim = {lit(delimiter)},"
@@ -107,7 +113,7 @@ def read_source(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, tmpd
     try:
         if spec.format in ("csv", "xlsx"):
             readable = csv_source_path(spec, path, tmpdir)
-            relation = _csv_relation(spec, readable, "\t" if spec.delimiter == "\\t" else spec.delimiter)
+            relation = _csv_relation(spec, readable, _delimiter(spec))
             con.execute(
                 f"create or replace temp table src_read as select row_number() over () as _ord, * from {relation}"
             )
@@ -164,6 +170,10 @@ def _align_with_rejects(con: duckdb.DuckDBPyConnection) -> None:
         )
     accepted = con.execute("select count(*) from src_read").fetchone()[0]
     rejected = con.execute("select count(*) from src_rejects").fetchone()[0]
+    if rejected == 0:  # the common case: ordinals are the read order, no join needed
+        con.execute("alter table src_read rename column _ord to _row_number")
+        con.execute("alter table src_read rename to src")
+        return
     con.execute(
         f"""create or replace temp table src as
         with ords as (
@@ -192,8 +202,7 @@ def physical_lines(spec: FeedSpec, readable: Path | None, ordinals: set[int]) ->
     wanted = max(ordinals)
     opener = gzip.open if readable.suffix == ".gz" else open
     with opener(readable, "rt", encoding="utf-8-sig", errors="replace", newline="") as f:
-        delimiter = "\t" if spec.delimiter in ("\\t", "\t") else spec.delimiter
-        reader = csv.reader(f, delimiter=delimiter, quotechar='"', doublequote=True)
+        reader = csv.reader(f, delimiter=_delimiter(spec), quotechar='"', doublequote=True)
         start = 1
         for ordinal, _ in enumerate(reader):  # record 0 is the header
             if ordinal in ordinals:
