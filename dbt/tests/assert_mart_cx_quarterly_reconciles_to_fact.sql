@@ -1,12 +1,24 @@
 {{ config(meta={'dagster': {'ref': {'name': 'mart_cx_quarterly'}}}) }}
--- Detects responses lost or double counted between fct_survey_response and mart_cx_quarterly:
--- every fact row belongs to exactly one mart cell, suppressed or not, so the totals per agency
--- and driver must be equal (threshold: zero, a count cannot be off by "a little").
+-- Detects responses lost or double counted on the way from the facts to mart_cx_quarterly:
+--   respondent answers (fct_survey_response) -> conformed counts (fct_survey_counts) -> mart.
+-- Every answer belongs to exactly one count row and every count row to one mart cell,
+-- suppressed or not, so the totals per agency and driver must be equal (threshold: zero,
+-- a count cannot be off by "a little").
 with
 
-fact as (
+answers as (
     select agency_code, driver_code, count(*) as n
     from {{ ref('fct_survey_response') }}
+    group by agency_code, driver_code
+),
+
+counts as (
+    select
+        agency_code,
+        driver_code,
+        sum(respondents) as n,
+        sum(case when reported_as = 'respondent' then respondents else 0 end) as n_respondent_level
+    from {{ ref('fct_survey_counts') }}
     group by agency_code, driver_code
 ),
 
@@ -16,7 +28,9 @@ mart as (
     group by agency_code, driver_code
 )
 
-select fact.agency_code, fact.driver_code, fact.n as fact_n, mart.n as mart_n
-from fact
-full outer join mart on fact.agency_code = mart.agency_code and fact.driver_code = mart.driver_code
-where coalesce(fact.n, -1) <> coalesce(mart.n, -1)
+select counts.agency_code, counts.driver_code, answers.n as answers_n, counts.n as counts_n, mart.n as mart_n
+from counts
+full outer join mart on counts.agency_code = mart.agency_code and counts.driver_code = mart.driver_code
+left join answers on counts.agency_code = answers.agency_code and counts.driver_code = answers.driver_code
+where coalesce(counts.n, -1) <> coalesce(mart.n, -1)
+   or coalesce(answers.n, 0) <> coalesce(counts.n_respondent_level, 0)

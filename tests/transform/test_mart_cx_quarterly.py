@@ -6,6 +6,7 @@ mistake in the loader, the seeds or the SQL shows up as a mismatch.
 """
 
 import csv
+import math
 from collections import defaultdict
 from datetime import date, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ AGREE5 = {"strongly disagree": 1, "disagree": 2, "neutral": 3, "agree": 4, "stro
 CHANNELS = {
     "computer": "web", "mobile": "mobile", "phone": "phone", "in_person": "in_person", "live_chat": "chat",
     "email": "email", "online": "web", "field office": "in_person", "web": "web", "tac": "in_person",
-    "chat": "chat", "unknown": "unknown",
+    "chat": "chat", "unknown": "unknown", "in person": "in_person", "mail": "postal_mail",
 }  # fmt: skip
 DRIVERS7 = ["trust", "satisfaction", "effectiveness", "ease", "efficiency", "transparency", "employee"]
 TP_DRIVERS = ["effectiveness", "ease", "efficiency", "transparency", "humanity", "employee"]
@@ -46,7 +47,8 @@ def _rows(folder: Path, delimiter: str = ",", encoding: str = "utf-8"):
 
 
 def _answers(landing: Path):
-    """Yield (agency, service, channel, date, driver, score_1_5 | None, agree) per scored answer."""
+    """Yield (agency, service, channel, date, driver, score_1_5 | None, agree) per scored answer
+    (for pre-aggregated feeds, one per counted respondent)."""
     for agency, service, thumbs in (("VA", "VA-HEALTH", False), ("USCIS", "USCIS-CASE", True)):
         for r in _rows(landing / agency / "touchpoints_survey"):
             d = _utc_date(r["submitted_at"], "%Y-%m-%d %H:%M:%S", ET)
@@ -81,6 +83,24 @@ def _answers(landing: Path):
                 x = AGREE5[raw] if raw in AGREE5 else int(raw)
                 score = 1 + 4 * (x - 1) / (points - 1)
                 yield agency, r[scol], CHANNELS[r[ccol].lower()], d, drv, score, score >= 4
+    from openpyxl import load_workbook
+
+    for path in sorted((landing / "DOS" / "a11_counts").iterdir()):  # pre-aggregated: n answers per scale point
+        book = load_workbook(path, read_only=True)
+        rows = list(book["A-11 results"].iter_rows(values_only=True))
+        book.close()
+        for start, _end, service, channel, question, *counts in rows[1:]:
+            for point, n in enumerate(counts, start=1):
+                for _ in range(n):
+                    yield (
+                        "DOS",
+                        service,
+                        CHANNELS[channel.lower()],
+                        start.date(),
+                        question.lower(),
+                        float(point),
+                        point >= 4,
+                    )
     for r in _rows(landing / "NYC311" / "resolution_survey"):
         d = _utc_date(f"{r['year']}-{r['month']}", "%Y-%m", ET)
         x = AGREE5[r["overall_satisfaction"].lower()]
@@ -96,10 +116,15 @@ def expected_mart(landing: Path) -> dict[tuple, dict]:
         n = len(answers)
         scores = [s for s, _ in answers if s is not None]
         suppressed = n < MIN_CELL
+        p = sum(a for _, a in answers) / n
+        mean = sum(scores) / len(scores) if scores else None
+        variance = sum((x - mean) ** 2 for x in scores) / (len(scores) - 1) if len(scores) > 1 else None
         out[key] = {
             "responses": n,
-            "mean_score": None if suppressed or not scores else sum(scores) / len(scores),
-            "pct_agree": None if suppressed else 100 * sum(a for _, a in answers) / n,
+            "mean_score": None if suppressed else mean,
+            "mean_score_moe_95": None if suppressed or variance is None else 1.96 * math.sqrt(variance / len(scores)),
+            "pct_agree": None if suppressed else 100 * p,
+            "pct_agree_moe_95": None if suppressed else 100 * 1.96 * math.sqrt(p * (1 - p) / n),
             "suppressed": suppressed,
         }
     return out
@@ -109,17 +134,19 @@ def test_every_mart_cell_matches_an_independent_computation(demo_build):
     expected = expected_mart(demo_build.landing)
     rows = demo_build.query(
         "select agency_code, service_code, channel_code, fiscal_year, fiscal_quarter, driver_code,"
-        " responses, mean_score, pct_agree, suppressed from marts.mart_cx_quarterly"
+        " responses, mean_score, mean_score_moe_95, pct_agree, pct_agree_moe_95, suppressed from marts.mart_cx_quarterly"
     )
-    actual = {r[:6]: {"responses": r[6], "mean_score": r[7], "pct_agree": r[8], "suppressed": r[9]} for r in rows}
+    names = ("responses", "mean_score", "mean_score_moe_95", "pct_agree", "pct_agree_moe_95", "suppressed")
+    actual = {r[:6]: dict(zip(names, r[6:], strict=True)) for r in rows}
     assert actual.keys() == expected.keys()
     for key, want in expected.items():
         got = actual[key]
         assert got["responses"] == want["responses"], key
         assert got["suppressed"] == want["suppressed"], key
-        for m in ("mean_score", "pct_agree"):
+        for m in ("mean_score", "mean_score_moe_95", "pct_agree", "pct_agree_moe_95"):
             assert (got[m] is None) == (want[m] is None), (key, m)
             if want[m] is not None:
-                assert got[m] == pytest.approx(want[m], abs=1e-8), (key, m)
+                assert got[m] == pytest.approx(want[m], abs=1e-8, rel=1e-9), (key, m)
+    assert any(k[0] == "DOS" for k in expected)  # a pre-aggregated feed is in the same mart
     # the demo data must exercise both sides of the disclosure rule
     assert any(v["suppressed"] for v in expected.values()) and any(not v["suppressed"] for v in expected.values())

@@ -5,6 +5,8 @@ with
 labels as (
     select distinct agency_code, channel_label from {{ ref('stg_surveys__responses') }}
     union
+    select distinct agency_code, channel_label from {{ ref('stg_surveys__counts') }}
+    union
     select distinct agency_code, channel_label from {{ ref('stg_contacts__contacts') }}
 ),
 

@@ -1,9 +1,10 @@
--- A-11 quarterly results per agency x service x channel x fiscal quarter x driver,
--- with small cells suppressed (see the YAML for each formula).
+-- A-11 quarterly results per agency x service x channel x fiscal quarter x driver, from the
+-- conformed counts (respondent-level and pre-aggregated feeds alike), small cells suppressed.
+-- Formulas: see _cx__models.yml.
 with
 
-facts as (
-    select * from {{ ref('fct_survey_response') }}
+counts as (
+    select * from {{ ref('fct_survey_counts') }}
 ),
 
 aggregated as (
@@ -14,14 +15,26 @@ aggregated as (
         fiscal_year,
         fiscal_quarter,
         driver_code,
-        count(*) as responses,
-        count(score_1_5) as scored_responses,
-        -- exact decimal sum: a float sum depends on the order DuckDB's threads add in, so a
+        sum(respondents) as responses,
+        sum(case when score_1_5 is not null then respondents else 0 end) as scored_responses,
+        -- exact decimal sums: a float sum depends on the order DuckDB's threads add in, so a
         -- rebuild could differ in the last bit; 9 decimals keep the mean exact to 1e-9
-        sum(cast(score_1_5 as decimal(18, 9))) as score_sum,
-        sum(case when is_agree then 1 else 0 end) as agree_responses
-    from facts
+        sum(cast(score_1_5 as decimal(18, 9)) * respondents) as score_sum,
+        sum(cast(score_1_5 * score_1_5 as decimal(18, 9)) * respondents) as score_square_sum,
+        sum(case when is_agree then respondents else 0 end) as agree_responses
+    from counts
     group by agency_code, service_code, channel_code, fiscal_year, fiscal_quarter, driver_code
+),
+
+measured as (
+    select
+        *,
+        cast(score_sum as double) / nullif(scored_responses, 0) as mean_raw,
+        cast(agree_responses as double) / responses as agree_share,
+        -- sample variance of the 1-5 scores: (sum x^2 - (sum x)^2 / n) / (n - 1)
+        (cast(score_square_sum as double) - cast(score_sum as double) * cast(score_sum as double) / nullif(scored_responses, 0))
+        / nullif(scored_responses - 1, 0) as score_variance
+    from aggregated
 ),
 
 final as (
@@ -36,16 +49,18 @@ final as (
         -- measures
         cast(responses as bigint) as responses,
         cast(scored_responses as bigint) as scored_responses,
+        case when responses >= {{ var('min_cell_size') }} then mean_raw end as mean_score,
         case
-            when responses >= {{ var('min_cell_size') }} and scored_responses > 0
-                then cast(score_sum / scored_responses as double)
-        end as mean_score,
+            when responses >= {{ var('min_cell_size') }} and scored_responses > 1
+                then 1.96 * sqrt(greatest(score_variance, 0) / scored_responses)
+        end as mean_score_moe_95,
+        case when responses >= {{ var('min_cell_size') }} then 100.0 * agree_share end as pct_agree,
         case
             when responses >= {{ var('min_cell_size') }}
-                then cast(100.0 * agree_responses / responses as double)
-        end as pct_agree,
+                then 100.0 * 1.96 * sqrt(agree_share * (1 - agree_share) / responses)
+        end as pct_agree_moe_95,
         responses < {{ var('min_cell_size') }} as suppressed
-    from aggregated
+    from measured
 )
 
 select * from final

@@ -1,26 +1,33 @@
 -- Pre-aggregated A-11 results: respondents per scale point per service x channel x period x question.
 with
 
+rows_delivered as (
+    select * from {{ source('raw', 'survey_counts') }}
+),
+
 points as (
     select * from {{ source('raw', 'survey_count_points') }}
 ),
 
-renamed as (
+joined as (
     select
         -- grain
-        agency_code,
-        period_start,
-        service_code,
-        lower(trim(channel_code)) as channel_label,
-        question_code,
-        {{ dbt.safe_cast('scale_point', dbt.type_int()) }} as scale_point,
+        points.agency_code,
+        points.period_start,
+        rows_delivered.period_end,
+        points.service_code,
+        lower(trim(points.channel_code)) as channel_label,
+        points.question_code,
+        {{ dbt.safe_cast('points.scale_point', dbt.type_int()) }} as scale_point,
         -- measure
-        {{ dbt.safe_cast('respondents', dbt.type_bigint()) }} as respondents,
+        {{ dbt.safe_cast('points.respondents', dbt.type_bigint()) }} as respondents,
         -- lineage
-        feed_name,
-        _source_file as source_file,
-        _row_number as source_row_number
+        points.feed_name,
+        points._source_file as source_file,
+        points._row_number as source_row_number
     from points
+    inner join rows_delivered
+        on points._file_sha256 = rows_delivered._file_sha256 and points._row_number = rows_delivered._row_number
 )
 
-select * from renamed
+select * from joined
