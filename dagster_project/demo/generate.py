@@ -326,6 +326,11 @@ def generate(out: Path, *, seed: int = 42, scale: float = 1.0) -> dict[str, int]
         rows = wide_likert_rows(rng, PROFILES["IRS"], month, n_for("IRS"), points=5, labels=True,
                                 channels=["WEB", "PHONE", "TAC"], services=["FILING", "REFUND", "NOTICE"],
                                 stamp="%Y-%m-%dT%H:%M:%SZ")  # fmt: skip
+        for r in rows:  # did the customer have a problem, and was it solved? (drives resolution impact)
+            scores = [LIKERT_LABELS.index(a) + 1 for a in r[4:11] if a]
+            happy = sum(scores) / max(1, len(scores)) >= 3.5
+            r.insert(11, rng.choices(["No problem", "Resolved", "Not resolved"], weights=[5, 4, 1] if happy else [2, 3, 5])[0])
+        header.insert(11, "issue_status")
         _write_csv(out / "IRS/cx_survey" / f"irs_cx_{ym}.csv", header, rows)
         put("IRS")
         rows = call_center_rows(rng, month, n_for("IRS") * 10, reasons=["Refund status", "Notice received", "Payment plan", "Identity verification"],
@@ -341,6 +346,11 @@ def generate(out: Path, *, seed: int = 42, scale: float = 1.0) -> dict[str, int]
                                 channels=["web", "phone", "chat"], services=["FAFSA", "LOANS"], stamp="%d-%b-%Y")  # fmt: skip
         for r in rows[::25]:
             r[-1] = "José found the FAFSA résumé section confusing"
+        for r in rows:  # ACSI block on 1-10: satisfaction, confirmation, ideal; and prior expectations
+            base = PROFILES["FSA"].quality * 2 + rng.gauss(0, 1.2)
+            r[-1:-1] = [max(1, min(10, round(base + rng.gauss(0, 0.8)))) for _ in range(3)]
+            r.insert(-1, max(1, min(10, round(7.5 + rng.gauss(0, 1.5)))))
+        header[-1:-1] = ["acsi_satisfaction", "acsi_confirmation", "acsi_ideal", "expectations_before"]
         _write_csv(out / "FSA/csat_survey" / f"fsa_csat_{ym}.tsv", header, rows, delimiter="\t", encoding="cp1252")
         put("FSA")
         rows = call_center_rows(rng, month, n_for("FSA") * 6, reasons=["LOAN_REPAYMENT", "FAFSA_HELP", "PSLF"],

@@ -5,6 +5,7 @@ artefact is written under a temporary name and swapped in with ``os.replace`` (a
 filesystem): a reader that has the old file open keeps it; a new connection sees the new one.
 """
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,12 +16,21 @@ import duckdb
 from dagster_project.config import paths
 from dagster_project.ingest.loader import lit
 from dagster_project.resources import WarehouseResource
+from dagster_project.transform.dbt_assets import dbt_project
 
 PUBLISHED_SCHEMA = "marts"
 PUBLISHED_PREFIXES = ("dim_", "mart_")  # facts stay in the working file (respondent level)
-PUBLISHED_TABLES = [
-    ["marts", "dim_agency"], ["marts", "dim_channel"], ["marts", "dim_driver"], ["marts", "mart_cx_quarterly"],
-]  # fmt: skip
+
+
+def published_models() -> list[dg.AssetKey]:
+    """Every dbt model in the marts schema named dim_* or mart_*, read from the dbt manifest,
+    so a new mart is published (and waited for) without touching this file."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    return sorted(
+        dg.AssetKey([node["schema"], node["name"]])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["schema"] == PUBLISHED_SCHEMA and node["name"].startswith(PUBLISHED_PREFIXES)
+    )
 
 
 def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[str, int]:
@@ -62,7 +72,7 @@ def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[
 
 @dg.asset(
     key=["published", "bi_snapshot"], group_name="publish", kinds={"duckdb", "parquet"},
-    deps=[dg.AssetKey(k) for k in PUBLISHED_TABLES],
+    deps=published_models(),
     description="Read-only DuckDB snapshot of dims and marts, and a Parquet per mart, for BI tools.",
 )  # fmt: skip
 def bi_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:

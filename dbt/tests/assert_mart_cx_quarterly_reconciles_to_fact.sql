@@ -1,5 +1,5 @@
 {{ config(meta={'dagster': {'ref': {'name': 'mart_cx_quarterly'}}}) }}
--- Detects responses lost or double counted on the way from the facts to mart_cx_quarterly:
+-- Detects A-11 driver responses lost or double counted on the way from the facts to mart_cx_quarterly:
 --   respondent answers (fct_survey_response) -> conformed counts (fct_survey_counts) -> mart.
 -- Every answer belongs to exactly one count row and every count row to one mart cell,
 -- suppressed or not, so the totals per agency and driver must be equal (threshold: zero,
@@ -9,6 +9,7 @@ with
 answers as (
     select agency_code, driver_code, count(*) as n
     from {{ ref('fct_survey_response') }}
+    where question_role = 'driver'
     group by agency_code, driver_code
 ),
 
@@ -19,6 +20,7 @@ counts as (
         sum(respondents) as n,
         sum(case when reported_as = 'respondent' then respondents else 0 end) as n_respondent_level
     from {{ ref('fct_survey_counts') }}
+    where question_role = 'driver'
     group by agency_code, driver_code
 ),
 

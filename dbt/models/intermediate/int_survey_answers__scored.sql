@@ -1,4 +1,4 @@
--- Answers conformed to A-11 drivers on one scale.
+-- Answers conformed to A-11 drivers (and ACSI items) on one scale.
 --   likert / likert_label: score_1_5 = 1 + 4 * (x - scale_min) / (scale_max - scale_min); agree = score_1_5 >= 4
 --   thumbs (1/0): no 1-5 score; agree = thumbs up
 --   flag_positive / flag_negative (Touchpoints "what went well / didn't"): a ticked flag ("1")
@@ -24,6 +24,8 @@ valued as (
         answers.agency_code,
         answers.question_code,
         questions.driver_code,
+        questions.acsi_construct,
+        questions.question_role,
         questions.item_type,
         questions.scale_min,
         questions.scale_max,
@@ -37,6 +39,7 @@ valued as (
         on answers.agency_code = questions.agency_code and answers.question_code = questions.question_code
     left join labels
         on questions.answer_set = labels.answer_set and answers.answer_value = labels.answer_label
+    where questions.item_type <> 'problem_status'  -- not a score: see int_survey_responses__problem_status
 ),
 
 responses_only as (
@@ -50,6 +53,8 @@ scored as (
         agency_code,
         question_code,
         driver_code,
+        acsi_construct,
+        question_role,
         item_type,
         numeric_value as raw_value,
         case

@@ -19,6 +19,8 @@ scored as (
         counts.period_end,
         counts.question_code,
         questions.driver_code,
+        questions.acsi_construct,
+        questions.question_role,
         questions.item_type,
         1 + 4.0 * (counts.scale_point - questions.scale_min) / (questions.scale_max - questions.scale_min) as score_1_5,
         counts.respondents

@@ -12,6 +12,8 @@ respondent_level as (
         submitted_date as period_end,
         question_code,
         driver_code,
+        acsi_construct,
+        question_role,
         item_type,
         score_1_5,
         is_agree,
@@ -19,7 +21,8 @@ respondent_level as (
         'respondent' as reported_as
     from {{ ref('fct_survey_response') }}
     group by
-        agency_code, service_code, channel_code, submitted_date, question_code, driver_code, item_type, score_1_5, is_agree
+        agency_code, service_code, channel_code, submitted_date, question_code, driver_code, acsi_construct,
+        question_role, item_type, score_1_5, is_agree
 ),
 
 aggregated as (
@@ -31,6 +34,8 @@ aggregated as (
         counts.period_end,
         counts.question_code,
         counts.driver_code,
+        counts.acsi_construct,
+        counts.question_role,
         counts.item_type,
         counts.score_1_5,
         counts.is_agree,
@@ -58,6 +63,8 @@ select
     {{ fiscal_quarter('period_start') }} as fiscal_quarter,
     question_code,
     driver_code,
+    acsi_construct,
+    question_role,
     item_type,
     score_1_5,
     is_agree,

@@ -1,4 +1,4 @@
--- One row per respondent x question that scores an A-11 driver, with its fiscal period.
+-- One row per respondent x scored question (A-11 driver or ACSI item), with its fiscal period.
 with
 
 responses as (
@@ -23,6 +23,8 @@ joined as (
         coalesce(responses.service_code, 'UNSPECIFIED') as service_code,
         coalesce(channels.channel_code, 'unknown') as channel_code,
         scored.driver_code,
+        scored.acsi_construct,
+        scored.question_role,
         scored.item_type,
         -- periods
         responses.submitted_date,

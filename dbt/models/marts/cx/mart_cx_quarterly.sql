@@ -5,6 +5,7 @@ with
 
 counts as (
     select * from {{ ref('fct_survey_counts') }}
+    where question_role = 'driver'
 ),
 
 aggregated as (
