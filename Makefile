@@ -31,13 +31,14 @@ setup: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 run: setup
 	$(BIN)/python -m dagster_project.run
 
-## Lint, then the full test suite (real DuckDB, dbt, GX and Dagster runs).
+## Lint (ruff, SQLFluff with the dbt templater), then the full test suite (real DuckDB, dbt, GX and Dagster runs).
 test: setup lint
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check dagster_project tests
-	$(BIN)/ruff format --check dagster_project tests
+	$(BIN)/ruff check dagster_project tests bench
+	$(BIN)/ruff format --check dagster_project tests bench
+	cd dbt && CXW_DBT_DUCKDB_PATH=$(CURDIR)/dbt/target/sqlfluff.duckdb ../$(BIN)/sqlfluff lint models tests
 
 ## Dagster UI on 127.0.0.1:3000 with the whole lineage.
 ui: setup

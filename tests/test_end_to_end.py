@@ -56,6 +56,11 @@ def test_published_snapshot_holds_dims_and_marts_only(demo_build):
         parquet = demo_build.published.parent / "parquet" / "mart_cx_quarterly.parquet"
         assert con.execute(f"select count(*), sum(responses) from '{parquet}'").fetchone() == mart
         assert con.execute("select count(*) from main.publish_manifest").fetchone()[0] == 1
+        # the formulas documented in dbt reach BI users as column comments
+        (comment,) = con.execute(
+            "select comment from duckdb_columns() where table_name = 'mart_cx_quarterly' and column_name = 'pct_agree'"
+        ).fetchone()
+        assert comment.startswith("% agree = 100 *")
     finally:
         con.close()
     assert mart == tuple(demo_build.query("select count(*), sum(responses) from marts.mart_cx_quarterly")[0])

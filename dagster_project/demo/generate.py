@@ -329,7 +329,10 @@ def generate(out: Path, *, seed: int = 42, scale: float = 1.0) -> dict[str, int]
         for r in rows:  # did the customer have a problem, and was it solved? (drives resolution impact)
             scores = [LIKERT_LABELS.index(a) + 1 for a in r[4:11] if a]
             happy = sum(scores) / max(1, len(scores)) >= 3.5
-            r.insert(11, rng.choices(["No problem", "Resolved", "Not resolved"], weights=[5, 4, 1] if happy else [2, 3, 5])[0])
+            r.insert(
+                11,
+                rng.choices(["No problem", "Resolved", "Not resolved"], weights=[5, 4, 1] if happy else [2, 3, 5])[0],
+            )
         header.insert(11, "issue_status")
         _write_csv(out / "IRS/cx_survey" / f"irs_cx_{ym}.csv", header, rows)
         put("IRS")

@@ -29,7 +29,9 @@ def published_models() -> list[dg.AssetKey]:
     return sorted(
         dg.AssetKey([node["schema"], node["name"]])
         for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node["schema"] == PUBLISHED_SCHEMA and node["name"].startswith(PUBLISHED_PREFIXES)
+        if node["resource_type"] == "model"
+        and node["schema"] == PUBLISHED_SCHEMA
+        and node["name"].startswith(PUBLISHED_PREFIXES)
     )
 
 
@@ -53,6 +55,7 @@ def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[
         con.execute(f"create schema {PUBLISHED_SCHEMA}")
         for name in tables:
             con.execute(f"create table {PUBLISHED_SCHEMA}.{name} as select * from working.{PUBLISHED_SCHEMA}.{name}")
+            _copy_comments(con, name)
             counts[name] = con.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{name}").fetchone()[0]
             if name.startswith("mart_"):
                 part = published_dir / "parquet" / f".{name}.{run_id}.parquet.tmp"
@@ -68,6 +71,23 @@ def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[
         con.close()
     os.replace(tmp, target)
     return counts
+
+
+def _copy_comments(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The formulas documented in dbt (persist_docs) travel with the published table, so a BI
+    user sees them as table and column comments."""
+    (comment,) = con.execute(
+        "select comment from duckdb_tables() where database_name = 'working' and schema_name = ? and table_name = ?",
+        [PUBLISHED_SCHEMA, table],
+    ).fetchone()
+    if comment:
+        con.execute(f"comment on table {PUBLISHED_SCHEMA}.{table} is {lit(comment)}")
+    for column, text in con.execute(
+        "select column_name, comment from duckdb_columns() where database_name = 'working' and schema_name = ?"
+        " and table_name = ? and coalesce(comment, '') <> ''",
+        [PUBLISHED_SCHEMA, table],
+    ).fetchall():
+        con.execute(f'comment on column {PUBLISHED_SCHEMA}.{table}."{column}" is {lit(text)}')
 
 
 @dg.asset(

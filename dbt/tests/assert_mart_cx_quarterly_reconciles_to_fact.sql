@@ -7,7 +7,10 @@
 with
 
 answers as (
-    select agency_code, driver_code, count(*) as n
+    select
+        agency_code,
+        driver_code,
+        count(*) as n
     from {{ ref('fct_survey_response') }}
     where question_role = 'driver'
     group by agency_code, driver_code
@@ -25,14 +28,22 @@ counts as (
 ),
 
 mart as (
-    select agency_code, driver_code, sum(responses) as n
+    select
+        agency_code,
+        driver_code,
+        sum(responses) as n
     from {{ ref('mart_cx_quarterly') }}
     group by agency_code, driver_code
 )
 
-select counts.agency_code, counts.driver_code, answers.n as answers_n, counts.n as counts_n, mart.n as mart_n
+select
+    counts.agency_code,
+    counts.driver_code,
+    answers.n as answers_n,
+    counts.n as counts_n,
+    mart.n as mart_n
 from counts
 full outer join mart on counts.agency_code = mart.agency_code and counts.driver_code = mart.driver_code
 left join answers on counts.agency_code = answers.agency_code and counts.driver_code = answers.driver_code
 where coalesce(counts.n, -1) <> coalesce(mart.n, -1)
-   or coalesce(answers.n, 0) <> coalesce(counts.n_respondent_level, 0)
+    or coalesce(answers.n, 0) <> coalesce(counts.n_respondent_level, 0)

@@ -88,7 +88,7 @@ def test_channel_mix_online_share_of_311_requests(demo_build):
     got = _published(
         demo_build,
         "select share_pct, digital_share_pct from marts.mart_channel_mix where agency_code = 'NYC311'"
-        " and source = 'contacts' and channel_code = 'web' and month_start = date '2025-08-01'",
+        " and demand_source = 'contacts' and channel_code = 'web' and month_start = date '2025-08-01'",
     )
     total = sum(channels.values())
     digital = channels["ONLINE"] + channels["MOBILE"]
@@ -203,4 +203,3 @@ def test_suppressed_cells_publish_no_scores(demo_build):
         " (mean_score is not null or pct_agree is not null or pct_agree_moe_95 is not null)) from marts.mart_cx_quarterly",
     )
     assert rows[0][0] > 0 and rows[0][1] == 0
-

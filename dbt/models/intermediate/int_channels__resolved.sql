@@ -3,15 +3,28 @@
 with
 
 labels as (
-    select distinct agency_code, channel_label from {{ ref('stg_surveys__responses') }}
+    select distinct
+        agency_code,
+        channel_label
+    from {{ ref('stg_surveys__responses') }}
     union
-    select distinct agency_code, channel_label from {{ ref('stg_surveys__counts') }}
+    select distinct
+        agency_code,
+        channel_label
+    from {{ ref('stg_surveys__counts') }}
     union
-    select distinct agency_code, channel_label from {{ ref('stg_contacts__contacts') }}
+    select distinct
+        agency_code,
+        channel_label
+    from {{ ref('stg_contacts__contacts') }}
 ),
 
 synonyms as (
-    select agency_code, lower(source_label) as source_label, channel_code from {{ ref('channel_synonyms') }}
+    select
+        agency_code,
+        lower(source_label) as source_label,
+        channel_code
+    from {{ ref('channel_synonyms') }}
 ),
 
 resolved as (

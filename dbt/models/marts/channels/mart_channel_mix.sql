@@ -3,13 +3,23 @@
 with
 
 contacts as (
-    select agency_code, opened_month as month_start, channel_code, 'contacts' as source, count(*) as interactions
+    select
+        agency_code,
+        opened_month as month_start,
+        channel_code,
+        'contacts' as demand_source,
+        count(*) as interactions
     from {{ ref('fct_contact') }}
     group by agency_code, opened_month, channel_code
 ),
 
 web as (
-    select agency_code, report_month as month_start, channel_code, 'web_visits' as source, sum(visits) as interactions
+    select
+        agency_code,
+        report_month as month_start,
+        channel_code,
+        'web_visits' as demand_source,
+        sum(visits) as interactions
     from {{ ref('fct_web_daily') }}
     where report_name = 'devices'
     group by agency_code, report_month, channel_code
@@ -25,17 +35,17 @@ final as (
     select
         unioned.agency_code,
         cast(unioned.month_start as date) as month_start,
-        unioned.source,
+        unioned.demand_source,
         unioned.channel_code,
         channels.is_digital,
         cast(unioned.interactions as bigint) as interactions,
         100.0 * unioned.interactions / sum(unioned.interactions) over (
-            partition by unioned.agency_code, unioned.month_start, unioned.source
+            partition by unioned.agency_code, unioned.month_start, unioned.demand_source
         ) as share_pct,
         100.0 * sum(case when channels.is_digital then unioned.interactions else 0 end) over (
-            partition by unioned.agency_code, unioned.month_start, unioned.source
+            partition by unioned.agency_code, unioned.month_start, unioned.demand_source
         ) / sum(unioned.interactions) over (
-            partition by unioned.agency_code, unioned.month_start, unioned.source
+            partition by unioned.agency_code, unioned.month_start, unioned.demand_source
         ) as digital_share_pct
     from unioned
     left join {{ ref('dim_channel') }} as channels on unioned.channel_code = channels.channel_code

@@ -11,7 +11,11 @@ channels as (
 ),
 
 reasons as (
-    select agency_code, lower(source_reason) as source_reason, reason_code from {{ ref('contact_reasons') }}
+    select
+        agency_code,
+        lower(source_reason) as source_reason,
+        reason_code
+    from {{ ref('contact_reasons') }}
 ),
 
 conformed as (
@@ -82,14 +86,19 @@ final as (
         coalesce(outcome, '') = 'IVR_SELF_SERVICE' as is_self_service,
         -- first-contact resolution: a customer we can recognise, not back for the same reason
         customer_key is not null and coalesce(outcome, '') <> 'ABANDONED' as is_resolvable,
-        next_same_reason_at is not null
+        (
+            next_same_reason_at is not null
             and {{ dbt.datediff('opened_at', 'next_same_reason_at', 'second') }}
-            <= {{ var('repeat_contact_days') }} * 86400 as is_followed_by_repeat,
+            <= {{ var('repeat_contact_days') }} * 86400
+        ) as is_followed_by_repeat,
         -- measures
         queue_wait_seconds,
         handle_seconds,
         case
-            when closed_at is not null then {{ dbt.datediff('opened_at', 'closed_at', 'second') }} / 3600.0
+            when closed_at is not null
+                then
+                    {{ dbt.datediff('opened_at', 'closed_at', 'second') }}
+                    / 3600.0
         end as hours_to_close,
         -- timestamps (UTC)
         opened_at,

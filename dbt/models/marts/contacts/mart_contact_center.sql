@@ -18,25 +18,32 @@ counted as (
         contacts.contact_type,
         contacts.opened_month,
         count(*) as contacts,
-        sum(case when is_queued then 1 else 0 end) as queued,
-        sum(case when is_answered then 1 else 0 end) as answered,
-        sum(case when is_abandoned then 1 else 0 end) as abandoned,
-        sum(case when is_answered and queue_wait_seconds <= {{ var('service_level_seconds') }} then 1 else 0 end)
-            as answered_within_target,
-        sum(case when is_answered then queue_wait_seconds else 0 end) as answered_wait_seconds,
-        sum(case when is_answered then handle_seconds else 0 end) as answered_handle_seconds,
-        sum(case when is_transferred then 1 else 0 end) as transferred,
-        sum(case when is_self_service then 1 else 0 end) as self_served,
-        sum(case when is_resolvable then 1 else 0 end) as resolvable,
-        sum(case when is_resolvable and not is_followed_by_repeat then 1 else 0 end) as resolved_first_contact,
-        sum(case when hours_to_close is not null then 1 else 0 end) as closed,
-        sum(hours_to_close) as hours_to_close_sum,
-        sum(case when reasons.resolution_sla_hours is not null and hours_to_close is not null then 1 else 0 end)
-            as closed_with_sla,
-        sum(case when hours_to_close <= reasons.resolution_sla_hours then 1 else 0 end) as closed_within_sla
+        sum(case when contacts.is_queued then 1 else 0 end) as queued,
+        sum(case when contacts.is_answered then 1 else 0 end) as answered,
+        sum(case when contacts.is_abandoned then 1 else 0 end) as abandoned,
+        sum(
+            case
+                when contacts.is_answered and contacts.queue_wait_seconds <= {{ var('service_level_seconds') }} then 1
+                else 0
+            end
+        ) as answered_within_target,
+        sum(case when contacts.is_answered then contacts.queue_wait_seconds else 0 end) as answered_wait_seconds,
+        sum(case when contacts.is_answered then contacts.handle_seconds else 0 end) as answered_handle_seconds,
+        sum(case when contacts.is_transferred then 1 else 0 end) as transferred,
+        sum(case when contacts.is_self_service then 1 else 0 end) as self_served,
+        sum(case when contacts.is_resolvable then 1 else 0 end) as resolvable,
+        sum(case when contacts.is_resolvable and not contacts.is_followed_by_repeat then 1 else 0 end)
+            as resolved_first_contact,
+        sum(case when contacts.hours_to_close is not null then 1 else 0 end) as closed,
+        sum(contacts.hours_to_close) as hours_to_close_sum,
+        sum(
+            case when reasons.resolution_sla_hours is not null and contacts.hours_to_close is not null then 1 else 0 end
+        ) as closed_with_sla,
+        sum(case when contacts.hours_to_close <= reasons.resolution_sla_hours then 1 else 0 end) as closed_within_sla
     from contacts
     left join reasons on contacts.reason_code = reasons.reason_code
-    group by contacts.agency_code, contacts.service_code, contacts.channel_code, contacts.contact_type, contacts.opened_month
+    group by
+        contacts.agency_code, contacts.service_code, contacts.channel_code, contacts.contact_type, contacts.opened_month
 ),
 
 final as (

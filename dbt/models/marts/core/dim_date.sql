@@ -12,6 +12,9 @@ select
     {{ dbt.date_trunc('month', 'date_day') }} as month_start,
     cast({{ fiscal_year('date_day') }} as integer) as fiscal_year,
     cast({{ fiscal_quarter('date_day') }} as integer) as fiscal_quarter,
-    'FY' || cast({{ fiscal_year('date_day') }} as varchar(4)) || ' Q' || cast({{ fiscal_quarter('date_day') }} as varchar(1))
+    'FY'
+    || cast({{ fiscal_year('date_day') }} as varchar(4))
+    || ' Q'
+    || cast({{ fiscal_quarter('date_day') }} as varchar(1))
         as fiscal_quarter_label
 from days

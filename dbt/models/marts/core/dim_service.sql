@@ -9,5 +9,6 @@ select
     agency_code || ':' || service_code as service_key,
     agency_code,
     service_code,
-    service_name
+    service_name,
+    segment_code
 from services

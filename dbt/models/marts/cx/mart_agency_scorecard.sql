@@ -39,7 +39,9 @@ ranked as (
         case when not suppressed then rank() over (partition by quarter_index, suppressed order by cx_score desc) end
             as cx_rank,
         case
-            when not suppressed then 100.0 * percent_rank() over (partition by quarter_index, suppressed order by cx_score)
+            when
+                not suppressed
+                then 100.0 * percent_rank() over (partition by quarter_index, suppressed order by cx_score)
         end as government_percentile,
         sum(case when suppressed then 0 else 1 end) over (partition by quarter_index) as agencies_ranked,
         lag(cx_score) over (partition by agency_code order by quarter_index) as previous_cx_score,
@@ -48,7 +50,10 @@ ranked as (
 ),
 
 quarters as (
-    select fiscal_year, fiscal_quarter, min(date_day) as quarter_start
+    select
+        fiscal_year,
+        fiscal_quarter,
+        min(date_day) as quarter_start
     from {{ ref('dim_date') }}
     group by fiscal_year, fiscal_quarter
 )
@@ -58,19 +63,20 @@ select
     agencies.agency_name,
     cast(ranked.fiscal_year as integer) as fiscal_year,
     cast(ranked.fiscal_quarter as integer) as fiscal_quarter,
-    cast(responses as bigint) as responses,
-    cast(cx_score as double) as cx_score,
-    cast(trust_pct_agree as double) as trust_pct_agree,
-    cast(cx_rank as integer) as cx_rank,
-    cast(agencies_ranked as integer) as agencies_ranked,
-    cast(government_percentile as double) as government_percentile,
+    cast(ranked.responses as bigint) as responses,
+    cast(ranked.cx_score as double) as cx_score,
+    cast(ranked.trust_pct_agree as double) as trust_pct_agree,
+    cast(ranked.cx_rank as integer) as cx_rank,
+    cast(ranked.agencies_ranked as integer) as agencies_ranked,
+    cast(ranked.government_percentile as double) as government_percentile,
     case
-        when previous_quarter_index = quarter_index - 1 then cast(cx_score - previous_cx_score as double)
+        when ranked.previous_quarter_index = ranked.quarter_index - 1
+            then cast(ranked.cx_score - ranked.previous_cx_score as double)
     end as change_vs_previous_quarter,
-    suppressed
+    ranked.suppressed
 from ranked
 inner join quarters on ranked.fiscal_year = quarters.fiscal_year and ranked.fiscal_quarter = quarters.fiscal_quarter
 -- the agency as it was named in that quarter (dim_agency is type-2)
 left join {{ ref('dim_agency') }} as agencies
     on ranked.agency_code = agencies.agency_code
-    and quarters.quarter_start between agencies.valid_from and agencies.valid_to
+        and quarters.quarter_start between agencies.valid_from and agencies.valid_to

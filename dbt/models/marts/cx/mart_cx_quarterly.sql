@@ -33,7 +33,10 @@ measured as (
         cast(score_sum as double) / nullif(scored_responses, 0) as mean_raw,
         cast(agree_responses as double) / responses as agree_share,
         -- sample variance of the 1-5 scores: (sum x^2 - (sum x)^2 / n) / (n - 1)
-        (cast(score_square_sum as double) - cast(score_sum as double) * cast(score_sum as double) / nullif(scored_responses, 0))
+        (
+            cast(score_square_sum as double)
+            - cast(score_sum as double) * cast(score_sum as double) / nullif(scored_responses, 0)
+        )
         / nullif(scored_responses - 1, 0) as score_variance
     from aggregated
 ),

@@ -35,12 +35,19 @@ judged as (
         cadence.cadence_months,
         cadence.grace_days,
         cast(per_feed.last_period || '-01' as date) as last_period_start,
-        {% if var('as_of_date') %}cast('{{ var("as_of_date") }}' as date){% else %}current_date{% endif %} as as_of_date,
+        {% if var('as_of_date') %}cast('{{ var("as_of_date") }}' as date){% else %}current_date{% endif %}
+            as as_of_date,
         -- delivered periods expected between the first and the last, one per cadence step
         cast(
             (
-                (cast(substr(last_period, 1, 4) as integer) * 12 + cast(substr(last_period, 6, 2) as integer))
-                - (cast(substr(first_period, 1, 4) as integer) * 12 + cast(substr(first_period, 6, 2) as integer))
+                (
+                    cast(substr(per_feed.last_period, 1, 4) as integer) * 12
+                    + cast(substr(per_feed.last_period, 6, 2) as integer)
+                )
+                - (
+                    cast(substr(per_feed.first_period, 1, 4) as integer) * 12
+                    + cast(substr(per_feed.first_period, 6, 2) as integer)
+                )
             ) / cadence.cadence_months + 1 as integer
         ) as periods_expected
     from per_feed

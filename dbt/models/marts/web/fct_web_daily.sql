@@ -10,7 +10,8 @@ select
     report_name,
     report_date,
     {{ dbt.date_trunc('month', 'report_date') }} as report_month,
-    coalesce(domain, '(all)') as domain,
+    -- "domain" is analytics.usa.gov's own field name
+    coalesce(domain, '(all)') as domain,  -- noqa: RF04
     coalesce(page, '(all)') as page,
     coalesce(device, '(all)') as device,
     case
