@@ -104,4 +104,5 @@ LINEAGE_COLUMNS = {
     "_row_number": "bigint",  # 1-based data record in the file (the header is not counted)
     "_loaded_at": "timestamp",
     "_run_id": "varchar",
+    "_period": "varchar",  # the delivery period (YYYY-MM) from the file name: the unit of replacement
 }

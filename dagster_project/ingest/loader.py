@@ -10,6 +10,7 @@ the earlier one's rows in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,11 +72,12 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             name_col, value_col = contract.long_columns
             long_cols = [*key, f"{name_col} varchar", f"{value_col} varchar", *lineage]
             con.execute(f"create table if not exists raw.{contract.long_table} ({', '.join(long_cols)})")
+        for table in filter(None, (contract.table, contract.long_table)):  # a lineage column added later
+            for name, sql in LINEAGE_COLUMNS.items():
+                con.execute(f"alter table raw.{table} add column if not exists {name} {sql}")
 
 
 def sha256_of(path: Path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -178,7 +180,8 @@ def _load_rows(con, spec: FeedSpec, rel: str, sha: str, run_id: str, base: dict,
     _build_typed(con, spec)
     _flag_duplicates(con, spec)
     lineage = (
-        f"{lit(spec.agency)}, {lit(spec.name)}, {lit(rel)}, {lit(sha)}, _row_number, current_timestamp, {lit(run_id)}"
+        f"{lit(spec.agency)}, {lit(spec.name)}, {lit(rel)}, {lit(sha)}, _row_number, current_timestamp, {lit(run_id)},"
+        f" {lit(base['period'])}"
     )
     cols = ", ".join(contract.columns)
     con.execute(f"insert into raw.{contract.table} select {cols}, {lineage} from typed where len(_errors) = 0")

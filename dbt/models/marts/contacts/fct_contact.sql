@@ -1,9 +1,19 @@
 -- One row per contact (call, chat, 311 service request), conformed: canonical channel, shared
 -- reason, outcome flags, and whether the same customer came back for the same reason.
+-- Incremental: a run rebuilds its agency x delivery-period partitions and the month before
+-- (a repeat contact can fall across the month boundary).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['agency_code', 'delivery_period'],
+    on_schema_change='sync_all_columns',
+) }}
+
 with
 
 contacts as (
     select * from {{ ref('stg_contacts__contacts') }}
+    where {{ partition_window_filter('agency_code', 'delivery_period', lookback_months=1) }}
 ),
 
 channels as (
@@ -41,6 +51,7 @@ conformed as (
         contacts.closed_at,
         contacts.opened_date,
         -- lineage
+        contacts.delivery_period,
         contacts.source_file,
         contacts.source_row_number
     from contacts
@@ -104,8 +115,10 @@ final as (
         opened_at,
         closed_at,
         -- lineage
+        delivery_period,
         source_file,
-        source_row_number
+        source_row_number,
+        current_timestamp as _built_at
     from sequenced
 )
 

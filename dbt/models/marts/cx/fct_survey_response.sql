@@ -1,8 +1,17 @@
 -- One row per respondent x scored question (A-11 driver or ACSI item), with its fiscal period.
+-- Incremental: a run rebuilds only its agency x delivery-period partitions (delete + insert).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['agency_code', 'delivery_period'],
+    on_schema_change='sync_all_columns',
+) }}
+
 with
 
 responses as (
     select * from {{ ref('stg_surveys__responses') }}
+    where {{ partition_window_filter('agency_code', 'delivery_period') }}
 ),
 
 scored as (
@@ -35,8 +44,10 @@ joined as (
         scored.score_1_5,
         scored.is_agree,
         -- lineage
+        responses.delivery_period,
         responses.source_file,
-        responses.source_row_number
+        responses.source_row_number,
+        current_timestamp as _built_at
     from scored
     inner join responses on scored.response_key = responses.response_key
     left join channels

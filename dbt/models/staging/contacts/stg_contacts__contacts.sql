@@ -28,6 +28,7 @@ renamed as (
         cast(opened_at as date) as opened_date,
         -- lineage
         feed_name,
+        _period as delivery_period,
         _source_file as source_file,
         _row_number as source_row_number
     from source

@@ -21,6 +21,7 @@ renamed as (
         {{ redact_pii('comment') }} as comment_redacted,
         -- lineage
         feed_name,
+        _period as delivery_period,
         _source_file as source_file,
         _row_number as source_row_number
     from source
