@@ -19,3 +19,13 @@
         1 = 1
     {%- endif -%}
 {%- endmacro %}
+
+{#- A run without a partition window rebuilds the incremental fact whole: empty it first, so
+    rows whose period is unknown or gone (a delivery withdrawn) cannot linger. -#}
+{% macro full_window_reset() -%}
+    {%- if is_incremental() and var('periods', none) is none -%}
+        delete from {{ this }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}

@@ -5,6 +5,7 @@
     incremental_strategy='delete+insert',
     unique_key=['agency_code', 'delivery_period'],
     on_schema_change='sync_all_columns',
+    pre_hook="{{ full_window_reset() }}",
 ) }}
 
 with
