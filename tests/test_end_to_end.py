@@ -67,7 +67,7 @@ def test_published_snapshot_holds_dims_and_marts_only(demo_build):
 
 
 def test_no_seeded_personal_data_reaches_staging_output_or_the_published_file(demo_build):
-    seeded = ["jane.doe@example.com", "202-555-0143"]
+    seeded = ["jane.doe@example.com", "202-555-0143", "123-45-6789", "4111 1111 1111 1111", "1600 Pennsylvania Avenue"]
     assert (
         demo_build.query("select count(*) from raw.survey_responses where comment like '%jane.doe@example.com%'")[0][0]
         > 0

@@ -187,7 +187,13 @@ def test_no_seeded_personal_data_in_any_published_table(demo_build):
             "select table_schema, table_name, column_name from information_schema.columns where data_type = 'VARCHAR'"
         ).fetchall()
         for schema, table, column in columns:
-            for seeded in ("jane.doe@example.com", "202-555-0143", "José"):
+            for seeded in (
+                "jane.doe@example.com",
+                "202-555-0143",
+                "123-45-6789",
+                "4111 1111 1111 1111",
+                "Pennsylvania Avenue",
+            ):
                 hits = con.execute(
                     f'select count(*) from {schema}.{table} where "{column}" like ?', [f"%{seeded}%"]
                 ).fetchone()[0]
