@@ -3,6 +3,7 @@
 import dagster as dg
 
 from dagster_project.config import paths
+from dagster_project.ingest.contracts import CONTRACTS
 from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_file
 from dagster_project.ingest.registry import load_registry
 from dagster_project.partitions import delivery_partitions, in_partition_range, selected
@@ -68,64 +69,36 @@ def outcome_metadata(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]
 PARTITIONED = {"partitions_def": delivery_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
 
 
-@dg.multi_asset(
-    **PARTITIONED,
-    specs=[
-        dg.AssetSpec(
-            ["raw", "survey_responses"],
-            group_name="ingest",
-            kinds={"duckdb"},
-            description="Survey respondents from every agency survey feed (Touchpoints, A-11 Likert, ...).",
-        ),
-        dg.AssetSpec(
-            ["raw", "survey_answers"],
-            group_name="ingest",
-            kinds={"duckdb"},
-            description="One row per answered survey question.",
-        ),
-    ],  # fmt: skip
-)
-def raw_surveys(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    metadata = outcome_metadata(ingest_kind(context, warehouse, "survey_responses"))
-    yield dg.MaterializeResult(asset_key=["raw", "survey_responses"], metadata=metadata)
-    yield dg.MaterializeResult(asset_key=["raw", "survey_answers"], metadata={"files_loaded": metadata["files_loaded"]})
+def build_ingest_asset(kind: str, description: str, long_description: str = "") -> dg.AssetsDefinition:
+    """The ingest asset of one feed kind: raw.<table>, and raw.<long table> where the kind has one."""
+    contract = CONTRACTS[kind]
+    tables = {contract.table: description}
+    if contract.long_table:
+        tables[contract.long_table] = long_description
+    specs = [dg.AssetSpec(["raw", t], group_name="ingest", kinds={"duckdb"}, description=d) for t, d in tables.items()]
+
+    @dg.multi_asset(name=f"ingest_{kind}", specs=specs, **PARTITIONED)
+    def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        metadata = outcome_metadata(ingest_kind(context, warehouse, kind))
+        yield dg.MaterializeResult(asset_key=["raw", contract.table], metadata=metadata)
+        if contract.long_table:
+            long_metadata = {"files_loaded": metadata["files_loaded"]}
+            yield dg.MaterializeResult(asset_key=["raw", contract.long_table], metadata=long_metadata)
+
+    return _ingest
 
 
-@dg.asset(key=["raw", "contacts"], group_name="ingest", kinds={"duckdb"},
-          description="Contact records: call-center calls, chats and 311 service requests.")  # fmt: skip
-def raw_contacts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=outcome_metadata(ingest_kind(context, warehouse, "contacts")))
-
-
-@dg.asset(key=["raw", "web_analytics"], group_name="ingest", kinds={"duckdb"},
-          description="analytics.usa.gov reports (JSON envelopes and CSV downloads).")  # fmt: skip
-def raw_web_analytics(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=outcome_metadata(ingest_kind(context, warehouse, "web_analytics")))
-
-
-@dg.multi_asset(
-    **PARTITIONED,
-    specs=[
-        dg.AssetSpec(
-            ["raw", "survey_counts"],
-            group_name="ingest",
-            kinds={"duckdb"},
-            description="Pre-aggregated A-11 results: service x channel x period x question.",
-        ),
-        dg.AssetSpec(
-            ["raw", "survey_count_points"],
-            group_name="ingest",
-            kinds={"duckdb"},
-            description="Respondents per scale point of each pre-aggregated row.",
-        ),
-    ],  # fmt: skip
-)
-def raw_survey_counts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    metadata = outcome_metadata(ingest_kind(context, warehouse, "survey_counts"))
-    yield dg.MaterializeResult(asset_key=["raw", "survey_counts"], metadata=metadata)
-    yield dg.MaterializeResult(
-        asset_key=["raw", "survey_count_points"], metadata={"files_loaded": metadata["files_loaded"]}
-    )
-
-
-ingest_assets = [raw_surveys, raw_survey_counts, raw_contacts, raw_web_analytics]
+ingest_assets = [
+    build_ingest_asset(
+        "survey_responses",
+        "Survey respondents from every agency survey feed (Touchpoints, A-11 Likert, ...).",
+        "One row per answered survey question.",
+    ),
+    build_ingest_asset(
+        "survey_counts",
+        "Pre-aggregated A-11 results: service x channel x period x question.",
+        "Respondents per scale point of each pre-aggregated row.",
+    ),
+    build_ingest_asset("contacts", "Contact records: call-center calls, chats and 311 service requests."),
+    build_ingest_asset("web_analytics", "analytics.usa.gov reports (JSON envelopes and CSV downloads)."),
+]
