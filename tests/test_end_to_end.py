@@ -89,6 +89,12 @@ def test_rerun_loads_nothing_twice_and_leaves_the_marts_equal(demo_build):
     assert result.success
     assert demo_build.query("select count(*) from raw.ingest_log where status = 'loaded'")[0][0] == 74
     assert demo_build.query("select * from marts.mart_cx_quarterly order by all") == before
+    # the audit trail survives the rebuild: one row per evaluated check, for each of the two runs
+    per_run = demo_build.query("select run_id, count(*) from audit.check_results group by run_id")
+    assert dict(per_run) == {
+        demo_build.result.run_id: len(demo_build.result.get_asset_check_evaluations()),
+        result.run_id: len(result.get_asset_check_evaluations()),
+    }
 
 
 def test_a_failed_blocking_check_stops_publish_and_keeps_the_last_snapshot(demo_build, scratch, monkeypatch):
@@ -118,3 +124,10 @@ def test_a_failed_blocking_check_stops_publish_and_keeps_the_last_snapshot(demo_
     assert (scratch / "published" / "cx_warehouse.duckdb").read_bytes() == snapshot_before
     text, ok = summarise(result)
     assert not ok and "NOT published" in text and "gx_raw_contacts" in text
+    con = duckdb.connect(str(scratch / "warehouse" / "cx.duckdb"), read_only=True)
+    audited = con.execute(
+        "select passed, rows_checked, failed_rows from audit.check_results where run_id = ? and check_name = 'gx_raw_contacts'",
+        [result.run_id],
+    ).fetchall()
+    con.close()
+    assert audited == [(False, demo_build.query("select count(*) from raw.contacts")[0][0] + 1, 1)]

@@ -1,8 +1,6 @@
 """Run the versioned GX suites in ``expectations/`` against the warehouse, and turn each into a
 blocking Dagster asset check."""
 
-from __future__ import annotations
-
 import json
 import logging
 import os
@@ -12,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from dagster_project.audit import trail as audit
 from dagster_project.config import EXPECTATIONS_DIR
 from dagster_project.quality import gx_duckdb
 from dagster_project.resources import WarehouseResource
@@ -30,7 +29,7 @@ class Suite:
     expectations: tuple[dict[str, Any], ...]
 
     @classmethod
-    def load(cls, path: Path) -> Suite:
+    def load(cls, path: Path) -> "Suite":
         doc = json.loads(path.read_text())
         return cls(doc["name"], doc.get("description", ""), tuple(doc["asset"]), doc["query"],
                    doc.get("severity", "ERROR"), tuple(doc["expectations"]))  # fmt: skip
@@ -108,8 +107,15 @@ def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
         asset=dg.AssetKey(list(suite.asset)), name=f"gx_{suite.name}", blocking=suite.severity == "ERROR",
         description=f"GX suite expectations/{suite.name}.json: {suite.description}",
     )  # fmt: skip
-    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         outcome = run_suite(suite, warehouse.path)
+        with warehouse.connection() as con:
+            (rows_checked,) = con.execute(f"select count(*) from ({suite.query})").fetchone()
+            failed_rows = sum(f["unexpected_count"] or 0 for f in outcome.failed)
+            audit.record(con, [audit.CheckRecord(
+                context.run.run_id, "/".join(suite.asset), f"gx_{suite.name}", "gx", suite.severity, outcome.success,
+                rows_checked, failed_rows, {"failures": outcome.failed},
+            )])  # fmt: skip
         return dg.AssetCheckResult(
             passed=outcome.success,
             severity=dg.AssetCheckSeverity(suite.severity),
@@ -117,6 +123,8 @@ def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
                 "suite": suite.name,
                 "expectations_evaluated": outcome.evaluated,
                 "expectations_failed": len(outcome.failed),
+                "rows_checked": rows_checked,
+                "failed_rows": failed_rows,
                 "failures": dg.MetadataValue.json(outcome.failed),
             },
         )

@@ -13,9 +13,10 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from dagster_project.audit import trail as audit
 from dagster_project.config import DBT_PROJECT_DIR, SEEDS_DIR, export_warehouse_env
 from dagster_project.partitions import delivery_partitions, selected
-from dagster_project.resources import dbt_resource
+from dagster_project.resources import WarehouseResource, dbt_resource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -81,11 +82,26 @@ def partition_window_vars(tags: Mapping[str, str]) -> dict[str, list[str]] | Non
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator, project=dbt_project)
-def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     export_warehouse_env()
     args = ["build"]
     window = partition_window_vars(context.run.tags)
     if window:
         context.log.info(f"incremental facts rebuild only {window}")
         args += ["--vars", json.dumps(window)]
-    yield from dbt.cli(args, context=context).stream()
+    checks: list[audit.CheckRecord] = []
+    for event in dbt.cli(args, context=context).stream():
+        if isinstance(event, dg.AssetCheckResult):
+            checks.append(_audit_record(context.run_id, event))
+        yield event
+    with warehouse.connection() as con:  # dbt has exited: the file is free again
+        audit.record(con, checks)
+
+
+def _audit_record(run_id: str, result: dg.AssetCheckResult) -> audit.CheckRecord:
+    meta = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
+    failed = meta.get("dagster_dbt/failed_row_count")
+    return audit.CheckRecord(
+        run_id, result.asset_key.to_user_string() if result.asset_key else "", result.check_name or "", "dbt",
+        result.severity.value, result.passed, None, int(failed) if failed is not None else None, meta,
+    )  # fmt: skip

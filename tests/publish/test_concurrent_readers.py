@@ -37,7 +37,9 @@ def test_readers_keep_working_through_republishes(demo_build, tmp_path: Path):
     published = tmp_path / "published"
     publish_snapshot(demo_build.warehouse, published, "v0")
     stop, out = tmp_path / "stop", tmp_path / "reader.json"
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(published / "cx_warehouse.duckdb"), str(stop), str(out)])
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(published / "cx_warehouse.duckdb"), str(stop), str(out)]
+    )
     try:
         time.sleep(1.0)
         for i in range(1, 6):
