@@ -36,11 +36,20 @@ class Build:
     published: Path
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
-        con = duckdb.connect(str(self.warehouse), read_only=True)
-        try:
-            return con.execute(sql, params or []).fetchall()
-        finally:
-            con.close()
+        """Read the working warehouse."""
+        return _read(self.warehouse, sql, params)
+
+    def query_published(self, sql: str, params: list | None = None) -> list[tuple]:
+        """Read the snapshot BI users see."""
+        return _read(self.published, sql, params)
+
+
+def _read(database: Path, sql: str, params: list | None) -> list[tuple]:
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 
 from dagster_project.config import paths
-from dagster_project.ingest.loader import lit
+from dagster_project.ingest.readers import lit
 from dagster_project.resources import WarehouseResource
 from dagster_project.transform.dbt_assets import dbt_project
 

@@ -3,16 +3,14 @@
 Formats and code maps are restated here (see test_mart_cx_quarterly.py for the same approach
 on every cell of mart_cx_quarterly)."""
 
-import csv
 from collections import Counter, defaultdict
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
 
-from tests.transform.test_mart_cx_quarterly import _answers, _fiscal
+from tests.transform.test_mart_cx_quarterly import _answers, _fiscal, _rows
 
 pytestmark = pytest.mark.slow
 ET, UTC = ZoneInfo("America/New_York"), ZoneInfo("UTC")
@@ -22,20 +20,6 @@ NYC_REASONS = {
     "missed collection": "sanitation", "dirty condition": "sanitation", "street condition": "street_condition",
     "street light condition": "street_condition",
 }  # fmt: skip
-
-
-def _published(demo_build, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(demo_build.published), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
-
-def _rows(folder: Path, delimiter: str = ",", encoding: str = "utf-8"):
-    for path in sorted(folder.iterdir()):
-        with path.open(newline="", encoding=encoding) as f:
-            yield from csv.DictReader(f, delimiter=delimiter)
 
 
 def _utc(text: str, fmt: str, tz: ZoneInfo = ET) -> datetime:
@@ -53,8 +37,7 @@ def test_contact_center_asa_abandonment_service_level(demo_build):
     asa = sum(int(r["queue_wait_sec"]) for r in answered) / len(answered)
     abandonment = 100 * (len(queued) - len(answered)) / len(queued)
     service_level = 100 * sum(int(r["queue_wait_sec"]) <= 60 for r in answered) / len(queued)
-    got = _published(
-        demo_build,
+    got = demo_build.query_published(
         "select contacts, average_speed_of_answer_seconds, abandonment_rate_pct, service_level_pct"
         " from marts.mart_contact_center where agency_code = 'SSA' and service_code = 'National 800'"
         " and month_start = date '2025-08-01'",
@@ -70,8 +53,7 @@ def test_contact_drivers_top_reason(demo_build):
         if _utc(r["Created Date"], "%m/%d/%Y %I:%M:%S %p").strftime("%Y-%m") == "2025-08"
     )
     (top, n), total = counts.most_common(1)[0], sum(counts.values())
-    got = _published(
-        demo_build,
+    got = demo_build.query_published(
         "select reason_code, contacts, share_of_contacts_pct from marts.mart_contact_drivers"
         " where agency_code = 'NYC311' and month_start = date '2025-08-01' and reason_rank = 1",
     )
@@ -85,8 +67,7 @@ def test_channel_mix_online_share_of_311_requests(demo_build):
         for r in _rows(demo_build.landing / "NYC311/service_requests")
         if _utc(r["Created Date"], "%m/%d/%Y %I:%M:%S %p").strftime("%Y-%m") == "2025-08"
     )
-    got = _published(
-        demo_build,
+    got = demo_build.query_published(
         "select share_pct, digital_share_pct from marts.mart_channel_mix where agency_code = 'NYC311'"
         " and demand_source = 'contacts' and channel_code = 'web' and month_start = date '2025-08-01'",
     )
@@ -109,8 +90,7 @@ def test_satisfaction_index_and_expectation_gap(demo_build):
                 items["perceived"].append((int(r[col]) - 1) / 6)
     mean = {k: 100 * sum(v) / len(v) for k, v in items.items()}
     index = (mean["acsi_satisfaction"] + mean["acsi_confirmation"] + mean["acsi_ideal"]) / 3
-    got = _published(
-        demo_build,
+    got = demo_build.query_published(
         "select respondents, satisfaction_index, expectation_gap from marts.mart_satisfaction_index"
         " where agency_code = 'FSA' and service_code = 'FAFSA' and fiscal_year = 2026 and fiscal_quarter = 1",
     )
@@ -127,8 +107,7 @@ def test_resolution_impact_of_unresolved_problems(demo_build):
         if r["issue_status"] == "Not resolved" and r["overall_satisfaction"]
         and _fiscal(_utc(r["completed_utc"], "%Y-%m-%dT%H:%M:%SZ", UTC).date()) == (2026, 1)
     ]  # fmt: skip
-    got = _published(
-        demo_build,
+    got = demo_build.query_published(
         "select respondents, mean_satisfaction, pct_satisfied from marts.mart_resolution_impact"
         " where agency_code = 'IRS' and fiscal_year = 2026 and fiscal_quarter = 1 and problem_status = 'not_resolved'",
     )
@@ -147,8 +126,7 @@ def test_agency_scorecard_rank_percentile_and_change(demo_build):
     now = sorted(((a, s) for (a, q), s in score.items() if q == (2026, 1)), key=lambda x: -x[1])
     got = dict(
         (r[0], r[1:])
-        for r in _published(
-            demo_build,
+        for r in demo_build.query_published(
             "select agency_code, cx_score, cx_rank, government_percentile, change_vs_previous_quarter"
             " from marts.mart_agency_scorecard where fiscal_year = 2026 and fiscal_quarter = 1",
         )
@@ -159,8 +137,8 @@ def test_agency_scorecard_rank_percentile_and_change(demo_build):
         want = (s, position + 1, 100 * (len(now) - 1 - position) / (len(now) - 1), s - previous)
         assert got[agency] == pytest.approx(want), agency
     assert dict(
-        _published(
-            demo_build, "select fiscal_quarter, agency_name from marts.mart_agency_scorecard where agency_code = 'DOS'"
+        demo_build.query_published(
+            "select fiscal_quarter, agency_name from marts.mart_agency_scorecard where agency_code = 'DOS'"
         )
     ) == {
         4: "Passport Services",  # FY2025 Q4: before the (demo) rename of 1 Oct 2025
@@ -172,8 +150,7 @@ def test_feed_health_rows_and_periods(demo_build):
     """SSA call center: files, rows in (counted from the files) and no missing period."""
     files = sorted((demo_build.landing / "SSA/call_center").iterdir())
     rows_in = sum(1 for _ in _rows(demo_build.landing / "SSA/call_center", "|"))
-    got = _published(
-        demo_build,
+    got = demo_build.query_published(
         "select files_loaded, rows_in, rows_quarantined, missing_periods, first_period, last_period"
         " from marts.mart_feed_health where agency_code = 'SSA' and feed_name = 'call_center'",
     )
@@ -203,8 +180,7 @@ def test_no_seeded_personal_data_in_any_published_table(demo_build):
 
 
 def test_suppressed_cells_publish_no_scores(demo_build):
-    rows = _published(
-        demo_build,
+    rows = demo_build.query_published(
         "select count(*) filter (where suppressed), count(*) filter (where suppressed and"
         " (mean_score is not null or pct_agree is not null or pct_agree_moe_95 is not null)) from marts.mart_cx_quarterly",
     )
