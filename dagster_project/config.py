@@ -31,6 +31,11 @@ class Paths:
         return Path(os.environ.get("CXW_PUBLISHED_DIR", self.data_dir / "published"))
 
     @property
+    def audit_dir(self) -> Path:
+        """The auditors' site: run summaries, and GX's project with its Data Docs."""
+        return Path(os.environ.get("CXW_AUDIT_DIR", self.data_dir / "audit"))
+
+    @property
     def published_db(self) -> Path:
         return self.published_dir / "cx_warehouse.duckdb"
 

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from dagster_project.automation.audit_sensors import build_audit_sensors
 from dagster_project.automation.daily_schedule import build_daily_schedule
 from dagster_project.automation.landing_sensor import build_landing_sensor
 from dagster_project.ingest.assets import ingest_assets
@@ -26,7 +27,7 @@ defs = dg.Definitions(
     assets=[*ingest_assets, cx_dbt_models, bi_snapshot],
     asset_checks=gx_checks,
     jobs=[build_warehouse],
-    sensors=[build_landing_sensor(build_warehouse)],
+    sensors=[build_landing_sensor(build_warehouse), *build_audit_sensors(build_warehouse)],
     schedules=[build_daily_schedule(build_warehouse)],
     resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
     executor=dg.in_process_executor,

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from dagster_project.audit.report import write_run_report
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
 from dagster_project.partitions import all_partitions_tags
@@ -99,7 +100,9 @@ def main() -> int:
     ensure_demo_landing(paths().landing)
     result = build()
     text, ok = summarise(result)
+    report = write_run_report(result.run_id, "SUCCESS" if result.success else "FAILURE")
     print(text)
+    print(f"audit: {report.page}  (index: {report.index})")
     return 0 if ok else 1
 
 

@@ -19,11 +19,13 @@ os.environ["CXW_DATA_DIR"] = str(_SESSION_DIR / "data")
 os.environ.pop("CXW_WAREHOUSE_PATH", None)
 os.environ.pop("CXW_LANDING_DIR", None)
 os.environ.pop("CXW_PUBLISHED_DIR", None)
+os.environ.pop("CXW_AUDIT_DIR", None)
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
 import dagster as dg  # noqa: E402
 import duckdb  # noqa: E402
 
+from dagster_project.audit.report import RunReport, write_run_report  # noqa: E402
 from dagster_project.config import paths  # noqa: E402
 from dagster_project.demo.generate import generate  # noqa: E402
 
@@ -34,6 +36,7 @@ class Build:
     landing: Path
     warehouse: Path
     published: Path
+    report: RunReport
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         """Read the working warehouse."""
@@ -60,7 +63,43 @@ def demo_build() -> Build:
     p = paths()
     generate(p.landing)
     result = build(dg.DagsterInstance.ephemeral())
-    return Build(result, p.landing, p.warehouse, p.published_db)
+    report = write_run_report(result.run_id, "SUCCESS" if result.success else "FAILURE")  # as make run does
+    return Build(result, p.landing, p.warehouse, p.published_db, report)
+
+
+@dataclass
+class FailedBuild:
+    result: dg.ExecuteInProcessResult
+    data_dir: Path
+    snapshot_before: bytes
+    contacts_before: int
+    report: RunReport
+
+
+@pytest.fixture(scope="session")
+def failed_build(demo_build: Build) -> FailedBuild:
+    """A copy of the demo warehouse where a bad contact slipped into raw (a manual fix gone
+    wrong: a negative handle time), rebuilt: the blocking GX check on raw/contacts fails."""
+    data = _SESSION_DIR / "failed"
+    shutil.copytree(demo_build.landing, data / "landing")
+    (data / "warehouse").mkdir(parents=True)
+    shutil.copy(demo_build.warehouse, data / "warehouse" / "cx.duckdb")
+    shutil.copytree(demo_build.published.parent, data / "published")
+    snapshot_before = (data / "published" / "cx_warehouse.duckdb").read_bytes()
+    (contacts_before,) = demo_build.query("select count(*) from raw.contacts")[0]
+    con = duckdb.connect(str(data / "warehouse" / "cx.duckdb"))
+    con.execute(
+        "insert into raw.contacts (contact_id, contact_type, opened_at, handle_seconds, agency_code)"
+        " values ('X1', 'call', timestamp '2025-08-01 10:00:00', -30, 'SSA')"
+    )
+    con.close()
+    from dagster_project.run import build
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CXW_DATA_DIR", str(data))
+        result = build(dg.DagsterInstance.ephemeral())
+        report = write_run_report(result.run_id, "SUCCESS" if result.success else "FAILURE")
+    return FailedBuild(result, data, snapshot_before, contacts_before, report)
 
 
 @pytest.fixture

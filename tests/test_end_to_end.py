@@ -1,6 +1,6 @@
 """The whole job on the demo data: lineage, gates, row counts per layer, publish, re-run."""
 
-import shutil
+import re
 
 import dagster as dg
 import duckdb
@@ -97,23 +97,9 @@ def test_rerun_loads_nothing_twice_and_leaves_the_marts_equal(demo_build):
     }
 
 
-def test_a_failed_blocking_check_stops_publish_and_keeps_the_last_snapshot(demo_build, scratch, monkeypatch):
-    # A copy of the built warehouse, its landing zone and its published snapshot ...
-    shutil.copytree(demo_build.landing, scratch / "landing")
-    (scratch / "warehouse").mkdir(parents=True)
-    shutil.copy(demo_build.warehouse, scratch / "warehouse" / "cx.duckdb")
-    shutil.copytree(demo_build.published.parent, scratch / "published")
-    snapshot_before = (scratch / "published" / "cx_warehouse.duckdb").read_bytes()
-    # ... where a contact with a negative handle time slipped into raw (e.g. a manual fix gone wrong)
-    con = duckdb.connect(str(scratch / "warehouse" / "cx.duckdb"))
-    con.execute(
-        "insert into raw.contacts (contact_id, contact_type, opened_at, handle_seconds, agency_code)"
-        " values ('X1', 'call', timestamp '2025-08-01 10:00:00', -30, 'SSA')"
-    )
-    con.close()
-
-    result = build(dg.DagsterInstance.ephemeral())
-
+def test_a_failed_blocking_check_stops_publish_and_keeps_the_last_snapshot(failed_build, monkeypatch):
+    # the published snapshot was copied from a good build; raw/contacts gained a negative handle time
+    result, data = failed_build.result, failed_build.data_dir
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     assert [e.check_name for e in failed] == ["gx_raw_contacts"]
     failures = failed[0].metadata["failures"].value
@@ -121,13 +107,23 @@ def test_a_failed_blocking_check_stops_publish_and_keeps_the_last_snapshot(demo_
     assert failures[0]["sample"] == [-30.0]
     published = [m.asset_key for m in result.get_asset_materialization_events()]
     assert dg.AssetKey(["published", "bi_snapshot"]) not in published
-    assert (scratch / "published" / "cx_warehouse.duckdb").read_bytes() == snapshot_before
+    assert (data / "published" / "cx_warehouse.duckdb").read_bytes() == failed_build.snapshot_before
+    monkeypatch.setenv("CXW_DATA_DIR", str(data))
     text, ok = summarise(result)
     assert not ok and "NOT published" in text and "gx_raw_contacts" in text
-    con = duckdb.connect(str(scratch / "warehouse" / "cx.duckdb"), read_only=True)
+    con = duckdb.connect(str(data / "warehouse" / "cx.duckdb"), read_only=True)
     audited = con.execute(
-        "select passed, rows_checked, failed_rows from audit.check_results where run_id = ? and check_name = 'gx_raw_contacts'",
+        "select passed, rows_checked, failed_rows, source_file_count from audit.check_results"
+        " where run_id = ? and check_name = 'gx_raw_contacts'",
         [result.run_id],
     ).fetchall()
+    (contact_files,) = con.execute("select count(*) from raw.ingest_log where feed_kind = 'contacts'").fetchone()
     con.close()
-    assert audited == [(False, demo_build.query("select count(*) from raw.contacts")[0][0] + 1, 1)]
+    assert audited == [(False, failed_build.contacts_before + 1, 1, contact_files)]
+    # the auditor's page says why nothing was published, and what failed, with the sample
+    page = " ".join(re.sub(r"<[^>]+>", " ", failed_build.report.page.read_text()).split())
+    assert "Not published: 1 blocking check(s) failed (gx_raw_contacts on raw/contacts)" in page
+    assert "The previously published data is unchanged" in page
+    failed_section = page[page.index("Failed checks") : page.index("What was loaded")]
+    assert "failed raw/contacts gx_raw_contacts expect_column_values_to_be_between" in failed_section
+    assert "column=handle_seconds" in failed_section and failed_section.endswith(" 1 -30.0 "), failed_section

@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_project.audit import trail as audit
-from dagster_project.config import EXPECTATIONS_DIR
+from dagster_project.config import EXPECTATIONS_DIR, paths
 from dagster_project.quality import gx_duckdb
 from dagster_project.resources import WarehouseResource
 
@@ -41,46 +41,70 @@ class Outcome:
     success: bool
     evaluated: int
     failed: list[dict[str, Any]]  # one entry per failed expectation, with counts and a sample
+    data_docs_page: str = ""  # the validation's page, relative to the Data Docs site
 
 
 def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:
     return [Suite.load(p) for p in sorted(directory.glob("*.json"))]
 
 
-def run_suite(suite: Suite, database: Path, *, patch: bool = True) -> Outcome:
+def gx_context(root: Path):
+    """The GX project under the audit folder (file mode), so every validation result is kept
+    and GX Data Docs can be built from them. Made once per process and root: opening it costs."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    key = str(root)
+    if key not in _CONTEXTS:
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        root.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=root)
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
+        _CONTEXTS[key] = context
+    return _CONTEXTS[key]
+
+
+_CONTEXTS: dict[str, Any] = {}
+
+
+def run_suite(suite: Suite, database: Path, *, run_name: str = "adhoc", patch: bool = True) -> Outcome:
     """Run ``suite`` as a GX Core checkpoint on ``suite.query`` in the DuckDB file (SQL, read-only).
 
-    ``patch=False`` only exists for the test that proves the workaround is still needed."""
+    The result is stored in the GX project under the audit folder, named by ``run_name`` (the
+    Dagster run id), for Data Docs. ``patch=False`` only exists for the test that proves the
+    workaround is still needed."""
     if patch:
         gx_duckdb.apply()
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
-    source = context.data_sources.add_sql(
+    context = gx_context(paths().audit_dir)  # GX keeps its project in <audit dir>/gx
+    source = context.data_sources.add_or_update_sql(
         name="warehouse", connection_string=f"duckdb:///{database}", kwargs={"connect_args": {"read_only": True}}
     )
     try:
         # A query asset, not a table asset: GX's column reflection ignores the schema on DuckDB.
+        if suite.name in source.get_asset_names():
+            source.delete_asset(suite.name)
         batch = source.add_query_asset(name=suite.name, query=suite.query).add_batch_definition_whole_table("all")
         expectations = [
             ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj() for e in suite.expectations
         ]
-        gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name, expectations=expectations))
-        definition = context.validation_definitions.add(
+        gx_suite = context.suites.add_or_update(
+            gx.ExpectationSuite(name=suite.name, expectations=expectations, meta={"description": suite.description})
+        )
+        definition = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
         )
-        checkpoint = context.checkpoints.add(
+        checkpoint = context.checkpoints.add_or_update(
             gx.Checkpoint(
                 name=f"{suite.name}_checkpoint",
                 validation_definitions=[definition],
                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
             )
         )
-        (result,) = checkpoint.run().run_results.values()
+        ((result_id, result),) = checkpoint.run(run_id=RunIdentifier(run_name=run_name)).run_results.items()
     finally:
         gx_duckdb.release(str(database))  # free the file lock for the next writer
     failed = []
@@ -99,7 +123,8 @@ def run_suite(suite: Suite, database: Path, *, patch: bool = True) -> Outcome:
                 "error": exc,
             }
         )
-    return Outcome(suite.name, bool(result.success), len(result.results), failed)
+    page = "validations/" + "/".join(str(p) for p in result_id.to_tuple()) + ".html"
+    return Outcome(suite.name, bool(result.success), len(result.results), failed, page)
 
 
 def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
@@ -108,13 +133,14 @@ def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
         description=f"GX suite expectations/{suite.name}.json: {suite.description}",
     )  # fmt: skip
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        outcome = run_suite(suite, warehouse.path)
+        outcome = run_suite(suite, warehouse.path, run_name=context.run.run_id)
         with warehouse.connection() as con:
             (rows_checked,) = con.execute(f"select count(*) from ({suite.query})").fetchone()
             failed_rows = sum(f["unexpected_count"] or 0 for f in outcome.failed)
             audit.record(con, [audit.CheckRecord(
                 context.run.run_id, "/".join(suite.asset), f"gx_{suite.name}", "gx", suite.severity, outcome.success,
-                rows_checked, failed_rows, {"failures": outcome.failed},
+                rows_checked, failed_rows, {"failures": outcome.failed, "data_docs_page": outcome.data_docs_page},
+                data_checked=suite.query,
             )])  # fmt: skip
         return dg.AssetCheckResult(
             passed=outcome.success,
