@@ -1,0 +1,65 @@
+"""The versioned GX suites: every fact and mart is covered, they pass on the demo build, and
+each reconciliation or disclosure suite fails when the data it guards is tampered with."""
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.publish.snapshot import published_models
+from dagster_project.quality.gx_suites import load_suites, run_suite
+
+SUITES = {s.name: s for s in load_suites()}
+
+
+def test_every_fact_and_mart_has_a_suite_with_a_severity():
+    covered = {s.asset for s in SUITES.values()}
+    marts = {tuple(k.path) for k in published_models() if k.path[1].startswith("mart_")}
+    facts = {("marts", f) for f in ("fct_survey_response", "fct_survey_counts", "fct_contact", "fct_web_daily")}
+    assert marts | facts <= covered, sorted((marts | facts) - covered)
+    assert {s.severity for s in SUITES.values()} == {"ERROR", "WARN"}
+
+
+@pytest.fixture
+def warehouse_copy(demo_build, tmp_path: Path) -> Path:
+    copy = tmp_path / "cx.duckdb"
+    shutil.copy(demo_build.warehouse, copy)
+    return copy
+
+
+TAMPERING = [
+    # (what went wrong, SQL that does it, the suite that must catch it, the expectation that fails)
+    ("a contact lost between raw and the fact", "delete from marts.fct_contact where contact_key in "
+     "(select contact_key from marts.fct_contact where agency_code = 'SSA' limit 1)",
+     "reconcile_contacts_raw_to_fact", "expect_column_pair_values_to_be_equal"),
+    ("a mart cell double counted", "update marts.mart_cx_quarterly set responses = responses * 2 where rowid = 0",
+     "reconcile_cx_quarterly_to_counts", "expect_column_pair_values_to_be_equal"),
+    ("web visits dropped from the fact", "update marts.fct_web_daily set visits = 0 where rowid < 3",
+     "reconcile_web_raw_to_fact", "expect_column_pair_values_to_be_equal"),
+    ("a contact-center month out of step", "update marts.mart_contact_center set contacts = contacts + 1 where rowid = 0",
+     "reconcile_contact_marts_to_fact", "expect_column_pair_values_to_be_equal"),
+    ("a quarantined row missing from quarantine", "delete from quarantine.rejected_rows where rowid = 0",
+     "reconcile_ingest_log", "expect_column_pair_values_to_be_equal"),
+    ("a small cell published", "update marts.mart_cx_quarterly set mean_score = 3.0 where suppressed and rowid in "
+     "(select rowid from marts.mart_cx_quarterly where suppressed limit 1)",
+     "mart_cx_quarterly_suppression", "expect_column_values_to_be_null"),
+    ("a small satisfaction-index group published", "update marts.mart_satisfaction_index set suppressed = false, "
+     "respondents = 3 where rowid = 0", "mart_satisfaction_index", "expect_column_values_to_be_in_set"),
+    ("a contact with an unknown reason", "update marts.fct_contact set reason_code = 'telepathy' where rowid = 0",
+     "fct_contact", "expect_column_values_to_be_in_set"),
+    ("a duplicated survey answer", "insert into marts.fct_survey_response select * from marts.fct_survey_response limit 1",
+     "fct_survey_response", "expect_compound_columns_to_be_unique"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "sql", "suite", "expectation"), TAMPERING, ids=[t[0] for t in TAMPERING])
+def test_suite_catches_tampering(warehouse_copy: Path, what: str, sql: str, suite: str, expectation: str):
+    assert run_suite(SUITES[suite], warehouse_copy).success, f"{suite} fails before tampering"
+    con = duckdb.connect(str(warehouse_copy))
+    con.execute(sql)
+    con.close()
+    outcome = run_suite(SUITES[suite], warehouse_copy)
+    assert not outcome.success, what
+    assert expectation in {f["expectation"] for f in outcome.failed}
+    assert all(f["unexpected_count"] or f["observed_value"] is not None for f in outcome.failed)
