@@ -12,11 +12,9 @@ needed or stops working, so the patch is removed or mended deliberately.
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 from great_expectations.execution_engine import sqlalchemy_execution_engine as _engine
-from sqlalchemy.engine import Engine
 
 DUCKDB_DIALECT = "duckdb"
 
@@ -60,17 +58,18 @@ def revert() -> None:
     )
 
 
-def release(database: str) -> None:
-    """Close every connection GX holds on ``database``, so DuckDB's file lock is freed.
-
-    GX keeps the persisted connection (our doing) on its execution engine and a second
-    SQLAlchemy engine on the data source (from its connection test); its own ``close()``
-    only disposes one pool. The next writer, dbt in a subprocess, needs the file to itself.
-    """
-    for obj in gc.get_objects():
-        if isinstance(obj, _engine.SqlAlchemyExecutionEngine) and getattr(obj, "_connection", None) is not None:
-            obj._connection.close()
-            obj._connection = None
-    for obj in gc.get_objects():
-        if isinstance(obj, Engine) and obj.url.drivername == DUCKDB_DIALECT and obj.url.database == database:
-            obj.dispose()
+def release(source: Any) -> None:
+    """Close every connection the GX SQL data source ``source`` holds, so DuckDB's file lock is
+    freed: the persisted connection (our doing) on its execution engine, and the pools of both
+    SQLAlchemy engines (the execution engine's, and the data source's own from its connection
+    test); GX's own ``close()`` only disposes one pool. The next writer, dbt in a subprocess,
+    needs the file to itself. (A heap scan for these objects cost more than the check.)"""
+    execution_engine = getattr(source, "_execution_engine", None)
+    if execution_engine is not None:
+        if getattr(execution_engine, "_connection", None) is not None:
+            execution_engine._connection.close()
+            execution_engine._connection = None
+        execution_engine.engine.dispose()
+    engine = getattr(source, "_engine", None)
+    if engine is not None:
+        engine.dispose()

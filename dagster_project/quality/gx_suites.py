@@ -49,18 +49,44 @@ def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:
 
 
 def gx_context(root: Path):
-    """The GX project under the audit folder (file mode), so every validation result is kept
-    and GX Data Docs can be built from them. Made once per process and root: opening it costs."""
+    """A GX context whose validation results and suites are files under ``root/gx`` (for Data
+    Docs and the audit), and whose data sources, validation definitions and checkpoints live in
+    memory: a file-mode project re-reads and rewrites its YAML on every call, which cost more
+    than the checks themselves. Made once per process and root."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
     key = str(root)
     if key not in _CONTEXTS:
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
-        root.mkdir(parents=True, exist_ok=True)
-        context = gx.get_context(mode="file", project_root_dir=root)
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
-        _CONTEXTS[key] = context
+        files = root / "gx"
+
+        def on_disk(directory: Path) -> dict[str, str]:
+            return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(directory)}
+
+        stores = InMemoryStoreBackendDefaults()
+        stores.stores[stores.validation_results_store_name]["store_backend"] = on_disk(
+            files / "uncommitted/validations"
+        )
+        stores.stores[stores.expectations_store_name]["store_backend"] = on_disk(files / "expectations")
+        config = DataContextConfig(
+            store_backend_defaults=stores,
+            data_docs_sites={
+                "local_site": {
+                    "class_name": "SiteBuilder",
+                    "show_how_to_buttons": False,
+                    "store_backend": on_disk(files / "uncommitted/data_docs/local_site"),
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                }
+            },
+            progress_bars=ProgressBarsConfig(globally=False),  # no tqdm bars in run logs
+            analytics_enabled=False,
+        )
+        _CONTEXTS[key] = gx.get_context(mode="ephemeral", project_config=config)
     return _CONTEXTS[key]
 
 
@@ -106,7 +132,7 @@ def run_suite(suite: Suite, database: Path, *, run_name: str = "adhoc", patch: b
         )
         ((result_id, result),) = checkpoint.run(run_id=RunIdentifier(run_name=run_name)).run_results.items()
     finally:
-        gx_duckdb.release(str(database))  # free the file lock for the next writer
+        gx_duckdb.release(source)  # free the file lock for the next writer
     failed = []
     for r in result.results:
         if r.success:
