@@ -43,7 +43,8 @@ def ensure_demo_landing(landing: Path) -> None:
         print(f"demo data: wrote {sum(written.values())} delivery files for {len(written)} agencies to {landing}")
 
 
-def build(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+def build(instance: dg.DagsterInstance | None = None, partition: str | None = None) -> dg.ExecuteInProcessResult:
+    """Every agency x period partition in one run, or only ``partition`` (as the sensor would)."""
     from dagster_project.definitions import defs
 
     job = defs.resolve_job_def("build_warehouse")
@@ -52,7 +53,8 @@ def build(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResu
     return job.execute_in_process(
         run_config=quiet,
         instance=instance or dg.DagsterInstance.get(),
-        tags=all_partitions_tags(),  # every agency x period partition, in one run
+        tags={} if partition else all_partitions_tags(),  # every agency x period partition, in one run
+        partition_key=partition,
         raise_on_error=False,
     )
 

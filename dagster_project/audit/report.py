@@ -313,7 +313,7 @@ def _index_page(audit_dir: Path, docs_built: bool) -> str:
             r["rows_quarantined"],
             r["checks_passed"],
             r["checks_failed"],
-            _badge(True, "") if r["published"] else _badge(False, "ERROR", "not published"),
+            _badge(True, "", "published") if r["published"] else _badge(False, "ERROR", "not published"),
         ]
         for r in runs
     ]
@@ -359,7 +359,7 @@ def _check_link(c: tuple, docs_built: bool) -> str:
 
 def _badge(passed: bool, severity: str, label: str | None = None) -> str:
     if passed:
-        return '<span class="badge pass">passed</span>'
+        return f'<span class="badge pass">{label or "passed"}</span>'
     kind = "warn" if severity == "WARN" else "fail"
     return f'<span class="badge {kind}">{label or ("warning" if kind == "warn" else "failed")}</span>'
 

@@ -104,9 +104,9 @@ DOS_HEADER = ["Reporting Period Start", "Reporting Period End", "Service", "Chan
               "Strongly Disagree", "Disagree", "Neither Agree nor Disagree", "Agree", "Strongly Agree"]  # fmt: skip
 
 
-def _months() -> list[date]:
-    out, d = [], DEMO_START
-    for _ in range(DEMO_MONTHS):
+def _months(start: date, months: int) -> list[date]:
+    out, d = [], start
+    for _ in range(months):
         out.append(d)
         d = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
     return out
@@ -230,7 +230,7 @@ def nyc311_rows(rng: random.Random, month: date, n: int) -> list[list[object]]:
         fmt = "%m/%d/%Y %I:%M:%S %p"
         borough = rng.choice(BOROUGHS)
         row: list[object] = [""] * len(NYC311_HEADER)
-        row[0] = 60000000 + month.month * 100000 + i
+        row[0] = 60000000 + (month.year - 2025) * 1_200_000 + month.month * 100000 + i  # unique across years
         row[1] = created.strftime(fmt)
         row[2] = closed.strftime(fmt) if closed else ""
         row[3], row[4] = agency, agency_name
@@ -266,8 +266,12 @@ def dap_devices(rng: random.Random, month: date, agency_slug: str, scale_visits:
 # ---- the whole landing zone -------------------------------------------------------------
 
 
-def generate(out: Path, *, seed: int = 42, scale: float = 1.0) -> dict[str, int]:
-    """Write every demo delivery under ``out/<agency>/<feed>/``; return files written per agency."""
+def generate(
+    out: Path, *, seed: int = 42, scale: float = 1.0, start: date = DEMO_START, months: int = DEMO_MONTHS
+) -> dict[str, int]:
+    """Write every demo delivery under ``out/<agency>/<feed>/``; return files written per agency.
+
+    ``start`` and ``months`` give the span (the benchmark asks for years of history)."""
     rng = random.Random(seed)
     BAD_ROWS.clear()
     written: dict[str, int] = {}
@@ -278,11 +282,11 @@ def generate(out: Path, *, seed: int = 42, scale: float = 1.0) -> dict[str, int]
     def put(agency: str) -> None:
         written[agency] = written.get(agency, 0) + 1
 
-    for month in _months():
+    for month in _months(start, months):
         ym = f"{month:%Y-%m}"
         # VA: Touchpoints Likert upload + DAP devices JSON
         rows = touchpoints_rows(rng, PROFILES["VA"], month, n_for("VA"), thumbs=False, id_prefix="va")
-        if month == DEMO_START:
+        if month == start:
             rows[7][1] = 7  # trust answered 7 on a 1-5 scale: must be quarantined
             BAD_ROWS.append(("VA", "touchpoints_survey", f"va_touchpoints_{ym}.csv", 8))
         _write_csv(out / "VA/touchpoints_survey" / f"va_touchpoints_{ym}.csv",
@@ -310,7 +314,7 @@ def generate(out: Path, *, seed: int = 42, scale: float = 1.0) -> dict[str, int]
         rows = wide_likert_rows(rng, PROFILES["SSA"], month, n_for("SSA"), points=5, labels=False,
                                 channels=["Online", "Phone", "Field Office"], services=["RET", "DIS", "SSN"],
                                 stamp="%m/%d/%Y %H:%M")  # fmt: skip
-        if month == DEMO_START:
+        if month == start:
             rows[3][1] = "13/45/2025 25:00"  # an impossible date: must be quarantined
             BAD_ROWS.append(("SSA", "a11_survey", f"ssa_a11_{ym}.csv", 4))
         _write_csv(out / "SSA/a11_survey" / f"ssa_a11_{ym}.csv", header, rows, delimiter=";")

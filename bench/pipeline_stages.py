@@ -1,0 +1,135 @@
+"""Where a full build's time goes: ingest, dbt models, quality gates, publish.
+
+    .venv/bin/python bench/pipeline_stages.py [--landing DIR] [--data DIR] [--partition AGENCY:YYYY-MM] [--json]
+
+Runs the real build_warehouse job (all partitions, as `make run` does; or one agency x month
+partition, as the landing sensor does) into --data (default: a fresh temporary directory), on
+the demo deliveries or on --landing, and prints each stage's seconds and share of the wall time. Stage times are Dagster's step timings; the dbt step is split into
+model/seed time and test time with dbt's own run_results.json. Gates = GX checks + dbt tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class Stages:
+    wall: float
+    ingest: float
+    dbt_models: float
+    dbt_tests: float
+    gx_checks: float
+    publish: float
+    rows_in: int  # source records this run loaded
+    success: bool
+    peak_mb: float = 0.0
+
+    @property
+    def gates(self) -> float:
+        return self.dbt_tests + self.gx_checks
+
+    @property
+    def other(self) -> float:
+        """Process and Dagster start-up, dbt start-up and parse, step bookkeeping."""
+        return self.wall - self.ingest - self.dbt_models - self.gates - self.publish
+
+
+def run_stages(landing: Path, data_dir: Path, partition: str | None = None) -> Stages:
+    """One build of ``landing`` into ``data_dir``, timed per stage: every partition, or only
+    ``partition`` ('SSA:2026-07') on top of what ``data_dir`` already holds."""
+    os.environ["CXW_DATA_DIR"] = str(data_dir)
+    os.environ["CXW_LANDING_DIR"] = str(landing)
+    import dagster as dg
+    import duckdb
+
+    from dagster_project.config import DBT_PROJECT_DIR
+    from dagster_project.partitions import partition_key
+    from dagster_project.run import build
+
+    instance = dg.DagsterInstance.ephemeral()
+    key = partition_key(*partition.split(":")) if partition else None
+    t = time.perf_counter()
+    result = build(instance, partition=key) if key else build(instance)
+    wall = time.perf_counter() - t
+    steps = {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(result.run_id)}
+    dbt_step = steps.get("cx_dbt_models", 0.0)
+    dbt_tests = 0.0
+    for run_results in DBT_PROJECT_DIR.glob(f"target/cx_dbt_models-{result.run_id[:7]}-*/run_results.json"):
+        for r in json.loads(run_results.read_text())["results"]:
+            if r["unique_id"].split(".")[0] in {"test", "unit_test"}:
+                dbt_tests += r["execution_time"]
+    with duckdb.connect(str(data_dir / "warehouse" / "cx.duckdb"), read_only=True) as con:
+        (rows_in,) = con.execute(
+            "select coalesce(sum(rows_in), 0) from raw.ingest_log where run_id = ?", [result.run_id]
+        ).fetchone()
+    return Stages(
+        wall=wall,
+        ingest=sum(v for k, v in steps.items() if k.startswith("ingest_")),
+        dbt_models=dbt_step - dbt_tests,
+        dbt_tests=dbt_tests,
+        gx_checks=sum(v for k, v in steps.items() if "_gx_" in k),
+        publish=steps.get("published__bi_snapshot", 0.0),
+        rows_in=int(rows_in),
+        success=result.success,
+        peak_mb=peak_rss_mb(),
+    )
+
+
+def print_stages(s: Stages) -> None:
+    print(f"{'stage':<34}{'seconds':>9}{'share':>8}")
+    for name, secs in [
+        ("ingest (read, check, load)", s.ingest),
+        ("dbt models and seeds", s.dbt_models),
+        ("gates: dbt tests", s.dbt_tests),
+        ("gates: GX checks", s.gx_checks),
+        ("publish (snapshot + Parquet)", s.publish),
+        ("start-up and orchestration", s.other),
+    ]:
+        print(f"{name:<34}{secs:>9.1f}{secs / s.wall:>8.0%}")
+    print(f"{'full build (wall)':<34}{s.wall:>9.1f}")
+    print(f"gates (GX + dbt tests) = {s.gates:.1f} s = {s.gates / s.wall:.0%} of the full build;"
+          f" {s.rows_in:,} source rows; build {'succeeded' if s.success else 'FAILED'}")  # fmt: skip
+    print(f"peak RSS (Dagster process + its largest child, dbt): {s.peak_mb:.0f} MB")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS plus its largest finished child's (dbt runs while we wait)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return kib / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--landing", type=Path, help="deliveries to load (default: the demo data)")
+    parser.add_argument("--data", type=Path, help="data directory to build in (default: a temporary one)")
+    parser.add_argument("--partition", help="AGENCY:YYYY-MM: build only this partition (an incremental run)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="cxw-bench-"))
+    try:
+        landing = args.landing
+        if landing is None:
+            from dagster_project.demo.generate import generate
+
+            landing = tmp / "landing"
+            generate(landing)
+        stages = run_stages(landing.resolve(), (args.data or tmp / "data").resolve(), args.partition)
+        if args.json:
+            print("STAGES " + json.dumps({**asdict(stages), "gates": stages.gates, "other": stages.other}))
+        else:
+            print_stages(stages)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
