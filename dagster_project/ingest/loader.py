@@ -11,6 +11,7 @@ the earlier one's rows in the same transaction.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,6 +93,8 @@ def discover(spec: FeedSpec, landing: Path) -> list[Path]:
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
+    # bounded memory, as dbt's profile: DuckDB spills to disk beyond it
+    con.execute(f"set memory_limit = {lit(os.environ.get('CXW_DUCKDB_MEMORY_LIMIT', '1GB'))}")
     return con
 
 
