@@ -127,3 +127,9 @@ def test_a_failed_blocking_check_stops_publish_and_keeps_the_last_snapshot(faile
     failed_section = page[page.index("Failed checks") : page.index("What was loaded")]
     assert "failed raw/contacts gx_raw_contacts expect_column_values_to_be_between" in failed_section
     assert "column=handle_seconds" in failed_section and failed_section.endswith(" 1 -30.0 "), failed_section
+
+
+def test_dbt_invocation_folders_are_pruned(demo_build):
+    from dagster_project.transform.dbt_assets import KEEP_INVOCATIONS, invocation_dirs
+
+    assert 1 <= len(invocation_dirs()) <= KEEP_INVOCATIONS

@@ -1,7 +1,9 @@
 """The dbt project as Dagster assets; dbt tests become asset checks (dagster-dbt)."""
 
 import os
+import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -98,6 +100,22 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, wareho
         yield event
     with warehouse.connection() as con:  # dbt has exited: the file is free again
         audit.record(con, checks)
+    _prune_invocation_dirs()
+
+
+KEEP_INVOCATIONS = 5
+
+
+def invocation_dirs() -> list[Path]:
+    return list((dbt_project.project_dir / dbt_project.target_path).glob("cx_dbt_models-*"))
+
+
+def _prune_invocation_dirs(keep: int = KEEP_INVOCATIONS) -> None:
+    """dagster-dbt gives every invocation its own target folder (manifest, compiled SQL,
+    run_results.json: tens of MB); keep the newest few for debugging, not one per run forever."""
+    folders = sorted(invocation_dirs(), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in folders[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _audit_record(run_id: str, result: dg.AssetCheckResult) -> audit.CheckRecord:
