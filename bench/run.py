@@ -29,9 +29,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from bench.scaled import make_landing, make_project, write_agency_day  # noqa: E402
+from bench.scaled import history_start, make_landing, make_project, write_agency_day  # noqa: E402
 
-INCREMENT_PERIOD = "2026-07"  # the month after the history ends
+INCREMENT_PERIOD = "2026-07"  # the month after HISTORY_END
 
 
 def _run(cmd: list[str], project: Path, env_extra: dict[str, str]) -> dict:
@@ -79,9 +79,7 @@ def history(project: Path, work: Path, rows: int, months: int) -> tuple[Path, st
     make_landing(landing, rows=rows, months=months)
     files = sum(1 for _ in landing.rglob("*.*"))
     print(f"generated {months} months, {files:,} files in {time.perf_counter() - t:.0f} s", flush=True)
-    end_index = 2026 * 12 + 5
-    start_index = end_index - (months - 1)
-    return landing, f"{start_index // 12}-{start_index % 12 + 1:02d}-01"
+    return landing, history_start(months).isoformat()
 
 
 def main() -> None:
@@ -112,22 +110,23 @@ def main() -> None:
             print(f"one agency-day, {years} year(s) of history: {results[f'inc_{years}y']['wall']:.1f} s", flush=True)
             shutil.rmtree(landing)
             shutil.rmtree(data)
-        report(results, args.rows)
+        report(results, args.agencies)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def report(r: dict, rows: int) -> None:
+def report(r: dict, agencies: int = 20) -> None:
     full, floor, pandas = r["full_3y"], r["floor"], r.get("pandas")
     n = full["rows_in"]
     print()
-    print(f"== cx warehouse benchmark: {n:,} source rows, 20 agencies, 3 years ==")
+    print(f"== cx warehouse benchmark: {n:,} source rows, {agencies} agencies, 3 years ==")
     print(f"{'measure':<52}{'seconds':>9}{'rows/s':>12}{'peak MB':>9}")
 
-    def line(name, secs, rows_=None, mb=None):
-        rate = f"{rows_ / secs:>12,.0f}" if rows_ and secs else f"{'':>12}"
-        print(f"{name:<52}{secs:>9.1f}{rate}{mb if mb is None else f'{mb:>9.0f}'}".replace("None", ""))
+    def line(name: str, secs: float, rows_: int | None = None, mb: float | None = None) -> None:
+        rate = f"{rows_ / secs:>12,.0f}" if rows_ and secs else " " * 12
+        memory = f"{mb:>9.0f}" if mb is not None else ""
+        print(f"{name:<52}{secs:>9.1f}{rate}{memory}")
 
     line("full build (wall)", full["wall"], n, full["peak_mb"])
     line("  ingest (read, check, quarantine, load)", full["ingest"], n)

@@ -63,13 +63,18 @@ def scale_for(rows: int, agencies: int, months: int) -> float:
     return rows / (DEMO_ROWS_PER_AGENCY_MONTH * agencies * months)
 
 
-def make_landing(
-    landing: Path, *, rows: int, agencies: int = 20, months: int = 36, end: date = date(2026, 6, 1)
-) -> None:
+HISTORY_END = date(2026, 6, 1)  # the last month of generated history (before today: no future dates)
+
+
+def history_start(months: int, end: date = HISTORY_END) -> date:
+    index = end.year * 12 + end.month - 1 - (months - 1)
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def make_landing(landing: Path, *, rows: int, agencies: int = 20, months: int = 36, end: date = HISTORY_END) -> None:
     """Deliveries of ``agencies`` agencies over ``months`` months ending with ``end``, about
     ``rows`` source records in all. Deterministic: the same arguments write the same bytes."""
-    start_index = end.year * 12 + end.month - 1 - (months - 1)
-    start = date(start_index // 12, start_index % 12 + 1, 1)
+    start = history_start(months, end)
     scale = scale_for(rows, agencies, months)
     pairs = clone_codes(agencies)
     copies = 1 + max((int(c[len(t) :]) - 1 for c, t in pairs), default=0)
