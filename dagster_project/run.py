@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from dagster_project.audit.report import write_run_report
+from dagster_project.audit.report import RunReport, write_run_report
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
 from dagster_project.partitions import all_partitions_tags
@@ -59,6 +59,11 @@ def build(instance: dg.DagsterInstance | None = None, partition: str | None = No
     )
 
 
+def report_run(result: dg.ExecuteInProcessResult) -> RunReport:
+    """The auditors' page for an in-process run (under the daemon, the run-status sensors write it)."""
+    return write_run_report(result.run_id, "SUCCESS" if result.success else "FAILURE")
+
+
 def layer_counts(warehouse: Path) -> dict[str, int]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -102,7 +107,7 @@ def main() -> int:
     ensure_demo_landing(paths().landing)
     result = build()
     text, ok = summarise(result)
-    report = write_run_report(result.run_id, "SUCCESS" if result.success else "FAILURE")
+    report = report_run(result)
     print(text)
     print(f"audit: {report.page}  (index: {report.index})")
     return 0 if ok else 1

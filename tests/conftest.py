@@ -25,7 +25,7 @@ os.environ["GX_ANALYTICS_ENABLED"] = "false"
 import dagster as dg  # noqa: E402
 import duckdb  # noqa: E402
 
-from dagster_project.audit.report import RunReport, write_run_report  # noqa: E402
+from dagster_project.audit.report import RunReport  # noqa: E402
 from dagster_project.config import paths  # noqa: E402
 from dagster_project.demo.generate import generate  # noqa: E402
 
@@ -58,12 +58,12 @@ def _read(database: Path, sql: str, params: list | None) -> list[tuple]:
 @pytest.fixture(scope="session")
 def demo_build() -> Build:
     """Generate the demo landing zone and run the real build_warehouse job once."""
-    from dagster_project.run import build
+    from dagster_project.run import build, report_run
 
     p = paths()
     generate(p.landing)
     result = build(dg.DagsterInstance.ephemeral())
-    report = write_run_report(result.run_id, "SUCCESS" if result.success else "FAILURE")  # as make run does
+    report = report_run(result)  # as make run does
     return Build(result, p.landing, p.warehouse, p.published_db, report)
 
 
@@ -93,12 +93,12 @@ def failed_build(demo_build: Build) -> FailedBuild:
         " values ('X1', 'call', timestamp '2025-08-01 10:00:00', -30, 'SSA')"
     )
     con.close()
-    from dagster_project.run import build
+    from dagster_project.run import build, report_run
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CXW_DATA_DIR", str(data))
         result = build(dg.DagsterInstance.ephemeral())
-        report = write_run_report(result.run_id, "SUCCESS" if result.success else "FAILURE")
+        report = report_run(result)
     return FailedBuild(result, data, snapshot_before, contacts_before, report)
 
 
