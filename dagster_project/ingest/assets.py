@@ -4,7 +4,7 @@ import dagster as dg
 
 from dagster_project.config import paths
 from dagster_project.ingest.contracts import CONTRACTS
-from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_file
+from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_files
 from dagster_project.ingest.registry import load_registry
 from dagster_project.partitions import delivery_partitions, in_partition_range, selected
 from dagster_project.resources import WarehouseResource
@@ -21,13 +21,14 @@ def ingest_kind(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     with warehouse.connection() as con:
         ensure_tables(con)
         for spec in specs:
-            for path in discover(spec, landing):
-                period = spec.period_of(path.name)
-                # a file whose period is unknown or outside the partitions is still seen (and logged)
-                if period in periods or not in_partition_range(period):
-                    outcome = load_file(con, spec, path, landing, context.run_id)
-                    outcomes.append(outcome)
-                    _log_outcome(context, con, outcome)
+            # a file whose period is unknown or outside the partitions is still seen (and logged)
+            wanted = [
+                p for p in discover(spec, landing) if (period := spec.period_of(p.name)) in periods
+                or not in_partition_range(period)
+            ]  # fmt: skip
+            for outcome in load_files(con, spec, wanted, landing, context.run_id):  # checked as one batch
+                outcomes.append(outcome)
+                _log_outcome(context, con, outcome)
     return outcomes
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dagster_project.demo.generate import generate
-from dagster_project.ingest.loader import connect, discover, ensure_tables, load_file
+from dagster_project.ingest.loader import connect, discover, ensure_tables, load_file, load_files
 from dagster_project.ingest.registry import load_registry
 
 
@@ -105,3 +105,66 @@ def test_local_times_are_stored_in_utc(landing: Path, con):
         tzinfo=ZoneInfo("America/New_York")
     )
     assert stored == local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def _tricky_deliveries(landing: Path) -> None:
+    """SSA call files that exercise what a batch must keep per file: keys repeated across files
+    of one batch, a correction of a period in the same batch, identical bytes under two names,
+    a file rejected whole, a record the reader refuses."""
+    calls = landing / "SSA/call_center"
+    header, *records = (calls / "ssa_800_calls_2025-07.psv").read_text().splitlines(keepends=True)
+    new = "S2601999999|2026-01-05 09:00:00|National 800|SSN_CARD|C1|10|60|RESOLVED\n"
+    # two keys of 2025-07 again, one key twice within the file, one record with a field too many
+    (calls / "ssa_800_calls_2026-01.psv").write_text(
+        header + records[0] + records[1] + new + new + "a|b|c|d|e|f|g|h|i\n"
+    )
+    august = (calls / "ssa_800_calls_2025-08.psv").read_text().splitlines(keepends=True)
+    (calls / "ssa_800_calls_2025-08_corrected.psv").write_text("".join(august[:-1]))  # replaces the August file
+    shutil.copy(calls / "ssa_800_calls_2025-09.psv", calls / "copy_ssa_800_calls_2025-09.psv")
+    (calls / "ssa_800_calls_2026-02.psv").write_text(header.replace("queue_wait_sec", "wait") + records[2])
+
+
+def _warehouse_state(con) -> dict[str, list]:
+    """Everything the loader wrote, without the run id and clock columns."""
+    tables = {
+        "raw.contacts": "* exclude (_loaded_at, _run_id)",
+        "raw.ingest_log": "* exclude (run_id, loaded_at)",
+        "quarantine.rejected_rows": "* exclude (run_id, quarantined_at)",
+        "quarantine.rejected_files": "* exclude (run_id, quarantined_at)",
+        "raw.survey_responses": "* exclude (_loaded_at, _run_id)",
+        "raw.survey_answers": "* exclude (_loaded_at, _run_id)",
+        "raw.survey_count_points": "* exclude (_loaded_at, _run_id)",
+        "raw.web_analytics": "* exclude (_loaded_at, _run_id)",
+    }
+    return {t: con.execute(f"select {cols} from {t} order by all").fetchall() for t, cols in tables.items()}
+
+
+def test_a_batch_of_files_loads_exactly_as_file_by_file(landing: Path, tmp_path: Path):
+    """load_files (what the ingest assets call: one set of statements per batch) must leave the
+    warehouse as loading the same files one at a time does: rows, lineage, quarantine, log."""
+    _tricky_deliveries(landing)
+    one_by_one, batched = connect(tmp_path / "one.duckdb"), connect(tmp_path / "batch.duckdb")
+    single_outcomes, batch_outcomes = [], []
+    for db in (one_by_one, batched):
+        ensure_tables(db)
+    for spec in load_registry():
+        paths = discover(spec, landing)
+        single_outcomes += [load_file(one_by_one, spec, p, landing, "run-1") for p in paths]
+        batch_outcomes += load_files(batched, spec, paths, landing, "run-1")
+    assert batch_outcomes == single_outcomes
+    statuses = {(o.file.rsplit("/", 1)[-1], o.status) for o in batch_outcomes if o.agency == "SSA"}
+    assert {("ssa_800_calls_2025-09.psv", "skipped"), ("ssa_800_calls_2026-02.psv", "rejected")} <= statuses
+    state = _warehouse_state(batched)
+    assert state == _warehouse_state(one_by_one)
+    january = [(r[4], r[5], r[7]) for r in state["quarantine.rejected_rows"] if r[2].endswith("2026-01.psv")]
+    earlier = "already loaded from SSA/call_center/ssa_800_calls_2025-07.psv"
+    assert sorted(january) == [
+        (1, 2, f'call_id: "S2507000000" {earlier} record 1'),
+        (2, 3, f'call_id: "S2507000001" {earlier} record 2'),
+        (4, 5, 'call_id: "S2601999999" appears again (first at record 3)'),
+        (5, 6, "(whole record): too many columns: Expected Number of Columns: 8 Found: 9"),
+    ]
+    replaced = [o for o in batch_outcomes if o.file.endswith("2025-08_corrected.psv")][0]
+    assert replaced.replaced == ("SSA/call_center/ssa_800_calls_2025-08.psv",)
+    for db in (one_by_one, batched):
+        db.close()

@@ -162,6 +162,13 @@ def _unterminated_quote(path: Path) -> None:
     _write(path, lines)
 
 
+def _unterminated_quote_mid_file(path: Path) -> None:
+    """The lines after it would be swallowed into one field: the file must not load short."""
+    lines = _lines(path)
+    lines[5] = lines[5].replace("|", '|"', 1)
+    _write(path, lines)
+
+
 def _gzip(path: Path) -> Path:
     gz = path.with_name(path.name + ".gz")
     with path.open("rb") as src, gzip.open(gz, "wb") as dst:
@@ -253,6 +260,8 @@ CASES = [
     Case("BOM and quoted newlines, then a bad score", VA_SURVEY, _bom_and_quoted_newline_then_bad_score, "loaded",
          ('question_1: value "9" is not one of',), line=5),
     Case("unterminated quote", SSA_CALLS, _unterminated_quote, "rejected", ("check the delimiter, quoting and encoding",)),
+    Case("unterminated quote mid-file", SSA_CALLS, _unterminated_quote_mid_file, "rejected",
+         ("a quote at line 6 is not closed",)),
     Case("gzip-compressed delivery", SSA_CALLS, _gzip, "loaded", ()),
     Case("not really an Excel workbook", DOS_COUNTS, _not_a_workbook, "rejected", ("not a readable .xlsx workbook",)),
     Case("negative count in a pre-aggregated row", DOS_COUNTS, _negative_count, "loaded",
