@@ -52,3 +52,10 @@ def export_warehouse_env() -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.environ["CXW_DBT_DUCKDB_PATH"] = str(path)
     return path
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory cap for every connection the platform opens (loader, GX, publish; dbt's
+    profile reads the same variable): beyond it DuckDB spills to disk. Without it each
+    connection may take 80 % of the machine's memory."""
+    return os.environ.get("CXW_DUCKDB_MEMORY_LIMIT", "1GB")

@@ -11,13 +11,13 @@ the earlier one's rows in the same transaction.
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 
+from dagster_project.config import duckdb_memory_limit
 from dagster_project.ingest.checks import all_checks, label, text_expr, typed_expr
 from dagster_project.ingest.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES
 from dagster_project.ingest.readers import UnreadableFile, ident, lit, physical_lines, read_source, sniff_hint
@@ -94,7 +94,7 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
     # bounded memory, as dbt's profile: DuckDB spills to disk beyond it
-    con.execute(f"set memory_limit = {lit(os.environ.get('CXW_DUCKDB_MEMORY_LIMIT', '1GB'))}")
+    con.execute(f"set memory_limit = {lit(duckdb_memory_limit())}")
     return con
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_project.audit import trail as audit
-from dagster_project.config import EXPECTATIONS_DIR, paths
+from dagster_project.config import EXPECTATIONS_DIR, duckdb_memory_limit, paths
 from dagster_project.quality import gx_duckdb
 from dagster_project.resources import WarehouseResource
 
@@ -107,7 +107,9 @@ def run_suite(suite: Suite, database: Path, *, run_name: str = "adhoc", patch: b
 
     context = gx_context(paths().audit_dir)  # GX keeps its project in <audit dir>/gx
     source = context.data_sources.add_or_update_sql(
-        name="warehouse", connection_string=f"duckdb:///{database}", kwargs={"connect_args": {"read_only": True}}
+        name="warehouse",
+        connection_string=f"duckdb:///{database}",
+        kwargs={"connect_args": {"read_only": True, "config": {"memory_limit": duckdb_memory_limit()}}},
     )
     try:
         # A query asset, not a table asset: GX's column reflection ignores the schema on DuckDB.
