@@ -7,6 +7,7 @@ schedule cover every partition in one run (single-run backfill).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -44,3 +45,24 @@ def all_partitions_tags() -> dict[str, str]:
     """Run tags that make one run cover every partition (used by make run and the schedule)."""
     keys = delivery_partitions.get_partition_keys()
     return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+
+
+def run_window(tags: Mapping[str, str]) -> dict[str, list[str]] | None:
+    """The agencies and periods ('YYYY-MM') of a run's partitions, from its tags: what the
+    incremental facts rebuild and the partition-scoped checks look at.
+
+    None when the run covers every partition (make run, the daily schedule) or none: then the
+    facts take every row, as on a first build, and the checks look at whole tables."""
+    if "dagster/partition" in tags:
+        keys = [tags["dagster/partition"]]
+    elif "dagster/asset_partition_range_start" in tags:
+        window = dg.PartitionKeyRange(
+            tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]
+        )
+        keys = delivery_partitions.get_partition_keys_in_range(window)
+    else:
+        return None
+    if set(keys) >= set(delivery_partitions.get_partition_keys()):
+        return None
+    agencies, periods = selected(keys)
+    return {"agencies": sorted(agencies), "periods": sorted(periods)}

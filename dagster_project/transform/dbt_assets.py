@@ -17,7 +17,7 @@ from dagster_dbt import (
 
 from dagster_project.audit import trail as audit
 from dagster_project.config import DBT_PROJECT_DIR, SEEDS_DIR, export_warehouse_env
-from dagster_project.partitions import delivery_partitions, selected
+from dagster_project.partitions import run_window
 from dagster_project.resources import WarehouseResource, dbt_resource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -63,30 +63,10 @@ class CxDbtTranslator(DagsterDbtTranslator):
 translator = CxDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def partition_window_vars(tags: Mapping[str, str]) -> dict[str, list[str]] | None:
-    """dbt vars for the incremental facts: the agencies and periods of the run's partitions.
-
-    None when the run covers every partition (make run, the daily schedule) or none: then the
-    facts take every row, as on a first build."""
-    if "dagster/partition" in tags:
-        keys = [tags["dagster/partition"]]
-    elif "dagster/asset_partition_range_start" in tags:
-        window = dg.PartitionKeyRange(
-            tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]
-        )
-        keys = delivery_partitions.get_partition_keys_in_range(window)
-    else:
-        return None
-    if set(keys) >= set(delivery_partitions.get_partition_keys()):
-        return None
-    agencies, periods = selected(keys)
-    return {"agencies": sorted(agencies), "periods": sorted(periods)}
-
-
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator, project=dbt_project)
 def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     export_warehouse_env()
-    window = partition_window_vars(context.run.tags)
+    window = run_window(context.run.tags)
     if window:
         context.log.info(f"incremental facts rebuild only {window}")
     # The window reaches dbt as env vars (see dbt/macros/partition_window.sql): --vars would

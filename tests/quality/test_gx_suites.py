@@ -63,3 +63,22 @@ def test_suite_catches_tampering(warehouse_copy: Path, what: str, sql: str, suit
     assert not outcome.success, what
     assert expectation in {f["expectation"] for f in outcome.failed}
     assert all(f["unexpected_count"] or f["observed_value"] is not None for f in outcome.failed)
+
+
+def test_partitioned_run_checks_its_partitions_rows_only(warehouse_copy: Path):
+    """A run of some partitions checks their rows: a fault elsewhere waits for a whole-table run
+    (the daily schedule), a fault inside is caught, and an agency with no rows of a kind passes."""
+    suite = SUITES["raw_contacts"]
+    con = duckdb.connect(str(warehouse_copy))
+    con.execute("update raw.contacts set handle_seconds = -30 where agency_code = 'SSA' and _period = '2025-07'"
+                " and rowid in (select min(rowid) from raw.contacts where agency_code = 'SSA' and _period = '2025-07')")  # fmt: skip
+    con.close()
+    elsewhere = {"agencies": ["IRS"], "periods": ["2025-08"]}
+    assert "where agency_code in ('IRS') and _period in ('2025-08')" in suite.query_for(elsewhere)
+    assert run_suite(suite, warehouse_copy, window=elsewhere).success
+    inside = run_suite(suite, warehouse_copy, window={"agencies": ["SSA"], "periods": ["2025-07"]})
+    assert not inside.success and inside.failed[0]["unexpected_count"] == 1
+    assert not run_suite(suite, warehouse_copy).success  # the whole-table run catches it too
+    no_contact_center = {"agencies": ["VA"], "periods": ["2025-07"]}  # VA sends surveys and web reports only
+    assert run_suite(suite, warehouse_copy, window=no_contact_center).success
+    assert not SUITES["mart_cx_quarterly"].scoped(no_contact_center)  # marts are always checked whole
