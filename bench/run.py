@@ -148,7 +148,7 @@ def report(r: dict, agencies: int = 20) -> None:
     print(f"gates / full build           {full['gates'] / full['wall']:6.1%}    (target < 15%)")
     print(
         f"peak memory                  {full['peak_mb']:6.0f} MB (target < 2,048 MB at 10M rows; process tree,"
-        f" sampled: Dagster process alone {full['peak_self_mb']:.0f} MB, dbt {full['peak_child_mb']:.0f} MB)"
+        f" sampled; the Dagster process alone {full['peak_self_mb']:.0f} MB)"
     )
     if not (full["success"] and r["inc_3y"]["success"]):
         print("WARNING: a build failed its checks; see the audit pages")

@@ -1,13 +1,13 @@
-"""Load one delivery file into ``raw.*``: one transaction per file, nothing lost.
+"""Load delivery files into ``raw.*``: nothing lost, each file accounted for on its own.
 
-Per file: read every record as text (``readers``), type each mapped column and check it
-(``checks``), send failing records to ``quarantine.rejected_rows`` with the column, the reason,
-the line and the original record, and the rest to the raw table with lineage columns.
-``raw.ingest_log`` records rows in = rows loaded + rows quarantined. A file whose sha256 is
-already logged is not loaded again; a new file for the same agency, feed and period replaces
-the earlier one's rows in the same transaction.
+Per file: read every record as text (``readers``); per batch of files of one feed: type each
+mapped column and check it (``checks``), send failing records to ``quarantine.rejected_rows``
+with the file, the column, the reason, the line and the original record, and the rest to the
+raw table with lineage columns. ``raw.ingest_log`` records, per file, rows in = rows loaded +
+rows quarantined. A batch is one transaction. A file whose sha256 is already logged is not
+loaded again; a new file for the same agency, feed and period replaces the earlier one's rows
+in the same transaction.
 """
-
 from __future__ import annotations
 
 import hashlib
