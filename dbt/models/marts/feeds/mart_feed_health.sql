@@ -38,17 +38,20 @@ judged as (
         {% if var('as_of_date') %}cast('{{ var("as_of_date") }}' as date){% else %}current_date{% endif %}
             as as_of_date,
         -- delivered periods expected between the first and the last, one per cadence step
+        -- (rounded explicitly: a cast from double rounds on DuckDB but truncates on Spark)
         cast(
-            (
+            round(
                 (
-                    cast(substr(per_feed.last_period, 1, 4) as integer) * 12
-                    + cast(substr(per_feed.last_period, 6, 2) as integer)
-                )
-                - (
-                    cast(substr(per_feed.first_period, 1, 4) as integer) * 12
-                    + cast(substr(per_feed.first_period, 6, 2) as integer)
-                )
-            ) / cadence.cadence_months + 1 as integer
+                    (
+                        cast(substr(per_feed.last_period, 1, 4) as integer) * 12
+                        + cast(substr(per_feed.last_period, 6, 2) as integer)
+                    )
+                    - (
+                        cast(substr(per_feed.first_period, 1, 4) as integer) * 12
+                        + cast(substr(per_feed.first_period, 6, 2) as integer)
+                    )
+                ) / cadence.cadence_months + 1
+            ) as integer
         ) as periods_expected
     from per_feed
     left join cadence on per_feed.agency_code = cadence.agency_code and per_feed.feed_name = cadence.feed_name
@@ -75,7 +78,7 @@ select
     cast(rows_in as bigint) as rows_in,
     cast(rows_loaded as bigint) as rows_loaded,
     cast(rows_quarantined as bigint) as rows_quarantined,
-    cast(100.0 * rows_quarantined / nullif(rows_in, 0) as double) as quarantine_rate_pct,
+    cast({{ divide('100.0 * rows_quarantined', 'nullif(rows_in, 0)') }} as double) as quarantine_rate_pct,
     first_period,
     last_period,
     last_delivery_at,
