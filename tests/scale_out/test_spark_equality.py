@@ -2,8 +2,9 @@
 
 The DuckDB side is the session's demo build (conftest ``demo_build``: the real Dagster job). The
 Spark side exports that warehouse's raw schema to Parquet and runs ``dbt build --target spark``
-(every seed, model and dbt test) in a subprocess, so the JVM ends with it, then rebuilds one
-delivery partition of the incremental facts (insert_overwrite: an append would duplicate it).
+(every seed, model and dbt test) in a subprocess, so the JVM ends with it, then rebuilds the
+latest delivery partition of the busiest agency in the incremental facts (insert_overwrite:
+an append would duplicate it).
 
 Every model in dbt/models/marts is compared row for row (dagster_project.scale_out.compare):
 same columns, same row count, rows sorted by every non-float column, strings, dates, booleans,
@@ -33,8 +34,10 @@ def spark_marts(demo_build, tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("java") is None:
         pytest.skip("Java (17) is not installed: Spark cannot start")
     work = tmp_path_factory.mktemp("spark")
+    # the latest delivery of the busiest agency, as the landing sensor would rebuild it (an older
+    # period rebuilt alone cannot see the next month's repeat contacts, on either engine)
     (agency, period), *_ = demo_build.query(
-        "select agency_code, _period from raw.contacts group by all order by count(*) desc, 1, 2 limit 1"
+        "select agency_code, max(_period) from raw.contacts group by 1 order by count(*) desc, 1 limit 1"
     )
     cmd = [sys.executable, "-m", "dagster_project.scale_out.spark", "--warehouse", str(demo_build.warehouse),
            "--spark-dir", str(work / "spark"), "--fresh", "--rebuild-partition", f"{agency}:{period}",
