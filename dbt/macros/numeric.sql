@@ -1,3 +1,5 @@
+{#- Numeric semantics that differ between DuckDB and Spark. -#}
+
 {#- Division that gives a double on every adapter. DuckDB's `/` already does, even between
     integers and decimals; Spark keeps exact operands exact (100.0 is a decimal there), so
     100.0 * a / b would be a decimal(38, 14), cut to 6 decimals once precision runs out, and break
@@ -13,4 +15,18 @@
 
 {% macro spark__divide(numerator, denominator) -%}
     cast({{ numerator }} as double) / {{ denominator }}
+{%- endmacro %}
+
+{#- Round to a whole number, ties to even: what DuckDB's cast from double to integer does (Spark's
+    cast truncates instead), written out so both adapters round the same way. -#}
+{% macro round_half_even(expr) -%}
+    {{ return(adapter.dispatch('round_half_even', 'cx_warehouse')(expr)) }}
+{%- endmacro %}
+
+{% macro default__round_half_even(expr) -%}
+    round_even({{ expr }}, 0)
+{%- endmacro %}
+
+{% macro spark__round_half_even(expr) -%}
+    bround({{ expr }})
 {%- endmacro %}
