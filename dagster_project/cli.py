@@ -2,6 +2,7 @@
 
 cxw validate-feed FILE --agency X --feed Y   check a delivery before sending it (exit 0/1)
 cxw demo [--out DIR] [--seed N] [--scale F]   write the deterministic demo deliveries
+cxw spark-build [--fresh]                     build the same dbt models on Spark (README "Scaling out")
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from dagster_project.demo.generate import generate
 from dagster_project.ingest.validate import validate_feed
+from dagster_project.scale_out import spark as spark_build
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", type=Path, default=Path("data/landing"))
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--scale", type=float, default=1.0, help="volume multiplier (benchmarks use 100+)")
+    spark = sub.add_parser("spark-build", help="build the same dbt models on Spark from the DuckDB raw schema")
+    spark_build.add_arguments(spark)
     args = parser.parse_args(argv)
+    if args.command == "spark-build":
+        return spark_build.run(args)
     if args.command == "validate-feed":
         report = validate_feed(args.file, args.agency, args.feed)
         print(report.text())

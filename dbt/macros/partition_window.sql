@@ -30,8 +30,22 @@
     rows whose period is unknown or gone (a delivery withdrawn) cannot linger. -#}
 {% macro full_window_reset() -%}
     {%- if is_incremental() and not window_list('CXW_WINDOW_PERIODS') -%}
-        delete from {{ this }}
+        {{ empty_table(this) }}
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- Remove every row of a table. Spark cannot delete from a parquet table (only Delta can):
+    truncate empties it, partitions and all. -#}
+{% macro empty_table(relation) -%}
+    {{ return(adapter.dispatch('empty_table', 'cx_warehouse')(relation)) }}
+{%- endmacro %}
+
+{% macro default__empty_table(relation) -%}
+    delete from {{ relation }}
+{%- endmacro %}
+
+{% macro spark__empty_table(relation) -%}
+    truncate table {{ relation }}
 {%- endmacro %}

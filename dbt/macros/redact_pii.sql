@@ -11,7 +11,7 @@
     ] -%}
     {%- set ns = namespace(expr=text_expr) -%}
     {%- for pattern, token in patterns -%}
-        {%- set ns.expr = regexp_replace_all(ns.expr, "'" ~ pattern ~ "'", "'" ~ token ~ "'") -%}
+        {%- set ns.expr = regexp_replace_all(ns.expr, string_literal(pattern), string_literal(token)) -%}
     {%- endfor -%}
     {{ ns.expr }}
 {%- endmacro %}

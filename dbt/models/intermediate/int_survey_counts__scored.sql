@@ -22,7 +22,9 @@ scored as (
         questions.acsi_construct,
         questions.question_role,
         questions.item_type,
-        1 + 4.0 * (counts.scale_point - questions.scale_min) / (questions.scale_max - questions.scale_min) as score_1_5,
+        1 + {{ divide(
+            '4.0 * (counts.scale_point - questions.scale_min)', '(questions.scale_max - questions.scale_min)'
+        ) }} as score_1_5,
         counts.respondents
     from counts
     inner join questions

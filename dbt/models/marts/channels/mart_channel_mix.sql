@@ -31,6 +31,8 @@ unioned as (
     select * from web
 ),
 
+{%- set per_month = 'partition by unioned.agency_code, unioned.month_start, unioned.demand_source' %}
+
 final as (
     select
         unioned.agency_code,
@@ -39,14 +41,12 @@ final as (
         unioned.channel_code,
         channels.is_digital,
         cast(unioned.interactions as bigint) as interactions,
-        100.0 * unioned.interactions / sum(unioned.interactions) over (
-            partition by unioned.agency_code, unioned.month_start, unioned.demand_source
-        ) as share_pct,
-        100.0 * sum(case when channels.is_digital then unioned.interactions else 0 end) over (
-            partition by unioned.agency_code, unioned.month_start, unioned.demand_source
-        ) / sum(unioned.interactions) over (
-            partition by unioned.agency_code, unioned.month_start, unioned.demand_source
-        ) as digital_share_pct
+        {{ divide('100.0 * unioned.interactions', 'sum(unioned.interactions) over (' ~ per_month ~ ')') }}
+            as share_pct,
+        {{ divide(
+            '100.0 * sum(case when channels.is_digital then unioned.interactions else 0 end) over (' ~ per_month ~ ')',
+            'sum(unioned.interactions) over (' ~ per_month ~ ')'
+        ) }} as digital_share_pct
     from unioned
     left join {{ ref('dim_channel') }} as channels on unioned.channel_code = channels.channel_code
 )

@@ -4,10 +4,9 @@
 -- (a repeat contact can fall across the month boundary).
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['agency_code', 'delivery_period'],
     on_schema_change='sync_all_columns',
     pre_hook="{{ full_window_reset() }}",
+    **incremental_partition_config(['agency_code', 'delivery_period'])
 ) }}
 
 with
@@ -108,9 +107,7 @@ final as (
         handle_seconds,
         case
             when closed_at is not null
-                then
-                    {{ dbt.datediff('opened_at', 'closed_at', 'second') }}
-                    / 3600.0
+                then {{ divide(dbt.datediff('opened_at', 'closed_at', 'second'), '3600.0') }}
         end as hours_to_close,
         -- timestamps (UTC)
         opened_at,

@@ -61,16 +61,16 @@ final as (
         cast(abandoned as bigint) as abandoned,
         -- rates
         cast(answered_wait_seconds as double) / nullif(answered, 0) as average_speed_of_answer_seconds,
-        100.0 * abandoned / nullif(queued, 0) as abandonment_rate_pct,
-        100.0 * answered_within_target / nullif(queued, 0) as service_level_pct,
+        {{ divide('100.0 * abandoned', 'nullif(queued, 0)') }} as abandonment_rate_pct,
+        {{ divide('100.0 * answered_within_target', 'nullif(queued, 0)') }} as service_level_pct,
         cast(answered_handle_seconds as double) / nullif(answered, 0) as average_handle_time_seconds,
-        100.0 * transferred / nullif(answered, 0) as transfer_rate_pct,
-        100.0 * self_served / nullif(contacts, 0) as automation_containment_pct,
-        100.0 * resolved_first_contact / nullif(resolvable, 0) as first_contact_resolution_pct,
+        {{ divide('100.0 * transferred', 'nullif(answered, 0)') }} as transfer_rate_pct,
+        {{ divide('100.0 * self_served', 'nullif(contacts, 0)') }} as automation_containment_pct,
+        {{ divide('100.0 * resolved_first_contact', 'nullif(resolvable, 0)') }} as first_contact_resolution_pct,
         -- 311 service requests
         cast(closed as bigint) as closed_requests,
-        hours_to_close_sum / nullif(closed, 0) as average_hours_to_close,
-        100.0 * closed_within_sla / nullif(closed_with_sla, 0) as closed_within_sla_pct
+        {{ divide('hours_to_close_sum', 'nullif(closed, 0)') }} as average_hours_to_close,
+        {{ divide('100.0 * closed_within_sla', 'nullif(closed_with_sla, 0)') }} as closed_within_sla_pct
     from counted
 )
 

@@ -24,8 +24,9 @@ final as (
         reason_code,
         cast(contacts as bigint) as contacts,
         cast(rank() over (partition by agency_code, opened_month order by contacts desc) as integer) as reason_rank,
-        100.0 * contacts / sum(contacts) over (partition by agency_code, opened_month) as share_of_contacts_pct,
-        100.0 * repeated / nullif(resolvable, 0) as repeat_contact_rate_pct
+        {{ divide('100.0 * contacts', 'sum(contacts) over (partition by agency_code, opened_month)') }}
+            as share_of_contacts_pct,
+        {{ divide('100.0 * repeated', 'nullif(resolvable, 0)') }} as repeat_contact_rate_pct
     from per_reason
 )
 

@@ -7,7 +7,7 @@ agencies as (
 
 final as (
     select
-        agency_code || ':' || cast(valid_from as varchar(10)) as agency_version_key,
+        agency_code || ':' || cast(valid_from as {{ dbt.type_string() }}) as agency_version_key,
         agency_code,
         agency_name,
         department,

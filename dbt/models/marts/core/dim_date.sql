@@ -13,8 +13,8 @@ select
     cast({{ fiscal_year('date_day') }} as integer) as fiscal_year,
     cast({{ fiscal_quarter('date_day') }} as integer) as fiscal_quarter,
     'FY'
-    || cast({{ fiscal_year('date_day') }} as varchar(4))
+    || cast({{ fiscal_year('date_day') }} as {{ dbt.type_string() }})
     || ' Q'
-    || cast({{ fiscal_quarter('date_day') }} as varchar(1))
+    || cast({{ fiscal_quarter('date_day') }} as {{ dbt.type_string() }})
         as fiscal_quarter_label
 from days

@@ -7,7 +7,7 @@ services as (
 )
 
 select
-    agency_code || ':' || service_code || ':' || cast(valid_from as varchar(10)) as service_version_key,
+    agency_code || ':' || service_code || ':' || cast(valid_from as {{ dbt.type_string() }}) as service_version_key,
     agency_code,
     service_code,
     service_name,

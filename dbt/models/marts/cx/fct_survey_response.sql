@@ -2,10 +2,9 @@
 -- Incremental: a run rebuilds only its agency x delivery-period partitions (delete + insert).
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['agency_code', 'delivery_period'],
     on_schema_change='sync_all_columns',
     pre_hook="{{ full_window_reset() }}",
+    **incremental_partition_config(['agency_code', 'delivery_period'])
 ) }}
 
 with

@@ -24,9 +24,12 @@ scored as (
     select
         *,
         responses < {{ var('min_cell_size') }} as suppressed,
-        case when responses >= {{ var('min_cell_size') }} then 100.0 * agree_responses / responses end as cx_score,
         case
-            when trust_responses >= {{ var('min_cell_size') }} then 100.0 * trust_agree / trust_responses
+            when responses >= {{ var('min_cell_size') }} then {{ divide('100.0 * agree_responses', 'responses') }}
+        end as cx_score,
+        case
+            when trust_responses >= {{ var('min_cell_size') }}
+                then {{ divide('100.0 * trust_agree', 'trust_responses') }}
         end as trust_pct_agree,
         fiscal_year * 4 + fiscal_quarter as quarter_index
     from per_agency

@@ -19,9 +19,10 @@ aggregated as (
         sum(respondents) as responses,
         sum(case when score_1_5 is not null then respondents else 0 end) as scored_responses,
         -- exact decimal sums: a float sum depends on the order DuckDB's threads add in, so a
-        -- rebuild could differ in the last bit; 9 decimals keep the mean exact to 1e-9
-        sum(cast(score_1_5 as decimal(18, 9)) * respondents) as score_sum,
-        sum(cast(score_1_5 * score_1_5 as decimal(18, 9)) * respondents) as score_square_sum,
+        -- rebuild could differ in the last bit; 9 decimals keep the mean exact to 1e-9. The count
+        -- is a decimal(18, 0) too: times a bigint (20 digits) Spark would round the product to 8.
+        sum(cast(score_1_5 as decimal(18, 9)) * cast(respondents as decimal(18, 0))) as score_sum,
+        sum(cast(score_1_5 * score_1_5 as decimal(18, 9)) * cast(respondents as decimal(18, 0))) as score_square_sum,
         sum(case when is_agree then respondents else 0 end) as agree_responses
     from counts
     group by agency_code, service_code, channel_code, fiscal_year, fiscal_quarter, driver_code

@@ -34,6 +34,8 @@ select
     case
         when respondents >= {{ var('min_cell_size') }} then cast(score_sum as double) / nullif(scored_respondents, 0)
     end as mean_satisfaction,
-    case when respondents >= {{ var('min_cell_size') }} then 100.0 * satisfied / respondents end as pct_satisfied,
+    case
+        when respondents >= {{ var('min_cell_size') }} then {{ divide('100.0 * satisfied', 'respondents') }}
+    end as pct_satisfied,
     respondents < {{ var('min_cell_size') }} as suppressed
 from grouped

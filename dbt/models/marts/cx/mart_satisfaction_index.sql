@@ -19,8 +19,12 @@ per_construct as (
         counts.fiscal_quarter,
         coalesce(counts.acsi_construct, drivers.acsi_construct) as construct,
         sum(counts.respondents) as respondents,
-        100.0 * sum(cast((counts.score_1_5 - 1) / 4 as decimal(18, 9)) * counts.respondents)
-        / sum(counts.respondents) as mean_0_100
+        -- an exact sum, narrowed to 28 digits: Spark keeps only 6 decimals of 100.0 x a 38-digit decimal
+        {{ divide(
+            '100.0 * cast(sum(cast((counts.score_1_5 - 1) / 4 as decimal(18, 9))'
+            ~ ' * cast(counts.respondents as decimal(18, 0))) as decimal(28, 9))',
+            'sum(counts.respondents)'
+        ) }} as mean_0_100
     from counts
     left join drivers on counts.driver_code = drivers.driver_code
     group by 1, 2, 3, 4, 5

@@ -37,19 +37,14 @@ judged as (
         cast(per_feed.last_period || '-01' as date) as last_period_start,
         {% if var('as_of_date') %}cast('{{ var("as_of_date") }}' as date){% else %}current_date{% endif %}
             as as_of_date,
-        -- delivered periods expected between the first and the last, one per cadence step
-        cast(
-            (
-                (
-                    cast(substr(per_feed.last_period, 1, 4) as integer) * 12
-                    + cast(substr(per_feed.last_period, 6, 2) as integer)
-                )
-                - (
-                    cast(substr(per_feed.first_period, 1, 4) as integer) * 12
-                    + cast(substr(per_feed.first_period, 6, 2) as integer)
-                )
-            ) / cadence.cadence_months + 1 as integer
-        ) as periods_expected
+        -- months from the first delivered period to the last
+        (
+            cast(substr(per_feed.last_period, 1, 4) as integer) * 12
+            + cast(substr(per_feed.last_period, 6, 2) as integer)
+        ) - (
+            cast(substr(per_feed.first_period, 1, 4) as integer) * 12
+            + cast(substr(per_feed.first_period, 6, 2) as integer)
+        ) as delivered_span_months
     from per_feed
     left join cadence on per_feed.agency_code = cadence.agency_code and per_feed.feed_name = cadence.feed_name
 ),
@@ -57,6 +52,9 @@ judged as (
 due as (
     select
         *,
+        -- delivered periods expected between the first and the last, one per cadence step
+        -- (rounded as DuckDB's cast from double does, ties to even; Spark's cast would truncate)
+        cast({{ round_half_even('delivered_span_months / cadence_months + 1') }} as integer) as periods_expected,
         -- the period after the last one ends cadence_months after it starts; its file is due grace_days later
         cast(
             {{ dbt.dateadd('day', 'grace_days', dbt.dateadd('month', 'cadence_months * 2', 'last_period_start')) }}
@@ -75,7 +73,7 @@ select
     cast(rows_in as bigint) as rows_in,
     cast(rows_loaded as bigint) as rows_loaded,
     cast(rows_quarantined as bigint) as rows_quarantined,
-    cast(100.0 * rows_quarantined / nullif(rows_in, 0) as double) as quarantine_rate_pct,
+    cast({{ divide('100.0 * rows_quarantined', 'nullif(rows_in, 0)') }} as double) as quarantine_rate_pct,
     first_period,
     last_period,
     last_delivery_at,
