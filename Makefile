@@ -22,7 +22,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --locked --python $(PYTHON)
 	@touch $@
 
-# --- issue 7: the optional Spark group (pyspark, dbt-spark) for make test/CI and make spark only ---
+# The optional Spark group (pyspark, dbt-spark): only make test (CI) and make spark install it.
 # (uv may recreate .venv on sync, dropping .synced: the synced venv is a superset, so mark both)
 $(VENV)/.synced-spark: $(VENV)/.synced
 	$(UV) sync --locked --python $(PYTHON) --group spark
@@ -31,7 +31,6 @@ $(VENV)/.synced-spark: $(VENV)/.synced
 ## Build the same dbt models on Spark (local, in-process) from the demo warehouse's raw schema.
 spark: setup $(VENV)/.synced-spark
 	$(BIN)/cxw spark-build
-# --- end issue 7 ---
 
 $(DAGSTER_HOME)/dagster.yaml: dagster_project/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME) && cp dagster_project/dagster.yaml $@

@@ -2,19 +2,19 @@
     agencies and periods ('YYYY-MM') of the run's partition window arrive as comma-separated
     env vars CXW_WINDOW_AGENCIES / CXW_WINDOW_PERIODS (not --vars: changed vars make dbt
     re-parse the whole project, changed env vars only the files that read them). With
-    lookback_months, earlier periods of the same agencies are rebuilt too (a flag that looks
-    across periods, like a repeat contact, must see both sides). Without the vars, or on the
-    first build, every row qualifies. -#}
+    lookback_months / lookahead_months, earlier / later periods of the same agencies qualify
+    too (a flag that looks across periods, like a repeat contact, must see both sides). Without
+    the vars, or on the first build, every row qualifies. -#}
 {% macro window_list(name) -%}
     {{- return(env_var(name, '').split(',') | reject('equalto', '') | list) -}}
 {%- endmacro %}
 
-{% macro partition_window_filter(agency_column, period_column, lookback_months=0) -%}
+{% macro partition_window_filter(agency_column, period_column, lookback_months=0, lookahead_months=0) -%}
     {%- if is_incremental() and window_list('CXW_WINDOW_PERIODS') -%}
         {%- set periods = [] -%}
         {%- for period in window_list('CXW_WINDOW_PERIODS') -%}
             {%- set year, month = period.split('-') | map('int') -%}
-            {%- for back in range(lookback_months + 1) -%}
+            {%- for back in range(-lookahead_months, lookback_months + 1) -%}
                 {%- set index = year * 12 + month - 1 - back -%}
                 {%- do periods.append('%04d-%02d' % (index // 12, index % 12 + 1)) -%}
             {%- endfor -%}

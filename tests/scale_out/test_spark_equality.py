@@ -34,8 +34,7 @@ def spark_marts(demo_build, tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("java") is None:
         pytest.skip("Java (17) is not installed: Spark cannot start")
     work = tmp_path_factory.mktemp("spark")
-    # the latest delivery of the busiest agency, as the landing sensor would rebuild it (an older
-    # period rebuilt alone cannot see the next month's repeat contacts, on either engine)
+    # the latest delivery of the busiest agency, as the landing sensor would rebuild it
     (agency, period), *_ = demo_build.query(
         "select agency_code, max(_period) from raw.contacts group by 1 order by count(*) desc, 1 limit 1"
     )

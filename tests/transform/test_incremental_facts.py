@@ -52,3 +52,30 @@ def test_one_agency_period_delivery_rebuilds_only_its_partition(scratch):
         "select sum(contacts) from marts.mart_contact_center where agency_code = 'SSA' and month_start = date '2026-01-01'",
     )
     assert month == [(40,)]
+
+
+def test_an_older_month_delivered_again_keeps_repeats_in_the_next_month(scratch):
+    """A corrected delivery for an older month rebuilds that month alone; a contact at its end
+    whose repeat falls in the following month must still be flagged as followed by a repeat."""
+    from dagster_project.definitions import defs
+    from dagster_project.run import build
+
+    landing = scratch / "landing"
+    generate(landing, scale=0.1)
+    calls = landing / "SSA/call_center"
+    with (calls / "ssa_800_calls_2025-12.psv").open("a") as f:  # the repeat, early next month
+        f.write("S2512999999|2025-12-02 09:00:00|National 800|SSN_CARD|CREPEAT|10|60|RESOLVED\n")
+    assert build(dg.DagsterInstance.ephemeral()).success
+    november = (calls / "ssa_800_calls_2025-11.psv").read_text()
+    corrected = november + "S2511999999|2025-11-30 10:00:00|National 800|SSN_CARD|CREPEAT|10|60|RESOLVED\n"
+    (calls / "ssa_800_calls_2025-11_corrected.psv").write_text(corrected)
+    job = defs.resolve_job_def("build_warehouse")
+    result = job.execute_in_process(
+        partition_key=partition_key("SSA", "2025-11"), instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    flags = _built(
+        scratch / "warehouse" / "cx.duckdb",
+        "select contact_id, is_followed_by_repeat from marts.fct_contact where customer_key = 'CREPEAT' order by 1",
+    )
+    assert flags == [("S2511999999", True), ("S2512999999", False)]

@@ -1,7 +1,8 @@
 -- One row per contact (call, chat, 311 service request), conformed: canonical channel, shared
 -- reason, outcome flags, and whether the same customer came back for the same reason.
--- Incremental: a run rebuilds its agency x delivery-period partitions and the month before
--- (a repeat contact can fall across the month boundary).
+-- Incremental: a run rebuilds its agency x delivery-period partitions and the month before (a
+-- repeat contact can fall across the month boundary), reading the month after as well (an older
+-- month delivered again must still see the repeats that fall into the next month).
 {{ config(
     materialized='incremental',
     on_schema_change='sync_all_columns',
@@ -13,7 +14,7 @@ with
 
 contacts as (
     select * from {{ ref('stg_contacts__contacts') }}
-    where {{ partition_window_filter('agency_code', 'delivery_period', lookback_months=1) }}
+    where {{ partition_window_filter('agency_code', 'delivery_period', lookback_months=1, lookahead_months=1) }}
 ),
 
 channels as (
@@ -121,3 +122,5 @@ final as (
 )
 
 select * from final
+-- the month after was read for its repeats, not rebuilt (its own repeats lie beyond the window)
+where {{ partition_window_filter('agency_code', 'delivery_period', lookback_months=1) }}
