@@ -8,6 +8,7 @@ rows quarantined. A batch is one transaction. A file whose sha256 is already log
 loaded again; a new file for the same agency, feed and period replaces the earlier one's rows
 in the same transaction.
 """
+
 from __future__ import annotations
 
 import hashlib
