@@ -133,6 +133,7 @@ def _warehouse_state(con) -> dict[str, list]:
         "quarantine.rejected_files": "* exclude (run_id, quarantined_at)",
         "raw.survey_responses": "* exclude (_loaded_at, _run_id)",
         "raw.survey_answers": "* exclude (_loaded_at, _run_id)",
+        "raw.survey_counts": "* exclude (_loaded_at, _run_id)",
         "raw.survey_count_points": "* exclude (_loaded_at, _run_id)",
         "raw.web_analytics": "* exclude (_loaded_at, _run_id)",
     }
