@@ -108,11 +108,9 @@ def print_stages(s: Stages) -> None:
 
 
 class TreeMemory(threading.Thread):
-    """Peak resident memory of this process and all its descendants together, sampled from
-    /proc every 0.1 s. Adding per-process peaks would overstate it: a forked child's peak
-    (getrusage) starts at its parent's size, and dbt runs while the Dagster process waits."""
-
-    PAGE = os.sysconf("SC_PAGE_SIZE")
+    """Peak resident memory of this process and all its descendants together, sampled every
+    0.1 s. Adding per-process peaks would overstate it: a forked child's peak (getrusage) starts
+    at its parent's size, and dbt runs while the Dagster process waits."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -120,28 +118,14 @@ class TreeMemory(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
+        from dagster_project.scale_out.measure import tree_rss_bytes
+
         while not self._done.wait(0.1):
-            self.peak_mb = max(self.peak_mb, self._tree_bytes() / 2**20)
+            self.peak_mb = max(self.peak_mb, tree_rss_bytes(os.getpid()) / 2**20)
 
     def stop(self) -> None:
         self._done.set()
         self.join()
-
-    def _tree_bytes(self) -> int:
-        parents, resident = {}, {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                pid = int(stat.parent.name)
-                parents[pid] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-                resident[pid] = int((stat.parent / "statm").read_text().split()[1]) * self.PAGE
-            except (OSError, ValueError, IndexError):
-                continue  # the process ended while we looked
-        tree, grew = {os.getpid()}, True
-        while grew:
-            new = {pid for pid, parent in parents.items() if parent in tree} - tree
-            tree |= new
-            grew = bool(new)
-        return sum(resident.get(pid, 0) for pid in tree)
 
 
 def main() -> None:

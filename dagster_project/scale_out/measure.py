@@ -1,5 +1,6 @@
 """Wall time and peak memory of a command and every process it starts (Spark's JVM is a child
-of the Python process, so the process's own peak RSS would leave it out). Linux /proc only."""
+of the Python process, so the process's own peak RSS would leave it out; bench/pipeline_stages.py
+samples dbt's process the same way). Linux /proc only."""
 
 from __future__ import annotations
 
