@@ -8,7 +8,9 @@ responses) are neither: they are counted per file with the rule. ``raw.ingest_lo
 file, rows in = rows loaded + rows quarantined + rows excluded, each counted on its own. A batch
 is one transaction. A file whose sha256 is already logged is not
 loaded again; a new file for the same agency, feed and period replaces the earlier one's rows
-in the same transaction.
+in the same transaction. The period is the file name's YYYY-MM, or, for a feed with
+``period_from: records``, each record's month: such a file has one log row per period it holds,
+and replaces earlier deliveries period by period.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import duckdb
 
 from dagster_project.config import duckdb_memory_limit
 from dagster_project.ingest.checks import all_checks, condition_sql, label, text_expr, typed_expr, value_format
-from dagster_project.ingest.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES
+from dagster_project.ingest.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES, TIMESTAMP
 from dagster_project.ingest.readers import Read, UnreadableFile, ident, lit, physical_lines, read_source, sniff_hint
 from dagster_project.ingest.registry import FeedSpec
 
@@ -42,6 +44,7 @@ create table if not exists quarantine.rejected_rows (
     line_number bigint, column_name varchar, reason varchar, raw_record varchar, run_id varchar,
     quarantined_at timestamp
 );
+alter table quarantine.rejected_rows add column if not exists period varchar;
 create table if not exists quarantine.rejected_files (
     agency_code varchar, feed_name varchar, source_file varchar, file_sha256 varchar, reason varchar,
     run_id varchar, quarantined_at timestamp
@@ -63,8 +66,9 @@ class FileOutcome:
     rows_excluded: int = 0  # left out by the feed's exclude rules
     excluded_by: str = ""  # 'rule: n; rule: n'
     reason: str = ""
-    period: str | None = None
+    period: str | None = None  # the latest period the file holds
     replaced: tuple[str, ...] = ()  # files of the same period whose rows this one replaced
+    periods: tuple[str, ...] = ()  # every period the file holds (one unless period_from: records)
     encoding: str = ""  # what the file was read with (encoding: auto decides per file)
 
     def as_dict(self) -> dict:
@@ -85,6 +89,21 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         for table in filter(None, (contract.table, contract.long_table)):  # a lineage column added later
             for name, sql in LINEAGE_COLUMNS.items():
                 con.execute(f"alter table raw.{table} add column if not exists {name} {sql}")
+
+
+def touched_by_run(con: duckdb.DuckDBPyConnection, run_id: str) -> set[tuple[str, str]]:
+    """(agency, period) of every delivery this run loaded or replaced: a file whose periods come
+    from its records (or from no name in the run's partitions) can touch months outside them."""
+    if not con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'ingest_log'"
+    ).fetchone()[0]:
+        return set()
+    rows = con.execute(
+        "select distinct agency_code, period from raw.ingest_log where run_id = ? and period is not null"
+        " and status in ('loaded', 'superseded')",
+        [run_id],
+    ).fetchall()
+    return {(a, p) for a, p in rows}
 
 
 def sha256_of(path: Path) -> str:
@@ -127,6 +146,7 @@ class _Staged:
     reader_rejects: int
     header: list[str]  # the file's columns (a grid or answer pattern is resolved against them)
     encoding: str
+    periods: list[str]  # the delivery periods its records fall in (one unless period_from: records)
 
 
 def load_file(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, landing: Path, run_id: str) -> FileOutcome:
@@ -156,14 +176,19 @@ def load_files(
                     continue
                 # Reading happens outside the transaction: a reader error must not abort it.
                 problem, read = _read_and_check_shape(con, spec, path, base["period"], Path(tmp) / str(n))
+                periods = [base["period"]] if base["period"] else _record_periods(con, spec) if not problem else []
+                if not problem and not periods:
+                    problem = (f"no record has a readable {label(spec, CONTRACTS[spec.kind].period_column)}, so the"
+                               " delivery period cannot be told")  # fmt: skip
                 if problem:
                     _drop_reader_tables(con)
                     outcomes[n] = _in_transaction(con, _reject_file, spec, rel, sha, run_id, problem, base)
                     seen[sha] = f"{rel} (rejected)"
                     continue
-                staged = _stage(con, n, base, read)
+                base["period"] = periods[-1]
+                staged = _stage(con, n, base, read, periods)
                 full = sum(s.rows_read for s in batch) + staged.rows_read > BATCH_ROWS
-                if batch and (full or any(s.base["period"] == base["period"] for s in batch)):
+                if batch and (full or any(set(s.periods) & set(periods) for s in batch)):
                     outcomes.update(_in_transaction(con, _load_batch, spec, batch, run_id))
                     _drop_staged(con, batch)
                     batch = []
@@ -198,12 +223,33 @@ def _in_transaction(con, work, *args):
     return result
 
 
-def _stage(con, n: int, base: dict, read: Read) -> _Staged:
+def _record_periods(con, spec: FeedSpec) -> list[str]:
+    """The months ('YYYY-MM') the records in temp table src fall in, in the feed's time zone."""
+    return [
+        r[0]
+        for r in con.execute(
+            f"select distinct {_period_sql(spec)} as p from src where p is not null order by p"
+        ).fetchall()
+    ]
+
+
+def _period_sql(spec: FeedSpec, typed: str | None = None) -> str:
+    """SQL for a record's period: the month of the kind's date column (local time for a timestamp).
+    Over temp table src by default, or over an already typed column."""
+    name = CONTRACTS[spec.kind].period_column
+    col = CONTRACTS[spec.kind].columns[name]
+    value = typed or typed_expr(spec, text_expr(spec, name), col.type, value_format(spec, name, col.type))
+    if col.type == TIMESTAMP and spec.timezone.upper() != "UTC":
+        value = f"timezone({lit(spec.timezone)}, cast({value} as timestamptz))"  # UTC back to the feed's wall time
+    return f"strftime({value}, '%Y-%m')"
+
+
+def _stage(con, n: int, base: dict, read: Read, periods: list[str]) -> _Staged:
     """Keep the file's records as src_<n> (its reader rejects as src_rejects_<n>) until its batch loads."""
     rows, rejects = con.execute("select (select count(*) from src), (select count(*) from src_rejects)").fetchone()
     con.execute(f"drop table if exists src_{n}; drop table if exists src_rejects_{n}")
     con.execute(f"alter table src rename to src_{n}; alter table src_rejects rename to src_rejects_{n}")
-    return _Staged(n, base, read.readable, rows, rejects, read.header, read.encoding)
+    return _Staged(n, base, read.readable, rows, rejects, read.header, read.encoding, periods)
 
 
 def _drop_reader_tables(con) -> None:
@@ -251,7 +297,7 @@ def _log(con, spec: FeedSpec, sha, rel, period, status, rows_in, loaded, quarant
 def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, tmp: Path) -> tuple[str | None, Read]:
     """Fill temp tables src / src_rejects. Returns (why the whole file is rejected or None, what was read)."""
     nothing = Read(None, [], "")
-    if period is None:
+    if period is None and spec.period_from == "file_name":
         return (
             f"cannot tell the delivery period from the file name {path.name!r} (expected YYYY-MM in the name)",
             nothing,
@@ -285,14 +331,18 @@ OK = "(len(_errors) = 0 and _excluded is null)"
 
 def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[int, FileOutcome]:
     contract = CONTRACTS[spec.kind]
-    replaced = {s.n: _supersede_same_period(con, spec, s.base["sha256"], s.base["period"]) for s in batch}
+    replaced = {
+        s.n: [f for p in s.periods for f in _supersede_same_period(con, spec, s.base["sha256"], p)] for s in batch
+    }
     header = sorted({c for s in batch for c in s.header})
     wide = spec.long_columns(header)  # wide source column -> (question code, scale point or question)
     _collect(con, spec, batch)
     _build_typed(con, spec, wide)
     _flag_duplicates(con, spec)
     # batch_files gives each record its file's lineage
-    lineage = f"{lit(spec.agency)}, {lit(spec.name)}, bf_file, bf_sha, _row_number, current_timestamp, {lit(run_id)}, bf_period"
+    lineage = (
+        f"{lit(spec.agency)}, {lit(spec.name)}, bf_file, bf_sha, _row_number, current_timestamp, {lit(run_id)}, _period"
+    )
     cols = ", ".join(contract.columns)
     con.execute(
         f"insert into raw.{contract.table} select {cols}, {lineage}"
@@ -304,39 +354,46 @@ def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[
 
     # each figure counted on its own, so the log's rows in = loaded + quarantined + excluded is a check
     counts = {
-        f: (ok, bad, excluded, by)
-        for f, ok, bad, excluded, by in con.execute(
-            f"""select _file, count(*) filter (where {OK}), count(*) filter (where _excluded is null and len(_errors) > 0),
-                count(*) filter (where _excluded is not null),
-                string_agg(distinct _excluded, '; ' order by _excluded) filter (where _excluded is not null)
-            from typed group by _file"""
+        (f, p): (ok, bad, excluded)
+        for f, p, ok, bad, excluded in con.execute(
+            f"""select _file, _period, count(*) filter (where {OK}),
+                count(*) filter (where _excluded is null and len(_errors) > 0), count(*) filter (where _excluded is not null)
+            from typed group by all"""
         ).fetchall()
     }
     by_rule = _excluded_by_rule(con)
     outcomes = {}
     for s in batch:
-        ok, bad, excluded, _ = counts.get(s.n, (0, 0, 0, None))
-        quarantined = bad + s.reader_rejects
-        rows_in = s.rows_read + s.reader_rejects
-        rules = by_rule.get(s.n, "")
-        base = s.base
-        reason = f"replaces {', '.join(replaced[s.n])}" if replaced[s.n] else ""
-        _log(con, spec, base["sha256"], base["file"], base["period"], "loaded", rows_in, ok, quarantined, excluded,
-             rules, reason, run_id, s.encoding)  # fmt: skip
-        outcomes[s.n] = FileOutcome(**base, status="loaded", rows_in=rows_in, rows_loaded=ok,
-                                    rows_quarantined=quarantined, rows_excluded=excluded, excluded_by=rules,
-                                    replaced=tuple(replaced[s.n]), encoding=s.encoding)  # fmt: skip
+        base, latest = s.base, s.periods[-1]
+        reason = f"replaces {', '.join(dict.fromkeys(replaced[s.n]))}" if replaced[s.n] else ""
+        totals = [0, 0, 0, 0]  # in, loaded, quarantined, excluded
+        for p in s.periods:  # one log row per period the file holds; reader rejects count in the latest
+            ok, bad, excluded = counts.get((s.n, p), (0, 0, 0))
+            rejects = s.reader_rejects if p == latest else 0
+            rows_in = ok + bad + excluded + rejects
+            _log(con, spec, base["sha256"], base["file"], p, "loaded", rows_in, ok, bad + rejects, excluded,
+                 by_rule.get((s.n, p), ""), reason, run_id, s.encoding)  # fmt: skip
+            for i, v in enumerate((rows_in, ok, bad + rejects, excluded)):
+                totals[i] += v
+        if totals[0] != s.rows_read + s.reader_rejects:  # every record counted once: anything else is a bug
+            raise RuntimeError(f"{spec.key} {base['file']}: {s.rows_read + s.reader_rejects} records read but"
+                               f" {totals[0]} accounted for")  # fmt: skip
+        outcomes[s.n] = FileOutcome(**base, status="loaded", rows_in=totals[0], rows_loaded=totals[1],
+                                    rows_quarantined=totals[2], rows_excluded=totals[3],
+                                    excluded_by="; ".join(v for (f, _), v in sorted(by_rule.items()) if f == s.n),
+                                    replaced=tuple(dict.fromkeys(replaced[s.n])), encoding=s.encoding,
+                                    periods=tuple(s.periods))  # fmt: skip
     return outcomes
 
 
-def _excluded_by_rule(con) -> dict[int, str]:
-    """Per file: 'rule: n; rule: n' for the records the exclude rules left out."""
-    out: dict[int, list[str]] = {}
-    for f, rule, n in con.execute(
-        "select _file, _excluded, count(*) from typed where _excluded is not null group by all order by all"
+def _excluded_by_rule(con) -> dict[tuple[int, str], str]:
+    """Per file and period: 'rule: n; rule: n' for the records the exclude rules left out."""
+    out: dict[tuple[int, str], list[str]] = {}
+    for f, p, rule, n in con.execute(
+        "select _file, _period, _excluded, count(*) from typed where _excluded is not null group by all order by all"
     ).fetchall():
-        out.setdefault(f, []).append(f"{rule}: {n}")
-    return {f: "; ".join(parts) for f, parts in out.items()}
+        out.setdefault((f, p), []).append(f"{rule}: {n}")
+    return {k: "; ".join(parts) for k, parts in out.items()}
 
 
 def _collect(con, spec: FeedSpec, batch: list[_Staged]) -> None:
@@ -356,7 +413,7 @@ def _collect(con, spec: FeedSpec, batch: list[_Staged]) -> None:
         "create or replace temp table batch_files as select unnest(?::bigint[]) as _file,"
         " unnest(?::varchar[]) as bf_file, unnest(?::varchar[]) as bf_sha, unnest(?::varchar[]) as bf_period",
         [[s.n for s in batch], [s.base["file"] for s in batch], [s.base["sha256"] for s in batch],
-         [s.base["period"] for s in batch]],
+         [s.periods[-1] for s in batch]],
     )  # fmt: skip
 
 
@@ -370,11 +427,14 @@ def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[s
     contract = CONTRACTS[spec.kind]
     for old_sha, _ in earlier:
         for table in filter(None, (contract.table, contract.long_table)):
-            con.execute(f"delete from raw.{table} where _file_sha256 = ? and agency_code = ?", [old_sha, spec.agency])
+            con.execute(
+                f"delete from raw.{table} where _file_sha256 = ? and agency_code = ? and feed_name = ? and _period = ?",
+                [old_sha, spec.agency, spec.name, period],
+            )
         con.execute(
             "update raw.ingest_log set status = 'superseded', superseded_by = ? where file_sha256 = ? and agency_code = ?"
-            " and feed_name = ? and status = 'loaded'",
-            [sha, old_sha, spec.agency, spec.name],
+            " and feed_name = ? and period = ? and status = 'loaded'",
+            [sha, old_sha, spec.agency, spec.name, period],
         )
     return [f for _, f in earlier]
 
@@ -395,6 +455,13 @@ def _build_typed(con, spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -
         " from batch_src as src"
     )
     con.execute(f"create or replace temp table typed as select *, {typed} from typed")
+    # a record's delivery period: the file's, or (period_from: records) its own month; a record
+    # whose date does not read falls in the file's latest period (it is quarantined anyway)
+    own = _period_sql(spec, CONTRACTS[spec.kind].period_column) if spec.period_from == "records" else "null"
+    con.execute(
+        f"create or replace temp table typed as select typed.*, coalesce({own}, bf_period) as _period"
+        " from typed join batch_files using (_file)"
+    )
     checks = ",\n".join(all_checks(spec, wide))
     con.execute(
         f"""create or replace temp table typed as
@@ -452,7 +519,7 @@ def _load_long_table(con, spec: FeedSpec, lineage: str, wide: dict[str, tuple[st
     con.execute(
         f"""insert into raw.{contract.long_table}
         select {", ".join(key_out)}, case __col {names} end, trim(__value), {lineage}
-        from (unpivot (select {keys}, src._row_number, bf_file, bf_sha, bf_period, {cells}
+        from (unpivot (select {keys}, src._row_number, bf_file, bf_sha, typed._period, {cells}
                        from typed join batch_src as src using (_file, _row_number) join batch_files using (_file)
                        where {OK.replace("_errors", "typed._errors").replace("_excluded", "typed._excluded")})
               on {on} into name __col value __value)
@@ -475,14 +542,14 @@ def _quarantine_rows(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> 
             f"""insert into quarantine.rejected_rows
             select {common}, typed._row_number, null, split_part(_errors[1], '|', 1),
                    array_to_string(list_transform(_errors, lambda e: replace(e, '|', ': ')), '; '),
-                   to_json(src)::varchar, {lit(run_id)}, current_timestamp
+                   to_json(src)::varchar, {lit(run_id)}, current_timestamp, typed._period
             from typed join src_{s.n} as src using (_row_number)
             where typed._file = {s.n} and len(_errors) > 0 and typed._excluded is null"""
         )
         con.execute(
             f"""insert into quarantine.rejected_rows
             select {common}, _row_number, null, column_name, column_name || ': ' || reason, raw_text, {lit(run_id)},
-                   current_timestamp
+                   current_timestamp, {lit(s.periods[-1])}
             from src_rejects_{s.n}"""
         )
         _number_lines(con, spec, s, run_id)

@@ -307,6 +307,11 @@ class FeedDoc(_Strict):
     counts: dict[str, str] = Field(default_factory=dict, description="survey_counts: scale point -> count column")
     grid: Grid | None = Field(None, description="survey_counts: count columns named by question and scale point")
     exclude: tuple[ExcludeRule, ...] = ()
+    period_from: Literal["file_name", "records"] = Field(
+        "file_name",
+        description="where the delivery period comes from: YYYY-MM in the file name (period_pattern), or each"
+        " record's month (the kind's date column, in the feed's time zone)",
+    )
     period_pattern: str = DEFAULT_PERIOD_PATTERN
     sheet: str | None = Field(None, description="xlsx: the worksheet (default: the first)")
     records_path: str | None = Field(None, description="json: dotted path to the list of records")
@@ -449,6 +454,7 @@ class FeedSpec:
     header_rows: int = 1
     header_row: int = 1
     fiscal_year_start_month: int = 10
+    period_from: str = "file_name"  # or records: each record's month of the kind's date column
 
     @property
     def key(self) -> str:
@@ -477,7 +483,10 @@ class FeedSpec:
         return {c: (None, c) for c in self.answer_columns(header)}
 
     def period_of(self, file_name: str) -> str | None:
-        """'YYYY-MM' of the delivery, from its file name; None when the name does not say."""
+        """'YYYY-MM' of the delivery, from its file name; None when the name does not say (or the
+        feed takes its periods from the records)."""
+        if self.period_from == "records":
+            return None
         m = re.search(self.period_pattern, file_name)
         return f"{m.group('year')}-{m.group('month')}" if m else None
 
@@ -506,7 +515,7 @@ def _to_spec(agency: str, doc: FeedDoc, source: Path) -> FeedSpec:
         date_format=doc.date_format, timezone=doc.timezone, answers=doc.answers, counts=doc.counts,
         period_pattern=doc.period_pattern, sheet=doc.sheet, records_path=records_path, source=source,
         grid=doc.grid, exclude=doc.exclude, header_rows=doc.header_rows, header_row=doc.header_row,
-        fiscal_year_start_month=doc.fiscal_year_start_month,
+        fiscal_year_start_month=doc.fiscal_year_start_month, period_from=doc.period_from,
     )  # fmt: skip
 
 
