@@ -82,7 +82,7 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
         con = duckdb.connect(str(p.warehouse), read_only=True)
         try:
             agencies, files = con.execute(
-                "select count(distinct agency_code), count(*) from raw.ingest_log where status <> 'skipped'"
+                "select count(distinct agency_code), count(distinct file_sha256) from raw.ingest_log where status <> 'skipped'"
             ).fetchone()
         finally:
             con.close()

@@ -241,3 +241,39 @@ def test_make_run_and_the_dagster_definitions_refuse_a_broken_registry(tmp_path)
     defs = _run(["-c", "import dagster_project.definitions"], feeds, data)
     assert defs.returncode != 0
     assert expected in defs.stderr
+
+
+def _readme_yaml_blocks() -> list[str]:
+    text = (PROJECT_ROOT / "README.md").read_text()
+    blocks = []
+    for block in text.split("```yaml")[1:]:
+        lines = block.split("```")[0].splitlines()
+        indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+        block = "\n".join(line[indent:] for line in lines).strip("\n") + "\n"
+        if "kind:" in block or block.startswith("outcome:"):  # feed examples (README shows other YAML too)
+            blocks.append(block)
+    return blocks
+
+
+def test_every_yaml_example_in_the_readme_is_a_valid_feed(tmp_path):
+    """README shows the mapping language by example: each example must pass the registry as written."""
+    blocks = _readme_yaml_blocks()
+    assert len(blocks) >= 4
+    for i, block in enumerate(blocks):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        if block.startswith("outcome:"):  # a fragment: one mapping of a contacts feed
+            mapping = "\n".join("      " + line for line in block.splitlines())
+            block = (
+                "feeds:\n  - name: ctr\n    kind: contacts\n    format: jsonl\n    pattern: 'ctr/*.jsonl'\n"
+                f"    columns:\n      contact_id: ContactId\n      contact_type: {{value: call}}\n"
+                f"      opened_at: InitiationTimestamp\n{mapping}\n"
+            )
+        if block.startswith("- name:"):
+            block = "feeds:\n" + "\n".join("  " + line for line in block.splitlines()) + "\n"
+        if "agency:" not in block.split("feeds:")[0]:
+            block = "agency: DOS\n" + block
+        agency = yaml.safe_load(block)["agency"]
+        (folder / f"{agency}.yml").write_text(block)
+        problems = [p for p in registry_problems(folder)[1] if "is not in seeds/agencies.csv" not in p]
+        assert problems == [], f"README yaml example {i + 1}:\n{block}"
