@@ -104,8 +104,7 @@ def test_a_good_feed_has_no_problem(tmp_path):
         ),
         (
             ("    pattern:", '    period_pattern: "(?P<year>\\\\d{4})"\n    pattern:'),
-            "feeds/SSA.yml: feeds[0] (call_center).period_pattern: pattern must have the named group(s)"
-            " (?P<month>...)",
+            "feeds/SSA.yml: feeds[0] (call_center).period_pattern: pattern must have the named group(s) (?P<month>...)",
         ),
         (
             ("format: csv", "format: tsv"),
