@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dagster_project.config import FEEDS_DIR, paths
 from dagster_project.demo.generate import generate
-from dagster_project.ingest.registry import SCHEMA_FILE, json_schema, registry_problems
+from dagster_project.ingest.registry import SCHEMA_FILE, RegistryError, json_schema, registry_problems
 from dagster_project.ingest.validate import feeds_claiming_the_same_file, validate_feed
 from dagster_project.scale_out import spark as spark_build
 
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("file", type=Path)
     check.add_argument("--agency", required=True, help="agency code, as in dagster_project/feeds/<AGENCY>.yml")
     check.add_argument("--feed", required=True, help="feed name within the agency's registry file")
+    check.add_argument("--feeds-dir", type=Path, help="a draft registry folder instead of dagster_project/feeds")
     registry = sub.add_parser("check-registry", help="report every problem of the feed registry (feeds/*.yml)")
     registry.add_argument("--write-schema", action="store_true", help=f"rewrite feeds/{SCHEMA_FILE} for editors")
     registry.add_argument("--feeds-dir", type=Path, help="check a draft registry in another folder")
@@ -42,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-registry":
         return check_registry(write_schema=args.write_schema, directory=args.feeds_dir)
     if args.command == "validate-feed":
-        report = validate_feed(args.file, args.agency, args.feed)
+        try:
+            report = validate_feed(args.file, args.agency, args.feed, args.feeds_dir)
+        except RegistryError as exc:
+            print(exc)
+            return 1
         print(report.text())
         return 0 if report.ok else 1
     written = generate(args.out, seed=args.seed, scale=args.scale)

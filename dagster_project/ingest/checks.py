@@ -51,6 +51,8 @@ def label(spec: FeedSpec, canonical: str) -> str:
         return "+".join(expr.columns)
     if isinstance(expr, SumExpr):
         return "+".join(expr.sum)
+    if isinstance(expr, FiscalQuarterExpr):
+        return f"{expr.fiscal_year}+{expr.fiscal_quarter}"
     return f"{canonical} (derived from {', '.join(sorted(expr_columns(expr)))})"
 
 
@@ -75,6 +77,11 @@ def condition_sql(when) -> str:
 
 def _lits_lower(values) -> str:
     return ", ".join(lit(str(v).strip().lower()) for v in values)
+
+
+def _whole_number(text: str) -> str:
+    """A whole number, or null: DuckDB's cast would round '12.5' to 13 and read '1e3' as 1000."""
+    return f"(case when regexp_full_match({text}, '[+-]?[0-9]+') then try_cast({text} as bigint) end)"
 
 
 def _seconds(text: str) -> str:
@@ -148,7 +155,7 @@ def value_format(spec: FeedSpec, canonical: str, col_type: str) -> str:
     """The strptime format of a canonical timestamp or date column: its own, or the feed's."""
     expr = spec.columns.get(canonical)
     if isinstance(expr, FiscalQuarterExpr):
-        return "%Y-%m-%d"
+        return FISCAL
     if isinstance(expr, ColumnExpr) and expr.format:
         return expr.format
     return spec.timestamp_format if col_type == TIMESTAMP else spec.date_format
@@ -168,6 +175,7 @@ def expression_checks(spec: FeedSpec, canonical: str) -> list[str]:
                  f"'value \"' || {base} || '\" is not in the map of {canonical} in feeds/{spec.agency}.yml'")]  # fmt: skip
 
 
+FISCAL = "fiscal quarter"  # the format of a fiscal-quarter mapping: its SQL writes the date as ISO text
 ISO8601 = "iso8601"  # a format keyword: ISO 8601 with or without fraction, with any offset or Z
 _OFFSET_AT_END = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
 
@@ -189,6 +197,8 @@ def typed_expr(spec: FeedSpec, text: str, col_type: str, fmt: str | None = None)
         return text
     if col_type == TIMESTAMP:
         fmt = fmt or spec.timestamp_format
+        if fmt == FISCAL:
+            fmt = "%Y-%m-%d"
         if fmt == ISO8601:
             with_offset = f"cast(try_cast({text} as timestamptz) as timestamp)"  # the connection runs in UTC
             local = _local_to_utc(spec, f"try_cast({text} as timestamp)")
@@ -198,17 +208,21 @@ def typed_expr(spec: FeedSpec, text: str, col_type: str, fmt: str | None = None)
         return _local_to_utc(spec, f"try_strptime({text}, {lit(fmt)})")
     if col_type == DATE:
         fmt = fmt or spec.date_format
+        if fmt == FISCAL:
+            fmt = "%Y-%m-%d"
         if fmt == ISO8601:
             return f"try_cast({text} as date)"
         return f"cast(try_strptime({text}, {lit(fmt)}) as date)"
     if col_type == INTEGER:
-        return f"try_cast(replace({text}, ',', '') as bigint)"
+        return _whole_number(f"replace({text}, ',', '')")
     if col_type == DURATION:  # seconds, or hh:mm:ss
         return _seconds(text)
     raise ValueError(col_type)
 
 
 def _expected(col_type: str, fmt: str) -> str:
+    if fmt == FISCAL:
+        return "a fiscal year and a quarter 1-4"
     return {
         TIMESTAMP: f"a timestamp like {fmt}",
         DATE: f"a date like {fmt}",
@@ -311,7 +325,7 @@ def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) 
         text = f"nullif(trim(cast(src.{ident(c)} as varchar)), '')"
         checks.append(
             _err(
-                f"{text} is not null and (try_cast({text} as bigint) is null or try_cast({text} as bigint) < 0)",
+                f"{text} is not null and coalesce({_whole_number(text)} < 0, true)",
                 c,
                 f"'\"' || {text} || '\" is not a count (a whole number, 0 or more)'",
             )  # fmt: skip

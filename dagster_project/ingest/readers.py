@@ -87,6 +87,11 @@ def _is_utf8(path: Path) -> bool:
     return True
 
 
+def _has_crlf(path: Path) -> bool:
+    with _open_bytes(path) as f:
+        return b"\r\n" in f.read(1 << 16)
+
+
 def _normalised_copy(path: Path, tmpdir: Path) -> Path:
     """The file with every CRLF as LF: DuckDB's reader fails on a file whose line endings mix."""
     tmpdir.mkdir(parents=True, exist_ok=True)
@@ -201,10 +206,12 @@ def read_source(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, tmpd
             names = _header(readable, _delimiter(spec), spec.header_rows, spec.header_row)
             try:
                 _read_csv(con, spec, readable, names)
-            except duckdb.InvalidInputException as exc:
-                if "state machine" not in str(exc):
+            except (duckdb.InvalidInputException, UnreadableFile):
+                # CRLF and LF mixed in one file (a last line without CR, say) confuse DuckDB's
+                # reader, as a parser error or as a quote that seems never closed: read it with LF only
+                if not _has_crlf(readable):
                     raise
-                readable = _normalised_copy(readable, tmpdir / "lf")  # CRLF and LF mixed in one file
+                readable = _normalised_copy(readable, tmpdir / "lf")
                 _read_csv(con, spec, readable, names)
             return Read(readable, names, encoding)
         if spec.format in ("json", "dap_json", "jsonl"):

@@ -29,11 +29,13 @@ from zoneinfo import ZoneInfo, available_timezones
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -56,6 +58,19 @@ class RegistryError(ValueError):
     """A feed YAML that cannot be used; the message names the file and the key path."""
 
 
+def _as_text(v: Any) -> Any:
+    """YAML reads 1, 2.5 and yes as numbers and booleans; a value in a file is text."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float)):
+        return str(v)
+    return v
+
+
+# A value as written in YAML: quoted or not, it is compared with the file's text.
+Text = Annotated[str, BeforeValidator(_as_text), WithJsonSchema({"type": ["string", "number", "boolean"]})]
+
+
 class _Strict(BaseModel):
     """Every registry object: unknown keys are errors, nothing changes after loading."""
 
@@ -69,8 +84,8 @@ class Condition(_Strict):
     """A test on one source column; values are compared trimmed and case-insensitively."""
 
     column: str = Field(description="source column (a dotted path in JSON)")
-    in_: tuple[str, ...] | None = Field(None, alias="in", description="true when the value is one of these")
-    not_in: tuple[str, ...] | None = Field(None, description="true when the value is present and none of these")
+    in_: tuple[Text, ...] | None = Field(None, alias="in", description="true when the value is one of these")
+    not_in: tuple[Text, ...] | None = Field(None, description="true when the value is present and none of these")
     present: bool | None = Field(None, description="true when the value is (true) / is not (false) present")
 
     @model_validator(mode="after")
@@ -98,10 +113,10 @@ class ColumnExpr(_Strict):
 
     column: str | tuple[str, ...] = Field(description="source column, or columns joined with '-'")
     when: Conditions | None = Field(None, description="take the value only when this holds; otherwise empty")
-    map: dict[str, str] | None = Field(
+    map: dict[Text, Text] | None = Field(
         None, description="source value (trimmed, case-insensitive) -> value; a value not in the map is an error"
     )
-    otherwise: str | None = Field(None, description="with map: the value for anything not in the map")
+    otherwise: Text | None = Field(None, description="with map: the value for anything not in the map")
     format: str | None = Field(None, description="strptime format of this column, instead of the feed's")
 
     @field_validator("format")
@@ -123,7 +138,7 @@ class ColumnExpr(_Strict):
 class ConstExpr(_Strict):
     """The same value for every record."""
 
-    value: str | int | float = Field(description="a constant")
+    value: Text = Field(description="a constant")
 
 
 class SumExpr(_Strict):
@@ -134,7 +149,7 @@ class SumExpr(_Strict):
 
 class Case(_Strict):
     when: Conditions = Field(description="condition(s), all must hold")
-    value: str | None = Field(None, description="the value when this case holds")
+    value: Text | None = Field(None, description="the value when this case holds")
     column: str | None = Field(None, description="or: take this source column when this case holds")
 
     @model_validator(mode="after")
@@ -148,7 +163,7 @@ class CasesExpr(_Strict):
     """The first case whose conditions hold gives the value (abandoned when queued and never answered)."""
 
     cases: tuple[Case, ...] = Field(min_length=1)
-    else_: str | None = Field(None, alias="else", description="a constant when no case holds")
+    else_: Text | None = Field(None, alias="else", description="a constant when no case holds")
     else_column: str | None = Field(None, description="or: a source column when no case holds")
 
     @model_validator(mode="after")
@@ -230,7 +245,7 @@ class AnswerGroup(_Strict):
 
     columns: tuple[str, ...] = Field(default=(), description="the answer columns")
     pattern: str | None = Field(None, description="or: a regex; every file column it matches whole is an answer")
-    allowed: tuple[str, ...] = Field(min_length=1, description="allowed answers (compared trimmed, lower-cased)")
+    allowed: tuple[Text, ...] = Field(min_length=1, description="allowed answers (compared trimmed, lower-cased)")
 
     @field_validator("allowed", mode="before")
     @classmethod
@@ -294,7 +309,7 @@ class FeedDoc(_Strict):
     format: Format
     pattern: str = Field(description="glob of the feed's files under data/landing/<AGENCY>/")
     columns: dict[str, ValueExpr] = Field(description="canonical column -> how to get it from the delivery")
-    defaults: dict[str, str | int | float] = Field(default_factory=dict, description="canonical column -> constant")
+    defaults: dict[str, Text] = Field(default_factory=dict, description="canonical column -> constant")
     delimiter: str = Field(",", description="csv: one character; \\t or tab for tabs")
     encoding: str = Field("utf-8", description="a Python codec name, or auto (UTF-8, else Windows-1252, per file)")
     header_rows: int = Field(1, ge=1, le=20, description="csv/xlsx: lines before the first record")
@@ -304,7 +319,7 @@ class FeedDoc(_Strict):
     timezone: str = Field("UTC", description="IANA time zone of local timestamps without an offset")
     fiscal_year_start_month: int = Field(10, ge=1, le=12, description="10 = federal (FY N starts 1 October N-1)")
     answers: tuple[AnswerGroup, ...] = ()
-    counts: dict[str, str] = Field(default_factory=dict, description="survey_counts: scale point -> count column")
+    counts: dict[Text, str] = Field(default_factory=dict, description="survey_counts: scale point -> count column")
     grid: Grid | None = Field(None, description="survey_counts: count columns named by question and scale point")
     exclude: tuple[ExcludeRule, ...] = ()
     period_from: Literal["file_name", "records"] = Field(
@@ -526,7 +541,7 @@ def check_timezone(v: str) -> str:
     if v.upper() == "UTC":
         return "UTC"
     if v not in _zones():
-        close = [z for z in _zones() if z.lower() == v.lower()]
+        close = [z for z in _zones() if z.lower() == v.lower()] or difflib.get_close_matches(v, _zones(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else " (an IANA name such as America/New_York)"
         raise ValueError(f"unknown time zone {v!r}{hint}")
     ZoneInfo(v)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.ingest.checks import ISO8601, label, text_expr, value_format
+from dagster_project.ingest.checks import FISCAL, ISO8601, label, text_expr, value_format
 from dagster_project.ingest.contracts import CONTRACTS, DATE, TIMESTAMP
 from dagster_project.ingest.loader import FileOutcome, connect, discover, ensure_tables, load_file
 from dagster_project.ingest.readers import UnreadableFile, lit, read_source
@@ -62,10 +62,11 @@ class Report:
         return "\n".join(lines)
 
 
-def validate_feed(path: Path, agency: str, feed: str) -> Report:
-    specs = [f for f in load_registry() if f.agency == agency]
+def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = None) -> Report:
+    registry = load_registry(feeds_dir)
+    specs = [f for f in registry if f.agency == agency]
     if not specs:
-        known = sorted({f.agency for f in load_registry()})
+        known = sorted({f.agency for f in registry})
         return Report(agency, feed, str(path), None, [], f"unknown agency {agency!r} (registered: {', '.join(known)})")
     spec = next((f for f in specs if f.name == feed), None)
     if spec is None:
@@ -102,7 +103,7 @@ def _dates_that_do_not_read_back(con: duckdb.DuckDBPyConnection, spec: FeedSpec,
         out = []
         for name, col in CONTRACTS[spec.kind].columns.items():
             fmt = value_format(spec, name, col.type)
-            if col.type not in (TIMESTAMP, DATE) or fmt == ISO8601 or name not in spec.columns:
+            if col.type not in (TIMESTAMP, DATE) or fmt in (ISO8601, FISCAL) or name not in spec.columns:
                 continue
             text = text_expr(spec, name)
             parsed = f"try_strptime({text}, {lit(fmt)})"

@@ -81,7 +81,7 @@ def test_a_good_feed_has_no_problem(tmp_path):
         (
             ("America/New_York", "America/New_Yrok"),
             "feeds/SSA.yml: feeds[0] (call_center).timezone: unknown time zone 'America/New_Yrok'"
-            " (an IANA name such as America/New_York)",
+            " (did you mean 'America/New_York'?)",
         ),
         (
             ("America/New_York", "america/new_york"),
