@@ -48,6 +48,10 @@ TAMPERING = [
      "respondents = 3 where rowid = 0", "mart_satisfaction_index", "expect_column_values_to_be_in_set"),
     ("a contact with an unknown reason", "update marts.fct_contact set reason_code = 'telepathy' where rowid = 0",
      "fct_contact", "expect_column_values_to_be_in_set"),
+    ("a contact with an outcome no vocabulary knows", "update marts.fct_contact set outcome = 'telepathy' where rowid = 0",
+     "fct_contact", "expect_column_values_to_be_in_set"),
+    ("an outcome no synonym maps", "update marts.fct_contact set outcome = null, is_outcome_unmapped = true"
+     " where rowid = 0", "contact_values_unmapped", "expect_column_values_to_be_null"),
     ("a duplicated survey answer", "insert into marts.fct_survey_response select * from marts.fct_survey_response limit 1",
      "fct_survey_response", "expect_compound_columns_to_be_unique"),
 ]  # fmt: skip
