@@ -1,7 +1,8 @@
 -- One row per contact (call, chat, 311 service request), conformed: canonical channel, shared
 -- reason, canonical contact type / outcome / status with the flags their vocabularies give
 -- (seeds/contact_types.csv, outcomes.csv, request_statuses.csv), and whether the same customer
--- came back for the same reason.
+-- came back for the same reason. Days, months and fiscal quarters are the agency's own (its
+-- reporting time zone, dim_agency); opened_at and closed_at stay UTC.
 -- Incremental: a run rebuilds its agency x delivery-period partitions and the month before (a
 -- repeat contact can fall across the month boundary), reading the month after as well (an older
 -- month delivered again must still see the repeats that fall into the next month).
@@ -47,6 +48,10 @@ statuses as (
     select * from {{ ref('dim_request_status') }}
 ),
 
+agencies as (
+    select * from {{ ref('dim_agency') }}
+),
+
 conformed as (
     select
         -- ids
@@ -80,7 +85,9 @@ conformed as (
         -- timestamps (UTC)
         contacts.opened_at,
         contacts.closed_at,
-        contacts.opened_date,
+        -- the agency's local day (the agency version of the UTC day: type-2)
+        agencies.reporting_timezone,
+        cast({{ utc_to_local('contacts.opened_at', 'agencies.reporting_timezone') }} as date) as opened_date,
         -- lineage
         contacts.feed_name,
         contacts.delivery_period,
@@ -106,6 +113,10 @@ conformed as (
             contacts.agency_code = status_value.agency_code
             and status_value.vocabulary = 'status'
             and contacts.status_label = status_value.source_label
+    left join agencies
+        on
+            contacts.agency_code = agencies.agency_code
+            and cast(contacts.opened_at as date) between agencies.valid_from and agencies.valid_to
     left join contact_types on contact_type_value.canonical_value = contact_types.contact_type
     left join outcomes on outcome_value.canonical_value = outcomes.outcome
     left join statuses on status_value.canonical_value = statuses.status
@@ -136,7 +147,8 @@ final as (
         source_outcome,
         status,
         source_status,
-        -- periods
+        -- periods: local to the agency's reporting time zone
+        reporting_timezone,
         opened_date,
         {{ dbt.date_trunc('month', 'opened_date') }} as opened_month,
         cast({{ fiscal_year('opened_date') }} as integer) as fiscal_year,

@@ -29,7 +29,6 @@ renamed as (
         -- timestamps (UTC)
         opened_at,
         closed_at,
-        cast(opened_at as date) as opened_date,
         -- lineage
         feed_name,
         _period as delivery_period,
