@@ -48,6 +48,20 @@ TAMPERING = [
      "respondents = 3 where rowid = 0", "mart_satisfaction_index", "expect_column_values_to_be_in_set"),
     ("a contact with an unknown reason", "update marts.fct_contact set reason_code = 'telepathy' where rowid = 0",
      "fct_contact", "expect_column_values_to_be_in_set"),
+    ("a contact with an outcome no vocabulary knows", "update marts.fct_contact set outcome = 'telepathy' where rowid = 0",
+     "fct_contact", "expect_column_values_to_be_in_set"),
+    ("an outcome no synonym maps", "update marts.fct_contact set outcome = null, is_outcome_unmapped = true"
+     " where rowid = 0", "contact_values_unmapped", "expect_column_values_to_be_null"),
+    ("a fact row dated outside the calendar", "update marts.fct_survey_counts set period_start = date '2019-11-01'"
+     " where rowid = 0", "reconcile_fact_dates_to_calendar", "expect_column_values_to_be_in_set"),
+    ("a scorecard that lost a quarter", "delete from marts.mart_agency_scorecard where fiscal_year * 4 + fiscal_quarter"
+     " = (select min(fiscal_year * 4 + fiscal_quarter) from marts.mart_agency_scorecard)",
+     "reconcile_scorecard_to_counts", "expect_column_pair_values_to_be_equal"),
+    ("a satisfaction-index cell lost respondents", "update marts.mart_satisfaction_index set respondents = respondents - 1"
+     " where rowid = 0", "reconcile_satisfaction_index_to_counts", "expect_column_pair_values_to_be_equal"),
+    ("web visits missing from the channel mix", "delete from marts.mart_channel_mix where demand_source = 'web_visits'"
+     " and rowid in (select min(rowid) from marts.mart_channel_mix where demand_source = 'web_visits')",
+     "reconcile_channel_mix_web_to_fact", "expect_column_pair_values_to_be_equal"),
     ("a duplicated survey answer", "insert into marts.fct_survey_response select * from marts.fct_survey_response limit 1",
      "fct_survey_response", "expect_compound_columns_to_be_unique"),
 ]  # fmt: skip

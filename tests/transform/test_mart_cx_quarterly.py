@@ -33,9 +33,11 @@ def _fiscal(d: date) -> tuple[int, int]:
     return d.year + (d.month >= 10), ((d.month + 2) % 12) // 3 + 1
 
 
-def _utc_date(text: str, fmt: str, tz: ZoneInfo) -> date | None:
+def _local_date(text: str, fmt: str, tz: ZoneInfo, reporting: ZoneInfo = ET) -> date | None:
+    """The day of a time written in the feed's zone ``tz``, in the agency's reporting zone
+    (seeds/agencies.csv: every demo agency reports in America/New_York); None if unreadable."""
     try:
-        return datetime.strptime(text, fmt).replace(tzinfo=tz).astimezone(UTC).date()
+        return datetime.strptime(text, fmt).replace(tzinfo=tz).astimezone(reporting).date()
     except ValueError:
         return None
 
@@ -51,7 +53,7 @@ def _answers(landing: Path):
     (for pre-aggregated feeds, one per counted respondent)."""
     for agency, service, thumbs in (("VA", "VA-HEALTH", False), ("USCIS", "USCIS-CASE", True)):
         for r in _rows(landing / agency / "touchpoints_survey"):
-            d = _utc_date(r["submitted_at"], "%Y-%m-%d %H:%M:%S", ET)
+            d = _local_date(r["submitted_at"], "%Y-%m-%d %H:%M:%S", ET)
             allowed = {"0", "1"} if thumbs else {"1", "2", "3", "4", "5"}
             if d is None or r["question_1"] not in allowed:
                 continue  # quarantined
@@ -73,7 +75,7 @@ def _answers(landing: Path):
     )  # fmt: skip
     for agency, folder, delim, enc, tcol, fmt, tz, scol, ccol, qcols, points in wide:
         for r in _rows(landing / agency / folder, delim, enc):
-            d = _utc_date(r[tcol], fmt, tz)
+            d = _local_date(r[tcol], fmt, tz)
             if d is None:
                 continue
             for qcol, drv in zip(qcols, DRIVERS7, strict=True):
@@ -102,7 +104,7 @@ def _answers(landing: Path):
                         point >= 4,
                     )
     for r in _rows(landing / "NYC311" / "resolution_survey"):
-        d = _utc_date(f"{r['year']}-{r['month']}", "%Y-%m", ET)
+        d = _local_date(f"{r['year']}-{r['month']}", "%Y-%m", ET)
         x = AGREE5[r["overall_satisfaction"].lower()]
         yield "NYC311", r["agency"], CHANNELS[r["channel"].lower()], d, "satisfaction", float(x), x >= 4
 

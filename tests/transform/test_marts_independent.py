@@ -4,7 +4,7 @@ Formats and code maps are restated here (see test_mart_cx_quarterly.py for the s
 on every cell of mart_cx_quarterly)."""
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -22,15 +22,21 @@ NYC_REASONS = {
 }  # fmt: skip
 
 
-def _utc(text: str, fmt: str, tz: ZoneInfo = ET) -> datetime:
-    return datetime.strptime(text, fmt).replace(tzinfo=tz).astimezone(UTC)
+def _local_date(text: str, fmt: str, tz: ZoneInfo = ET, reporting: ZoneInfo = ET) -> date:
+    """The day of a time written in the feed's zone ``tz``, in the agency's reporting zone
+    (seeds/agencies.csv: every demo agency reports in America/New_York)."""
+    return datetime.strptime(text, fmt).replace(tzinfo=tz).astimezone(reporting).date()
+
+
+def _local_month(text: str, fmt: str, tz: ZoneInfo = ET, reporting: ZoneInfo = ET) -> str:
+    return _local_date(text, fmt, tz, reporting).strftime("%Y-%m")
 
 
 def test_contact_center_asa_abandonment_service_level(demo_build):
     """SSA National 800, August 2025: ASA, abandonment and 60-second service level."""
     calls = [
         r for r in _rows(demo_build.landing / "SSA/call_center", "|")
-        if r["queue"] == "National 800" and _utc(r["call_start"], "%Y-%m-%d %H:%M:%S").strftime("%Y-%m") == "2025-08"
+        if r["queue"] == "National 800" and _local_month(r["call_start"], "%Y-%m-%d %H:%M:%S") == "2025-08"
     ]  # fmt: skip
     queued = [r for r in calls if r["disposition"] != "IVR_SELF_SERVICE"]
     answered = [r for r in queued if r["disposition"] != "ABANDONED"]
@@ -50,7 +56,7 @@ def test_contact_drivers_top_reason(demo_build):
     counts = Counter(
         NYC_REASONS[r["Complaint Type"].lower()]
         for r in _rows(demo_build.landing / "NYC311/service_requests")
-        if _utc(r["Created Date"], "%m/%d/%Y %I:%M:%S %p").strftime("%Y-%m") == "2025-08"
+        if _local_month(r["Created Date"], "%m/%d/%Y %I:%M:%S %p") == "2025-08"
     )
     (top, n), total = counts.most_common(1)[0], sum(counts.values())
     got = demo_build.query_published(
@@ -65,7 +71,7 @@ def test_channel_mix_online_share_of_311_requests(demo_build):
     channels = Counter(
         r["Open Data Channel Type"]
         for r in _rows(demo_build.landing / "NYC311/service_requests")
-        if _utc(r["Created Date"], "%m/%d/%Y %I:%M:%S %p").strftime("%Y-%m") == "2025-08"
+        if _local_month(r["Created Date"], "%m/%d/%Y %I:%M:%S %p") == "2025-08"
     )
     got = demo_build.query_published(
         "select share_pct, digital_share_pct from marts.mart_channel_mix where agency_code = 'NYC311'"
@@ -80,7 +86,7 @@ def test_satisfaction_index_and_expectation_gap(demo_build):
     """FSA FAFSA, FY2026 Q1: ACSI index from the three 1-10 items, and the expectation gap."""
     items = defaultdict(list)
     for r in _rows(demo_build.landing / "FSA/csat_survey", "\t", "cp1252"):
-        d = _utc(r["date"], "%d-%b-%Y").date()
+        d = _local_date(r["date"], "%d-%b-%Y")
         if r["service"] != "FAFSA" or _fiscal(d) != (2026, 1):
             continue
         for col in ("acsi_satisfaction", "acsi_confirmation", "acsi_ideal", "expectations_before"):
@@ -105,7 +111,7 @@ def test_resolution_impact_of_unresolved_problems(demo_build):
         labels[r["overall_satisfaction"].lower()]
         for r in _rows(demo_build.landing / "IRS/cx_survey")
         if r["issue_status"] == "Not resolved" and r["overall_satisfaction"]
-        and _fiscal(_utc(r["completed_utc"], "%Y-%m-%dT%H:%M:%SZ", UTC).date()) == (2026, 1)
+        and _fiscal(_local_date(r["completed_utc"], "%Y-%m-%dT%H:%M:%SZ", UTC)) == (2026, 1)
     ]  # fmt: skip
     got = demo_build.query_published(
         "select respondents, mean_satisfaction, pct_satisfied from marts.mart_resolution_impact"

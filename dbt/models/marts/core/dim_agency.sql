@@ -12,6 +12,7 @@ final as (
         agency_name,
         department,
         government_level,
+        reporting_timezone,
         valid_from,
         valid_to,
         valid_to = cast('9999-12-31' as date) as is_current

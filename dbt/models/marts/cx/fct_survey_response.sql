@@ -1,4 +1,5 @@
--- One row per respondent x scored question (A-11 driver or ACSI item), with its fiscal period.
+-- One row per respondent x scored question (A-11 driver or ACSI item), with its day and fiscal
+-- period in the agency's reporting time zone (dim_agency); submitted_at stays UTC.
 -- Incremental: a run rebuilds only its agency x delivery-period partitions (delete + insert).
 {{ config(
     materialized='incremental',
@@ -9,7 +10,7 @@
 
 with
 
-responses as (
+delivered as (
     select * from {{ ref('stg_surveys__responses') }}
     where {{ partition_window_filter('agency_code', 'delivery_period') }}
 ),
@@ -20,6 +21,23 @@ scored as (
 
 channels as (
     select * from {{ ref('int_channels__resolved') }}
+),
+
+agencies as (
+    select * from {{ ref('dim_agency') }}
+),
+
+responses as (
+    select
+        delivered.*,
+        agencies.reporting_timezone,
+        cast({{ utc_to_local('delivered.submitted_at', 'agencies.reporting_timezone') }} as date) as submitted_date
+    from delivered
+    -- the agency version of the UTC day (type-2)
+    left join agencies
+        on
+            delivered.agency_code = agencies.agency_code
+            and cast(delivered.submitted_at as date) between agencies.valid_from and agencies.valid_to
 ),
 
 joined as (
@@ -35,7 +53,8 @@ joined as (
         scored.acsi_construct,
         scored.question_role,
         scored.item_type,
-        -- periods
+        -- periods: local to the agency's reporting time zone
+        responses.reporting_timezone,
         responses.submitted_date,
         {{ fiscal_year('responses.submitted_date') }} as fiscal_year,
         {{ fiscal_quarter('responses.submitted_date') }} as fiscal_quarter,
@@ -43,6 +62,8 @@ joined as (
         scored.raw_value,
         scored.score_1_5,
         scored.is_agree,
+        -- timestamps (UTC)
+        responses.submitted_at,
         -- lineage
         responses.delivery_period,
         responses.source_file,

@@ -1,5 +1,6 @@
--- Per agency and feed: what was delivered, how much got through, and whether the next
--- delivery is late or periods are missing. Judged as of var('as_of_date') (default today).
+-- Per agency and feed: what was delivered, how much got through, which values no synonym maps,
+-- and whether the next delivery is late or periods are missing. Judged as of var('as_of_date')
+-- (default today).
 with
 
 log as (
@@ -8,6 +9,22 @@ log as (
 
 cadence as (
     select * from {{ ref('feed_cadence') }}
+),
+
+contacts as (
+    select * from {{ ref('fct_contact') }}
+),
+
+-- contacts whose delivered value maps onto no canonical value (seeds/*_synonyms.csv)
+unmapped as (
+    select
+        agency_code,
+        feed_name,
+        sum(case when is_contact_type_unmapped then 1 else 0 end) as unmapped_contact_type_rows,
+        sum(case when is_outcome_unmapped then 1 else 0 end) as unmapped_outcome_rows,
+        sum(case when is_status_unmapped then 1 else 0 end) as unmapped_status_rows
+    from contacts
+    group by agency_code, feed_name
 ),
 
 per_feed as (
@@ -32,6 +49,9 @@ per_feed as (
 judged as (
     select
         per_feed.*,
+        coalesce(unmapped.unmapped_contact_type_rows, 0) as unmapped_contact_type_rows,
+        coalesce(unmapped.unmapped_outcome_rows, 0) as unmapped_outcome_rows,
+        coalesce(unmapped.unmapped_status_rows, 0) as unmapped_status_rows,
         cadence.cadence_months,
         cadence.grace_days,
         cast(per_feed.last_period || '-01' as date) as last_period_start,
@@ -47,6 +67,7 @@ judged as (
         ) as delivered_span_months
     from per_feed
     left join cadence on per_feed.agency_code = cadence.agency_code and per_feed.feed_name = cadence.feed_name
+    left join unmapped on per_feed.agency_code = unmapped.agency_code and per_feed.feed_name = unmapped.feed_name
 ),
 
 due as (
@@ -74,6 +95,9 @@ select
     cast(rows_loaded as bigint) as rows_loaded,
     cast(rows_quarantined as bigint) as rows_quarantined,
     cast({{ divide('100.0 * rows_quarantined', 'nullif(rows_in, 0)') }} as double) as quarantine_rate_pct,
+    cast(unmapped_contact_type_rows as bigint) as unmapped_contact_type_rows,
+    cast(unmapped_outcome_rows as bigint) as unmapped_outcome_rows,
+    cast(unmapped_status_rows as bigint) as unmapped_status_rows,
     first_period,
     last_period,
     last_delivery_at,

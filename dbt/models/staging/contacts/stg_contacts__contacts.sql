@@ -1,4 +1,5 @@
--- One row per contact: call, chat or 311 service request, times in UTC.
+-- One row per contact: call, chat or 311 service request, times in UTC. Contact type, outcome and
+-- status stay as delivered; their *_label (trimmed, lower case) is what the synonym seeds match.
 with
 
 source as (
@@ -14,18 +15,20 @@ renamed as (
         customer_key,
         -- dimensions
         contact_type,
+        lower(trim(contact_type)) as contact_type_label,
         service_code,
         lower(trim(channel_code)) as channel_label,
         reason_code,
-        upper(trim(outcome)) as outcome,
+        outcome,
+        lower(trim(outcome)) as outcome_label,
         status,
+        lower(trim(status)) as status_label,
         -- measures
         queue_wait_seconds,
         handle_seconds,
         -- timestamps (UTC)
         opened_at,
         closed_at,
-        cast(opened_at as date) as opened_date,
         -- lineage
         feed_name,
         _period as delivery_period,

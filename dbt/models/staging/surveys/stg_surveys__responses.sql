@@ -16,7 +16,6 @@ renamed as (
         lower(trim(channel_code)) as channel_label,
         -- timestamps (UTC)
         submitted_at,
-        cast(submitted_at as date) as submitted_date,
         -- personal data, redacted
         {{ redact_pii('comment') }} as comment_redacted,
         -- lineage
