@@ -69,7 +69,7 @@ CONTRACTS: dict[str, Contract] = {
         "contacts",
         {
             "contact_id": Column(TEXT, required=True),
-            "contact_type": Column(TEXT, required=True),  # call | chat | service_request
+            "contact_type": Column(TEXT, required=True),  # canonical: seeds/contact_types.csv
             "opened_at": Column(TIMESTAMP, required=True),  # UTC
             "closed_at": Column(TIMESTAMP),
             "service_code": Column(TEXT),

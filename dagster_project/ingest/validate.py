@@ -6,12 +6,14 @@ opened, so it is safe to run beside a build.
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from dagster_project.config import SEEDS_DIR
 from dagster_project.ingest.checks import FISCAL, ISO8601, label, text_expr, value_format
 from dagster_project.ingest.contracts import CONTRACTS, DATE, TIMESTAMP
 from dagster_project.ingest.loader import FileOutcome, connect, discover, ensure_tables, load_file
@@ -81,10 +83,45 @@ def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = N
         rows = con.execute(
             "select record_number, line_number, column_name, reason from quarantine.rejected_rows order by record_number"
         ).fetchall()
-        warnings = _dates_that_do_not_read_back(con, spec, path.resolve()) if outcome.status == "loaded" else []
+        warnings = []
+        if outcome.status == "loaded":
+            warnings = _unmapped_values(con, spec) + _dates_that_do_not_read_back(con, spec, path.resolve())
     finally:
         con.close()
     return Report(agency, feed, str(path), outcome, [Problem(*r) for r in rows], warnings=warnings)
+
+
+# canonical column -> the synonym seed that maps its values (dbt: int_contact_values__resolved)
+VOCABULARY_SEEDS = {
+    "contacts": {"contact_type": "contact_type_synonyms.csv", "outcome": "outcome_synonyms.csv",
+                 "status": "status_synonyms.csv"},
+}  # fmt: skip
+
+
+def _known_labels(seed: str, agency: str) -> set[str]:
+    with (SEEDS_DIR / seed).open(newline="") as f:
+        return {r["source_label"].strip().lower() for r in csv.DictReader(f) if r["agency_code"] in ("*", agency)}
+
+
+def _unmapped_values(con: duckdb.DuckDBPyConnection, spec: FeedSpec) -> list[str]:
+    """Values the warehouse has no canonical word for: they would load, but stay outside every rate
+    that needs the word (abandonment, transfers, closed requests) until a seed row maps them."""
+    out = []
+    table = CONTRACTS[spec.kind].table
+    for column, seed in VOCABULARY_SEEDS.get(spec.kind, {}).items():
+        known = _known_labels(seed, spec.agency)
+        rows = con.execute(
+            f"select trim({column}) as v, count(*) from raw.{table} where nullif(trim({column}), '') is not null"
+            " group by v order by v"
+        ).fetchall()
+        unmapped = [(v, n) for v, n in rows if v.lower() not in known]
+        if unmapped:
+            shown = ", ".join(f"{v!r} ({n})" for v, n in unmapped[:10]) + (" and more" if len(unmapped) > 10 else "")
+            out.append(
+                f"column {label(spec, column)} ({column}): no canonical {column} for {shown}:"
+                f" map them in seeds/{seed} ({spec.agency},<value>,<canonical {column}>)"
+            )
+    return out
 
 
 # leading zeros aside ('7/4/2025' is fine for %m/%d/%Y), a value must write back as delivered
