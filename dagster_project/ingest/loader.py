@@ -32,6 +32,11 @@ create table if not exists raw.ingest_log (
     period varchar, status varchar, rows_in bigint, rows_loaded bigint, rows_quarantined bigint, reason varchar,
     run_id varchar, loaded_at timestamp, superseded_by varchar
 );
+-- who set a status the loader did not (held, released back to loaded, purged: an operator's
+-- `cxw deliveries`, or a check), why and when (dagster_project/ingest/deliveries.py)
+alter table raw.ingest_log add column if not exists status_by varchar;
+alter table raw.ingest_log add column if not exists status_reason varchar;
+alter table raw.ingest_log add column if not exists status_changed_at timestamp;
 create table if not exists quarantine.rejected_rows (
     agency_code varchar, feed_name varchar, source_file varchar, file_sha256 varchar, record_number bigint,
     line_number bigint, column_name varchar, reason varchar, raw_record varchar, run_id varchar,
@@ -42,6 +47,11 @@ create table if not exists quarantine.rejected_files (
     run_id varchar, quarantined_at timestamp
 );
 """
+# the columns the loader writes (the status_* columns are the operators')
+LOG_COLUMNS = (
+    "file_sha256, agency_code, feed_name, feed_kind, source_file, period, status, rows_in, rows_loaded,"
+    " rows_quarantined, reason, run_id, loaded_at, superseded_by"
+)
 
 
 @dataclass(frozen=True)
@@ -168,10 +178,12 @@ def load_files(
 
 
 def _seen_before(con, spec: FeedSpec) -> dict[str, str]:
-    """sha256 -> 'file (status)' of every delivery of this feed already logged."""
+    """sha256 -> 'file (status)' of every delivery of this feed already logged. A purged delivery
+    (``cxw deliveries purge``) is not: its file loads again, e.g. after its feed YAML was fixed."""
     rows = con.execute(
         "select file_sha256, first(source_file || ' (' || status || ')' order by loaded_at) from raw.ingest_log"
-        " where agency_code = ? and feed_name = ? and status in ('loaded', 'rejected', 'superseded') group by all",
+        " where agency_code = ? and feed_name = ? and status in ('loaded', 'held', 'rejected', 'superseded')"
+        " group by all",
         [spec.agency, spec.name],
     ).fetchall()
     return dict(rows)
@@ -219,7 +231,8 @@ def _reject_file(con, spec: FeedSpec, rel: str, sha: str, run_id: str, reason: s
         [spec.agency, spec.name, rel, sha, reason, run_id],
     )
     con.execute(
-        "insert into raw.ingest_log values (?, ?, ?, ?, ?, ?, 'rejected', 0, 0, 0, ?, ?, current_timestamp, null)",
+        f"insert into raw.ingest_log ({LOG_COLUMNS})"
+        " values (?, ?, ?, ?, ?, ?, 'rejected', 0, 0, 0, ?, ?, current_timestamp, null)",
         [sha, spec.agency, spec.name, spec.kind, rel, base["period"], reason, run_id],
     )
     return FileOutcome(**base, status="rejected", reason=reason)
@@ -274,7 +287,8 @@ def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[
         ok = loaded.get(s.n, 0)
         base = s.base
         con.execute(
-            "insert into raw.ingest_log values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, ?, current_timestamp, null)",
+            f"insert into raw.ingest_log ({LOG_COLUMNS})"
+            " values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, ?, current_timestamp, null)",
             [base["sha256"], spec.agency, spec.name, spec.kind, base["file"], base["period"], rows_in, ok, rows_in - ok,
              f"replaces {', '.join(replaced[s.n])}" if replaced[s.n] else None, run_id],
         )  # fmt: skip
@@ -298,10 +312,11 @@ def _collect(con, spec: FeedSpec, batch: list[_Staged]) -> None:
 
 
 def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[str]:
-    """A corrected re-delivery: remove the rows of earlier files for this agency, feed and period."""
+    """A corrected re-delivery: remove the rows of earlier files for this agency, feed and period
+    (a held one too: the correction is what the hold waited for)."""
     earlier = con.execute(
-        "select file_sha256, source_file from raw.ingest_log"
-        " where agency_code = ? and feed_name = ? and period = ? and status = 'loaded' and file_sha256 <> ?",
+        "select file_sha256, source_file from raw.ingest_log where agency_code = ? and feed_name = ? and period = ?"
+        " and status in ('loaded', 'held') and file_sha256 <> ?",
         [spec.agency, spec.name, period, sha],
     ).fetchall()
     contract = CONTRACTS[spec.kind]
@@ -310,7 +325,7 @@ def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[s
             con.execute(f"delete from raw.{table} where _file_sha256 = ? and agency_code = ?", [old_sha, spec.agency])
         con.execute(
             "update raw.ingest_log set status = 'superseded', superseded_by = ? where file_sha256 = ? and agency_code = ?"
-            " and feed_name = ? and status = 'loaded'",
+            " and feed_name = ? and status in ('loaded', 'held')",
             [sha, old_sha, spec.agency, spec.name],
         )
     return [f for _, f in earlier]
