@@ -3,6 +3,8 @@
 cxw validate-feed FILE --agency X --feed Y   check a delivery before sending it (exit 0/1)
 cxw demo [--out DIR] [--seed N] [--scale F]   write the deterministic demo deliveries
 cxw spark-build [--fresh]                     build the same dbt models on Spark (README "Scaling out")
+cxw deliveries list|hold|release|purge        take deliveries (or a whole feed) out of the warehouse and
+                                              back (README "Operate deliveries")
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from dagster_project.config import paths
 from dagster_project.demo.generate import generate
+from dagster_project.ingest import deliveries
 from dagster_project.ingest.validate import validate_feed
 from dagster_project.scale_out import spark as spark_build
 
@@ -29,9 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--scale", type=float, default=1.0, help="volume multiplier (benchmarks use 100+)")
     spark = sub.add_parser("spark-build", help="build the same dbt models on Spark from the DuckDB raw schema")
     spark_build.add_arguments(spark)
+    _add_deliveries_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "spark-build":
         return spark_build.run(args)
+    if args.command == "deliveries":
+        return _deliveries(args)
     if args.command == "validate-feed":
         report = validate_feed(args.file, args.agency, args.feed)
         print(report.text())
@@ -39,6 +46,53 @@ def main(argv: list[str] | None = None) -> int:
     written = generate(args.out, seed=args.seed, scale=args.scale)
     print(f"wrote {sum(written.values())} files for {len(written)} agencies under {args.out}")
     return 0
+
+
+def _add_deliveries_parser(sub) -> None:
+    parser = sub.add_parser(
+        "deliveries",
+        help="list, hold, release or purge deliveries (by agency, feed, period or file)",
+        description="A delivery is one file of one agency feed (a row of raw.ingest_log). hold: kept in raw but "
+        "left out of the warehouse from the next build on; release: counted again; purge: its raw and "
+        "quarantine rows deleted, so the file loads again on the next run. Each action goes to "
+        "audit.operator_actions.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True)
+    for action, help_text in (
+        ("list", "one line per delivery: agency, feed, period, file, status, rows in / loaded / quarantined, reason"),
+        ("hold", "keep the deliveries in raw but leave them out of the warehouse from the next build on"),
+        ("release", "count held deliveries again from the next build on"),
+        ("purge", "delete the deliveries' raw and quarantine rows; the files load again on the next run"),
+    ):
+        p = actions.add_parser(action, help=help_text)
+        p.add_argument("--agency", help="agency code, e.g. SSA")
+        p.add_argument("--feed", help="feed name, e.g. call_center (with --agency: the whole feed)")
+        p.add_argument("--period", help="delivery period YYYY-MM")
+        p.add_argument(
+            "--file", help="the file as listed (e.g. SSA/call_center/ssa_800_calls_2025-07.psv) or a sha256 prefix"
+        )
+        if action == "list":
+            p.add_argument("--status", action="append", choices=("loaded", "held", "rejected", "superseded", "purged"),
+                           help="only deliveries with this status (repeatable)")  # fmt: skip
+        else:
+            p.add_argument("--reason", required=action != "release", default="", help="why: kept in the audit trail")
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    warehouse = paths().warehouse
+    try:
+        selector = deliveries.Selector(args.agency, args.feed, args.period, args.file)
+        with deliveries.open_warehouse(warehouse, read_only=args.action == "list") as con:
+            if args.action == "list":
+                found = deliveries.select(con, selector, tuple(args.status or ()))
+                print(deliveries.listing(found) if found else f"no delivery matches {selector.describe()}")
+                return 0
+            result = deliveries.act(con, args.action, selector, args.reason)
+    except deliveries.DeliveryError as exc:
+        print(f"cxw deliveries {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print(result.text())
+    return 0 if result.changed or result.unchanged else 1
 
 
 if __name__ == "__main__":
