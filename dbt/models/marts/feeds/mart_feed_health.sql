@@ -18,12 +18,15 @@ per_feed as (
         sum(case when status = 'loaded' then 1 else 0 end) as files_loaded,
         sum(case when status = 'rejected' then 1 else 0 end) as files_rejected,
         sum(case when status = 'superseded' then 1 else 0 end) as files_superseded,
+        -- held: delivered but left out of the warehouse (cxw deliveries hold, or a failed check)
+        sum(case when status = 'held' then 1 else 0 end) as files_held,
         sum(case when status = 'loaded' then rows_in else 0 end) as rows_in,
         sum(case when status = 'loaded' then rows_loaded else 0 end) as rows_loaded,
         sum(case when status = 'loaded' then rows_quarantined else 0 end) as rows_quarantined,
-        min(case when status = 'loaded' then period end) as first_period,
-        max(case when status = 'loaded' then period end) as last_period,
-        count(distinct case when status = 'loaded' then period end) as periods_delivered,
+        -- a held delivery was delivered: its period is neither missing nor late
+        min(case when status in ('loaded', 'held') then period end) as first_period,
+        max(case when status in ('loaded', 'held') then period end) as last_period,
+        count(distinct case when status in ('loaded', 'held') then period end) as periods_delivered,
         max(loaded_at) as last_delivery_at
     from log
     group by agency_code, feed_name
@@ -70,6 +73,7 @@ select
     cast(files_loaded as bigint) as files_loaded,
     cast(files_rejected as bigint) as files_rejected,
     cast(files_superseded as bigint) as files_superseded,
+    cast(files_held as bigint) as files_held,
     cast(rows_in as bigint) as rows_in,
     cast(rows_loaded as bigint) as rows_loaded,
     cast(rows_quarantined as bigint) as rows_quarantined,
