@@ -137,7 +137,12 @@ class ActionResult:
         done = {"hold": "held", "release": "released", "purge": "purged"}[self.action]
         lines = [f"{done} {len(self.changed)} deliver{'y' if len(self.changed) == 1 else 'ies'} ({self.selector.describe()})"]  # fmt: skip
         lines += [f"  {d.agency} {d.feed} {d.period or '-'} {d.file} (was {d.status})" for d in self.changed]
-        lines += [f"  unchanged: {d.agency} {d.feed} {d.file}: {why}" for d, why in self.unchanged]
+        reasons: dict[str, list[Delivery]] = {}
+        for d, why in self.unchanged:
+            reasons.setdefault(why, []).append(d)
+        for why, ds in reasons.items():  # a whole feed is mostly unchanged: one line per reason
+            files = ", ".join(f"{d.agency} {d.feed} {d.file}" for d in ds[:3]) + (", ..." if len(ds) > 3 else "")
+            lines.append(f"  unchanged ({why}): {len(ds)}: {files}")
         lines += [f"note: {n}" for n in self.notes]
         if self.changed:
             lines += rebuild_instructions(self.partitions, self.action)
@@ -151,14 +156,14 @@ def rebuild_instructions(partitions: list[tuple[str, str]], action: str) -> list
     effect = {
         "hold": "the warehouse stops counting these deliveries",
         "release": "the warehouse counts these deliveries again",
-        "purge": "the files load again from data/landing and the warehouse is rebuilt",
+        "purge": "the files load again from the landing zone",
     }[action]
     keys = [str(partition_key(a, p)) for a, p in partitions if in_partition_range(p)]
     older = sorted({f"{a} {p}" for a, p in partitions if not in_partition_range(p)})
-    lines = [f"next: run a build ({effect} from then on):", "  make run   (every partition)"]
+    lines = [f"next: {effect} at the next build:", "  make run   (every partition)"]
     if keys:
         lines.append(
-            "  or materialize only these agency x month partitions in the Dagster UI (make ui): " + ", ".join(keys)
+            "  or in the Dagster UI (make ui) materialize only these agency x month partitions: " + ", ".join(keys)
         )
     if older:
         lines.append(f"  (before the partitions start, only make run rebuilds: {', '.join(older)})")
