@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dagster_project.audit.report import refresh_index
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
 from dagster_project.ingest import deliveries
@@ -92,6 +93,9 @@ def _deliveries(args: argparse.Namespace) -> int:
         print(f"cxw deliveries {args.action}: {exc}", file=sys.stderr)
         return 1
     print(result.text())
+    index = refresh_index()  # the auditors' index lists every action at once, not only after the next run
+    if index:
+        print(f"audit: {index}")
     return 0 if result.changed or result.unchanged else 1
 
 

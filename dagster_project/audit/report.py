@@ -135,13 +135,7 @@ def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> dict:
                     " order by 1, 2, 3, 4"
                 ).fetchall()
         if "audit.operator_actions" in tables:
-            facts["actions"] = [
-                (at, action, selector, n, _files_of(deliveries), reason, actor)
-                for at, action, selector, n, deliveries, reason, actor in con.execute(
-                    "select strftime(acted_at, '%Y-%m-%d %H:%M:%S'), action, selector, deliveries_affected,"
-                    f" deliveries, reason, actor from audit.operator_actions order by acted_at desc limit {ACTIONS_SHOWN}"
-                ).fetchall()
-            ]
+            facts["actions"] = _operator_actions(con)
         if "quarantine.rejected_files" in tables:
             facts["rejected_files"] = con.execute(
                 "select agency_code, feed_name, source_file, reason from quarantine.rejected_files"
@@ -319,6 +313,30 @@ def _failed_checks(checks: list[tuple]) -> list[str]:
             numeric={4},
             raw={0},
         ),  # fmt: skip
+    ]
+
+
+def refresh_index() -> Path | None:
+    """Rewrite the index without a run (after ``cxw deliveries``): it lists operator actions.
+    None when no run has written the audit site yet."""
+    p = paths()
+    if not (p.audit_dir / "runs").is_dir() or not p.warehouse.exists():
+        return None
+    with duckdb.connect(str(p.warehouse), read_only=True) as con:
+        tables = {f"{s}.{t}" for s, t in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()}
+        actions = _operator_actions(con) if "audit.operator_actions" in tables else []
+    index = p.audit_dir / "index.html"
+    _write(index, _index_page(p.audit_dir, (p.audit_dir / DATA_DOCS_INDEX).exists(), actions))
+    return index
+
+
+def _operator_actions(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return [
+        (at, action, selector, n, _files_of(deliveries), reason, actor)
+        for at, action, selector, n, deliveries, reason, actor in con.execute(
+            "select strftime(acted_at, '%Y-%m-%d %H:%M:%S'), action, selector, deliveries_affected,"
+            f" deliveries, reason, actor from audit.operator_actions order by acted_at desc limit {ACTIONS_SHOWN}"
+        ).fetchall()
     ]
 
 

@@ -121,6 +121,7 @@ def ops(demo_build, tmp_path_factory) -> Ops:
     (data / "warehouse").mkdir(parents=True)
     shutil.copy(demo_build.warehouse, data / "warehouse" / "cx.duckdb")
     shutil.copytree(demo_build.published.parent, data / "published")
+    shutil.copytree(demo_build.published.parent.parent / "audit", data / "audit")
     db = data / "warehouse" / "cx.duckdb"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CXW_DATA_DIR", str(data))
@@ -144,6 +145,7 @@ def held(ops: Ops) -> Step:
                                 "--reason", "outcome codes mapped wrong")  # fmt: skip
     log = _read(ops.db, "select status, status_by, status_reason from raw.ingest_log where source_file = ?",
                 [HELD["file"]])  # fmt: skip
+    index_at_once = (ops.data / "audit" / "index.html").read_text()  # before any run
     build(partition_key("SSA", "2025-08"))
     partitioned = marts_state(ops.db)
     health = _read(ops.db, "select files_loaded, files_held, missing_periods from marts.mart_feed_health"
@@ -152,7 +154,8 @@ def held(ops: Ops) -> Step:
     build()  # make run: every partition
     pages = (ops.data / "audit" / "index.html").read_text(), _latest_run_page(ops.data)
     return Step(code, out, err, partitioned, {"log": log, "health": health, "raw_rows": raw_rows,
-                                              "full": marts_state(ops.db), "pages": pages})  # fmt: skip
+                                              "full": marts_state(ops.db), "pages": pages,
+                                              "index_at_once": index_at_once})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +249,8 @@ def test_audit_pages_show_the_held_delivery_and_the_action(held: Step):
     for page in (index, run_page):
         assert "Operator actions" in page and "outcome codes mapped wrong" in page and HELD["file"] in page
     assert "Held deliveries" in run_page and f"operator:{_user()}" in run_page
+    # the command rewrote the index at once
+    assert "outcome codes mapped wrong" in held.extra["index_at_once"] and "audit:" in held.out
 
 
 # ---- release ----------------------------------------------------------------------------------------
