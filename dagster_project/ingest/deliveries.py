@@ -289,6 +289,11 @@ def operator_actor(user: str | None = None) -> str:
     return f"operator:{user or os_user()}"
 
 
+def check_actor(check_name: str) -> str:
+    """``status_by`` of a delivery held by a blocking check that failed on its rows."""
+    return f"check:{check_name}"
+
+
 def os_user() -> str:
     try:
         return getpass.getuser()
