@@ -135,7 +135,7 @@ def _floor_feed(feed, files: list[Path], con: duckdb.DuckDBPyConnection) -> None
         con.execute(f"""insert into web select '{a}', try_strptime(cast({_col(feed, "report_date")} as varchar), '{feed.date_format}'),
             {_col(feed, "device")}, try_cast({_col(feed, "visits")} as bigint) from {source}""")  # fmt: skip
     else:
-        cols = ", ".join(f'"{c}"' for c in feed.answer_columns)
+        cols = ", ".join(f'"{c}"' for c in feed.answer_columns())
         con.execute(f"""insert into answers select '{a}', response_id, submitted_at, service_code, channel_label,
             question_code, answer_value from (
                 unpivot (select {_col(feed, "response_id")} as response_id, {_ts(feed, "submitted_at")} as submitted_at,
@@ -196,7 +196,7 @@ def pandas_path(project: Path, landing: Path, con: duckdb.DuckDBPyConnection) ->
                     "submitted_at": pd.to_datetime(col(df, feed, "submitted_at"), format=feed.timestamp_format,
                                                    errors="coerce"),
                     "service_code": col(df, feed, "service_code"), "channel_label": col(df, feed, "channel_code"),
-                    **{c: df[c] for c in feed.answer_columns},
+                    **{c: df[c] for c in feed.answer_columns()},
                 })  # fmt: skip
                 long = wide.melt(id_vars=wide.columns[:5].tolist(), var_name="question_code", value_name="answer_value")
                 long = long[long["answer_value"] != ""]

@@ -1,6 +1,7 @@
 """``cxw``: small agency-facing and operator commands.
 
 cxw validate-feed FILE --agency X --feed Y   check a delivery before sending it (exit 0/1)
+cxw check-registry [--write-schema]           every problem of the feed YAMLs (exit 0/1)
 cxw demo [--out DIR] [--seed N] [--scale F]   write the deterministic demo deliveries
 cxw spark-build [--fresh]                     build the same dbt models on Spark (README "Scaling out")
 cxw deliveries list|hold|release|purge        take deliveries (or a whole feed) out of the warehouse and
@@ -10,14 +11,16 @@ cxw deliveries list|hold|release|purge        take deliveries (or a whole feed) 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from dagster_project.audit.report import refresh_index
-from dagster_project.config import paths
+from dagster_project.config import FEEDS_DIR, paths
 from dagster_project.demo.generate import generate
 from dagster_project.ingest import deliveries
-from dagster_project.ingest.validate import validate_feed
+from dagster_project.ingest.registry import SCHEMA_FILE, RegistryError, json_schema, registry_problems
+from dagster_project.ingest.validate import feeds_claiming_the_same_file, validate_feed
 from dagster_project.scale_out import spark as spark_build
 
 
@@ -28,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("file", type=Path)
     check.add_argument("--agency", required=True, help="agency code, as in dagster_project/feeds/<AGENCY>.yml")
     check.add_argument("--feed", required=True, help="feed name within the agency's registry file")
+    check.add_argument("--feeds-dir", type=Path, help="a draft registry folder instead of dagster_project/feeds")
+    registry = sub.add_parser("check-registry", help="report every problem of the feed registry (feeds/*.yml)")
+    registry.add_argument("--write-schema", action="store_true", help=f"rewrite feeds/{SCHEMA_FILE} for editors")
+    registry.add_argument("--feeds-dir", type=Path, help="check a draft registry in another folder")
     demo = sub.add_parser("demo", help="write the deterministic demo deliveries")
     demo.add_argument("--out", type=Path, default=Path("data/landing"))
     demo.add_argument("--seed", type=int, default=42)
@@ -38,15 +45,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "spark-build":
         return spark_build.run(args)
+    if args.command == "check-registry":
+        return check_registry(write_schema=args.write_schema, directory=args.feeds_dir)
     if args.command == "deliveries":
         return _deliveries(args)
     if args.command == "validate-feed":
-        report = validate_feed(args.file, args.agency, args.feed)
+        try:
+            report = validate_feed(args.file, args.agency, args.feed, args.feeds_dir)
+        except RegistryError as exc:
+            print(exc)
+            return 1
         print(report.text())
         return 0 if report.ok else 1
     written = generate(args.out, seed=args.seed, scale=args.scale)
     print(f"wrote {sum(written.values())} files for {len(written)} agencies under {args.out}")
     return 0
+
+
+def check_registry(*, write_schema: bool = False, directory: Path | None = None) -> int:
+    if write_schema:
+        (FEEDS_DIR / SCHEMA_FILE).write_text(json.dumps(json_schema(), indent=2) + "\n")
+        print(f"wrote {FEEDS_DIR / SCHEMA_FILE}")  # the schema ships with the project's registry
+    specs, problems = registry_problems(directory)
+    landing = paths().landing
+    if landing.is_dir():
+        problems += feeds_claiming_the_same_file(specs, landing)
+    for problem in problems:
+        print(problem)
+    agencies = len({s.agency for s in specs})
+    print(f"{len(specs)} feeds of {agencies} agencies valid; {len(problems)} problem(s)")
+    return 1 if problems else 0
 
 
 def _add_deliveries_parser(sub) -> None:

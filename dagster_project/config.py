@@ -45,6 +45,11 @@ def paths() -> Paths:
     return Paths(Path(os.environ.get("CXW_DATA_DIR", PROJECT_ROOT / "data")).resolve())
 
 
+def feeds_dir() -> Path:
+    """The feed registry (one YAML per agency); CXW_FEEDS_DIR checks a draft registry elsewhere."""
+    return Path(os.environ.get("CXW_FEEDS_DIR", FEEDS_DIR))
+
+
 def export_warehouse_env() -> Path:
     """dbt's profile reads the working file from CXW_DBT_DUCKDB_PATH; derive it from our paths
     every time, so a changed CXW_DATA_DIR is followed by the dbt subprocess too."""

@@ -66,3 +66,14 @@ def run_window(tags: Mapping[str, str]) -> dict[str, list[str]] | None:
         return None
     agencies, periods = selected(keys)
     return {"agencies": sorted(agencies), "periods": sorted(periods)}
+
+
+def widened(window: dict[str, list[str]] | None, touched: set[tuple[str, str]]) -> dict[str, list[str]] | None:
+    """The run's window plus the agencies and periods its deliveries touched (loader.touched_by_run):
+    a file whose records fall in other months than the partition's must rebuild those too."""
+    if window is None or not touched:
+        return window
+    return {
+        "agencies": sorted(set(window["agencies"]) | {a for a, _ in touched}),
+        "periods": sorted(set(window["periods"]) | {p for _, p in touched}),
+    }

@@ -15,7 +15,7 @@ import duckdb
 from dagster_project.audit.report import RunReport, write_run_report
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
-from dagster_project.partitions import all_partitions_tags
+from dagster_project.ingest.registry import registry_problems
 
 LAYERS = {
     "raw": [
@@ -46,6 +46,7 @@ def ensure_demo_landing(landing: Path) -> None:
 def build(instance: dg.DagsterInstance | None = None, partition: str | None = None) -> dg.ExecuteInProcessResult:
     """Every agency x period partition in one run, or only ``partition`` (as the sensor would)."""
     from dagster_project.definitions import defs
+    from dagster_project.partitions import all_partitions_tags
 
     job = defs.resolve_job_def("build_warehouse")
     # Console shows warnings and errors (quarantined rows, failed checks); the UI keeps every event.
@@ -81,8 +82,8 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
         con = duckdb.connect(str(p.warehouse), read_only=True)
         try:
             agencies, files, held = con.execute(
-                "select count(distinct agency_code), count(*), count(*) filter (where status = 'held')"
-                " from raw.ingest_log where status <> 'skipped'"
+                "select count(distinct agency_code), count(distinct file_sha256), count(distinct file_sha256)"
+                " filter (where status = 'held') from raw.ingest_log where status <> 'skipped'"
             ).fetchone()
         finally:
             con.close()
@@ -109,6 +110,11 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
 
 
 def main() -> int:
+    _, problems = registry_problems()  # refuse a broken registry before the warehouse is touched
+    if problems:
+        print("the feed registry has problems; nothing was run:\n  " + "\n  ".join(problems), file=sys.stderr)
+        print("(check it with: .venv/bin/cxw check-registry)", file=sys.stderr)
+        return 2
     ensure_demo_landing(paths().landing)
     result = build()
     text, ok = summarise(result)

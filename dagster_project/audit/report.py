@@ -72,9 +72,10 @@ def write_run_report(run_id: str, run_status: str, warehouse: Path | None = None
         "run_id": run_id,
         "status": run_status,
         "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "files": len(facts["deliveries"]),
+        "files": len({d[9] for d in facts["deliveries"]}),
         "rows_loaded": sum(d[5] or 0 for d in facts["deliveries"]),
         "rows_quarantined": facts["quarantined_total"],
+        "rows_excluded": sum(d[7] for d in facts["deliveries"]),
         "checks_passed": sum(1 for c in facts["checks"] if c[3]),
         "checks_failed": sum(1 for c in facts["checks"] if not c[3]),
         "published": facts["published_run"] == run_id,
@@ -118,11 +119,12 @@ def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> dict:
         if "raw.ingest_log" in tables:
             facts["deliveries"] = con.execute(
                 "select agency_code, feed_name, source_file, status, rows_in, rows_loaded, rows_quarantined,"
-                " coalesce(reason, ''), file_sha256 from raw.ingest_log where run_id = ? order by 1, 2, 3",
+                " coalesce(rows_excluded, 0), concat_ws('; ', reason, 'excluded by rule: ' || excluded_by),"
+                " file_sha256, period, coalesce(encoding, '') from raw.ingest_log where run_id = ? order by 1, 2, 3, 11",
                 [run_id],
             ).fetchall()
             facts["holdings"] = con.execute(
-                "select agency_code, feed_name, count(*), min(period), max(period), sum(rows_loaded),"
+                "select agency_code, feed_name, count(distinct file_sha256), min(period), max(period), sum(rows_loaded),"
                 " sum(rows_quarantined), strftime(max(loaded_at), '%Y-%m-%d %H:%M') from raw.ingest_log"
                 " where status = 'loaded' and superseded_by is null group by 1, 2 order by 1, 2"
             ).fetchall()
@@ -190,6 +192,7 @@ def _run_page(s: dict, facts: dict, docs_built: bool) -> str:
                 ("agencies", len(agencies)),
                 ("rows loaded", s["rows_loaded"]),
                 ("rows quarantined", s["rows_quarantined"]),
+                ("rows excluded by rule", s["rows_excluded"]),
                 ("checks passed", s["checks_passed"]),
                 ("checks failed", s["checks_failed"]),
             ]
@@ -198,19 +201,33 @@ def _run_page(s: dict, facts: dict, docs_built: bool) -> str:
         *_failed_checks(facts["checks"]),
         "<h2>What was loaded, from whom</h2>",
         _table(
-            ["Agency", "Feed", "Files", "Rows in", "Loaded", "Quarantined"],
+            ["Agency", "Feed", "Files", "Rows in", "Loaded", "Quarantined", "Excluded by rule"],
             _per_feed(facts["deliveries"]),
-            numeric={2, 3, 4, 5},
+            numeric={2, 3, 4, 5, 6},
             empty="No new deliveries in this run (files already loaded are skipped by their sha256).",
         ),
         ""
         if not facts["deliveries"]
-        else f"<details><summary>Every file of this run ({len(facts['deliveries']):,}), with its status and sha256</summary>"
+        else f"<details><summary>Every file of this run ({len({d[9] for d in facts['deliveries']}):,}), with its"
+        " status and sha256 (a file whose periods come from its records has a row per period)</summary>"
         + _table(
-            ["Agency", "Feed", "File", "Status", "Rows in", "Loaded", "Quarantined", "Reason", "sha256"],
-            [[*d[:8], f"<code>{html.escape(d[8])}</code>"] for d in facts["deliveries"]],
-            numeric={4, 5, 6},
-            raw={8},
+            [
+                "Agency",
+                "Feed",
+                "File",
+                "Period",
+                "Status",
+                "Rows in",
+                "Loaded",
+                "Quarantined",
+                "Excluded",
+                "Reason",
+                "Read as",
+                "sha256",
+            ],
+            [[*d[:3], d[10], *d[3:9], d[11], f"<code>{html.escape(d[9])}</code>"] for d in facts["deliveries"]],
+            numeric={5, 6, 7, 8},
+            raw={11},
             empty="No files.",
         )
         + "</details>",
@@ -283,12 +300,13 @@ def _run_page(s: dict, facts: dict, docs_built: bool) -> str:
 
 def _per_feed(deliveries: list[tuple]) -> list[list]:
     totals: dict[tuple[str, str], list[int]] = {}
+    files: dict[tuple[str, str], set[str]] = {}
     for d in deliveries:
         t = totals.setdefault((d[0], d[1]), [0, 0, 0, 0])
-        t[0] += 1
-        for i, v in enumerate(d[4:7], start=1):
+        files.setdefault((d[0], d[1]), set()).add(d[9])
+        for i, v in enumerate(d[4:8]):
             t[i] += v or 0
-    return [[a, f, *t] for (a, f), t in sorted(totals.items())]
+    return [[a, f, len(files[(a, f)]), *t] for (a, f), t in sorted(totals.items())]
 
 
 def _failed_checks(checks: list[tuple]) -> list[str]:

@@ -7,12 +7,21 @@ the message a person reads points at the column in *their* file.
 from __future__ import annotations
 
 import csv
+import re
 from functools import lru_cache
 
 from dagster_project.config import SEEDS_DIR
 from dagster_project.ingest.contracts import CONTRACTS, DATE, DURATION, INTEGER, TEXT, TIMESTAMP, Column
 from dagster_project.ingest.readers import ident, lit
-from dagster_project.ingest.registry import FeedSpec
+from dagster_project.ingest.registry import (
+    CasesExpr,
+    ColumnExpr,
+    FeedSpec,
+    FiscalQuarterExpr,
+    SumExpr,
+    conditions_of,
+    expr_columns,
+)
 
 # A free-text value that a spreadsheet would execute: =HYPERLINK(...), +SUM(...), @cmd(...), -2+3...
 FORMULA_PATTERN = r"^\s*[=+\-@]\s*[A-Za-z_][A-Za-z0-9_.]*\s*\(|^\s*=\s*[A-Za-z]{1,3}[0-9]+"
@@ -30,50 +39,193 @@ def channel_labels() -> dict[str, frozenset[str]]:
 
 
 def label(spec: FeedSpec, canonical: str) -> str:
-    src = spec.columns.get(canonical, canonical)
-    return src if isinstance(src, str) else "+".join(src)
+    """The agency's own name for a canonical column, as messages show it."""
+    expr = spec.columns.get(canonical)
+    if expr is None:
+        return canonical
+    if isinstance(expr, str):
+        return expr
+    if isinstance(expr, tuple):
+        return "+".join(expr)
+    if isinstance(expr, ColumnExpr):
+        return "+".join(expr.columns)
+    if isinstance(expr, SumExpr):
+        return "+".join(expr.sum)
+    if isinstance(expr, FiscalQuarterExpr):
+        return f"{expr.fiscal_year}+{expr.fiscal_quarter}"
+    return f"{canonical} (derived from {', '.join(sorted(expr_columns(expr)))})"
+
+
+def cell(column: str) -> str:
+    """A source cell as trimmed text, '' as null."""
+    return f"nullif(trim(cast(src.{ident(column)} as varchar)), '')"
+
+
+def condition_sql(when) -> str:
+    """SQL for registry conditions (all must hold); values compared trimmed and lower-cased."""
+    parts = []
+    for c in conditions_of(when):
+        value = cell(c.column)
+        if c.in_ is not None:
+            parts.append(f"coalesce(lower({value}) in ({_lits_lower(c.in_)}), false)")
+        elif c.not_in is not None:
+            parts.append(f"coalesce(lower({value}) not in ({_lits_lower(c.not_in)}), false)")
+        else:
+            parts.append(f"{value} is {'not ' if c.present else ''}null")
+    return " and ".join(parts) or "true"
+
+
+def _lits_lower(values) -> str:
+    return ", ".join(lit(str(v).strip().lower()) for v in values)
+
+
+def _whole_number(text: str) -> str:
+    """A whole number, or null: DuckDB's cast would round '12.5' to 13 and read '1e3' as 1000."""
+    return f"(case when regexp_full_match({text}, '[+-]?[0-9]+') then try_cast({text} as bigint) end)"
+
+
+def _seconds(text: str) -> str:
+    return f"coalesce(try_cast({text} as double), epoch(try_cast({text} as interval)))"
 
 
 def text_expr(spec: FeedSpec, canonical: str) -> str:
-    """The delivered text of a canonical column (trimmed, '' as null), or its registry default."""
-    if canonical in spec.columns:
-        src = spec.columns[canonical]
-        if isinstance(src, str):
-            return f"nullif(trim(cast(src.{ident(src)} as varchar)), '')"
-        parts = ", ".join(f"trim(cast(src.{ident(c)} as varchar))" for c in src)
+    """The delivered text of a canonical column (trimmed, '' as null), or its registry default.
+
+    A value expression becomes text here, so every typed check downstream (formats, ranges,
+    the message naming the value) treats a derived value exactly like a delivered one."""
+    if canonical not in spec.columns:
+        return lit(spec.defaults[canonical]) if canonical in spec.defaults else "cast(null as varchar)"
+    expr = spec.columns[canonical]
+    if isinstance(expr, str):
+        return cell(expr)
+    if isinstance(expr, tuple):
+        parts = ", ".join(f"trim(cast(src.{ident(c)} as varchar))" for c in expr)
         return f"nullif(concat_ws('-', {parts}), '')"
-    if canonical in spec.defaults:
-        return lit(spec.defaults[canonical])
-    return "cast(null as varchar)"
+    if isinstance(expr, ColumnExpr):
+        base = cell(expr.column) if isinstance(expr.column, str) else text_expr_of_join(expr.column)
+        if expr.map is not None:
+            whens = " ".join(f"when {lit(k.strip().lower())} then {lit(v)}" for k, v in expr.map.items())
+            otherwise = lit(expr.otherwise) if expr.otherwise is not None else "null"
+            base = f"(case lower({base}) {whens} else {otherwise} end)"
+        return f"(case when {condition_sql(expr.when)} then {base} end)" if expr.when is not None else base
+    if isinstance(expr, SumExpr):
+        cells = [cell(c) for c in expr.sum]
+        unreadable = " or ".join(f"({c} is not null and {_seconds(c)} is null)" for c in cells)
+        total = " + ".join(f"coalesce({_seconds(c)}, 0)" for c in cells)
+        shown = "concat_ws(' + ', " + ", ".join(cells) + ")"  # an unreadable part fails the typed check
+        return (f"(case when {' and '.join(f'{c} is null' for c in cells)} then null"
+                f" when {unreadable} then {shown} else cast({total} as varchar) end)")  # fmt: skip
+    if isinstance(expr, CasesExpr):
+        whens = " ".join(
+            f"when {condition_sql(case.when)} then {lit(case.value) if case.value is not None else cell(case.column)}"
+            for case in expr.cases
+        )
+        otherwise = (lit(expr.else_) if expr.else_ is not None
+                     else cell(expr.else_column) if expr.else_column else "null")  # fmt: skip
+        return f"(case {whens} else {otherwise} end)"
+    if isinstance(expr, FiscalQuarterExpr):
+        return _fiscal_quarter_text(spec, expr)
+    raise TypeError(f"no SQL for mapping {expr!r}")  # pragma: no cover - the registry refuses others
+
+
+def text_expr_of_join(columns: tuple[str, ...]) -> str:
+    parts = ", ".join(f"trim(cast(src.{ident(c)} as varchar))" for c in columns)
+    return f"nullif(concat_ws('-', {parts}), '')"
+
+
+def _fiscal_quarter_text(spec: FeedSpec, expr: FiscalQuarterExpr) -> str:
+    """'YYYY-MM-DD' of the first or last day of a fiscal quarter; the cells as delivered when they
+    do not read as a fiscal year and a quarter 1-4 (so the typed check names them)."""
+    y_cell, q_cell = cell(expr.fiscal_year), cell(expr.fiscal_quarter)
+    year = f"try_cast(regexp_extract({y_cell}, '(\\d{{4}}|\\d{{2}})\\s*$', 1) as integer)"
+    year = f"(case when {year} < 100 then {year} + 2000 else {year} end)"
+    quarter = f"try_cast(regexp_extract({q_cell}, '([1-4])\\s*$', 1) as integer)"
+    m = spec.fiscal_year_start_month
+    # FY N is named by the calendar year it ends in: it starts in month m of N-1 (of N when m = 1)
+    first_year = f"{year} - {1 if m > 1 else 0}"
+    start = f"cast(make_date({first_year}, {m}, 1) + to_months(3 * ({quarter} - 1)) as date)"
+    day = start if expr.bound == "start" else f"cast({start} + interval 3 month - interval 1 day as date)"
+    shown = f"concat_ws(' / ', {y_cell}, {q_cell})"
+    return (f"(case when {y_cell} is null and {q_cell} is null then null"
+            f" when {year} is null or {quarter} is null then {shown}"
+            f" else strftime({day}, '%Y-%m-%d') end)")  # fmt: skip
+
+
+def value_format(spec: FeedSpec, canonical: str, col_type: str) -> str:
+    """The strptime format of a canonical timestamp or date column: its own, or the feed's."""
+    expr = spec.columns.get(canonical)
+    if isinstance(expr, FiscalQuarterExpr):
+        return FISCAL
+    if isinstance(expr, ColumnExpr) and expr.format:
+        return expr.format
+    return spec.timestamp_format if col_type == TIMESTAMP else spec.date_format
+
+
+def expression_checks(spec: FeedSpec, canonical: str) -> list[str]:
+    """Checks a value expression brings: a mapped value the map does not know is an error."""
+    expr = spec.columns.get(canonical)
+    if not (isinstance(expr, ColumnExpr) and expr.map is not None and expr.otherwise is None):
+        return []
+    base = cell(expr.column) if isinstance(expr.column, str) else text_expr_of_join(expr.column)
+    known = _lits_lower(expr.map)
+    condition = f"{base} is not null and lower({base}) not in ({known})"
+    if expr.when is not None:
+        condition = f"({condition_sql(expr.when)}) and {condition}"
+    return [_err(condition, label(spec, canonical),
+                 f"'value \"' || {base} || '\" is not in the map of {canonical} in feeds/{spec.agency}.yml'")]  # fmt: skip
+
+
+FISCAL = "fiscal quarter"  # the format of a fiscal-quarter mapping: its SQL writes the date as ISO text
+ISO8601 = "iso8601"  # a format keyword: ISO 8601 with or without fraction, with any offset or Z
+_OFFSET_AT_END = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
 
 
 def _has_offset(fmt: str) -> bool:
     return "%z" in fmt or "%Z" in fmt
 
 
-def typed_expr(spec: FeedSpec, text: str, col_type: str) -> str:
+def _local_to_utc(spec: FeedSpec, parsed: str) -> str:
+    if spec.timezone.upper() == "UTC":
+        return parsed
+    return f"cast(timezone({lit(spec.timezone)}, {parsed}) as timestamp)"  # local wall time -> UTC
+
+
+def typed_expr(spec: FeedSpec, text: str, col_type: str, fmt: str | None = None) -> str:
+    """SQL reading ``text`` as ``col_type``; null when it does not read (the check then says why).
+    Timestamps become UTC: an offset in the value wins, else the feed's time zone applies."""
     if col_type == TEXT:
         return text
     if col_type == TIMESTAMP:
-        if _has_offset(spec.timestamp_format):  # the value says its own offset
-            return f"cast(try_strptime({text}, {lit(spec.timestamp_format)}) as timestamp)"
-        parsed = f"try_strptime({text}, {lit(spec.timestamp_format)})"
-        if spec.timezone.upper() == "UTC":
-            return parsed
-        return f"cast(timezone({lit(spec.timezone)}, {parsed}) as timestamp)"  # local wall time -> UTC
+        fmt = fmt or spec.timestamp_format
+        if fmt == FISCAL:
+            fmt = "%Y-%m-%d"
+        if fmt == ISO8601:
+            with_offset = f"cast(try_cast({text} as timestamptz) as timestamp)"  # the connection runs in UTC
+            local = _local_to_utc(spec, f"try_cast({text} as timestamp)")
+            return f"(case when regexp_matches({text}, {lit(_OFFSET_AT_END)}) then {with_offset} else {local} end)"
+        if _has_offset(fmt):  # the value says its own offset
+            return f"cast(try_strptime({text}, {lit(fmt)}) as timestamp)"
+        return _local_to_utc(spec, f"try_strptime({text}, {lit(fmt)})")
     if col_type == DATE:
-        return f"cast(try_strptime({text}, {lit(spec.date_format)}) as date)"
+        fmt = fmt or spec.date_format
+        if fmt == FISCAL:
+            fmt = "%Y-%m-%d"
+        if fmt == ISO8601:
+            return f"try_cast({text} as date)"
+        return f"cast(try_strptime({text}, {lit(fmt)}) as date)"
     if col_type == INTEGER:
-        return f"try_cast(replace({text}, ',', '') as bigint)"
+        return _whole_number(f"replace({text}, ',', '')")
     if col_type == DURATION:  # seconds, or hh:mm:ss
-        return f"coalesce(try_cast({text} as double), epoch(try_cast({text} as interval)))"
+        return _seconds(text)
     raise ValueError(col_type)
 
 
-def _expected(spec: FeedSpec, col_type: str) -> str:
+def _expected(col_type: str, fmt: str) -> str:
+    if fmt == FISCAL:
+        return "a fiscal year and a quarter 1-4"
     return {
-        TIMESTAMP: f"a timestamp like {spec.timestamp_format}",
-        DATE: f"a date like {spec.date_format}",
+        TIMESTAMP: f"a timestamp like {fmt}",
+        DATE: f"a date like {fmt}",
         INTEGER: "a whole number",
         DURATION: "seconds or hh:mm:ss",
     }[col_type]
@@ -85,15 +237,17 @@ def _err(condition: str, lab: str, reason_sql: str) -> str:
 
 def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
     t, v, lab = f"typed.__t_{name}", f"typed.{name}", label(spec, name)  # text and typed columns of ``typed``
-    checks = []
-    if col.required:
+    fmt = value_format(spec, name, col.type)
+    checks = expression_checks(spec, name)
+    from_grid = spec.grid is not None and name == "question_code"  # each grid column names its question
+    if col.required and not from_grid:
         checks.append(_err(f"{t} is null", lab, "'required value is empty'"))
     if col.type != TEXT:
         checks.append(
             _err(
                 f"{t} is not null and {v} is null",
                 lab,
-                f"'cannot read \"' || {t} || '\" as {_expected(spec, col.type)}'",
+                f"'cannot read \"' || {t} || '\" as {_expected(col.type, fmt)}'",
             )
         )
     if col.min_value is not None:
@@ -101,8 +255,12 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
     if col.type in (TIMESTAMP, DATE):
         now = "cast(current_timestamp as timestamp)"
         checks.append(_err(f"{v} > {now} + {FUTURE_TOLERANCE}", lab, f"'\"' || {t} || '\" is in the future'"))
-    if col.type == TIMESTAMP and spec.timezone.upper() != "UTC" and not _has_offset(spec.timestamp_format):
-        local = f"try_strptime({t}, {lit(spec.timestamp_format)})"
+    if col.type == TIMESTAMP and spec.timezone.upper() != "UTC" and not _has_offset(fmt):
+        local = (
+            f"try_strptime({t}, {lit(fmt)})"
+            if fmt != ISO8601  # fmt: skip
+            else f"(case when not regexp_matches({t}, {lit(_OFFSET_AT_END)}) then try_cast({t} as timestamp) end)"
+        )
         tz = lit(spec.timezone)
         utc = f"cast(timezone({tz}, {local}) as timestamp)"
         before = f"cast(timezone({tz}, {local} - interval 1 hour) as timestamp) + interval 1 hour"
@@ -147,12 +305,14 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
     return checks
 
 
-def long_column_checks(spec: FeedSpec) -> list[str]:
-    """Survey answers against their allowed set; count columns as non-negative whole numbers."""
+def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -> list[str]:
+    """Survey answers against their allowed set; count columns as non-negative whole numbers.
+    ``wide``: the batch's wide columns (a grid or answer pattern resolved against the files)."""
     checks = []
+    header = list(wide)
     for group in spec.answers:
         allowed = ", ".join(lit(a) for a in group.allowed)
-        for c in group.columns:
+        for c in group.columns or [c for c in header if re.fullmatch(group.pattern, c)]:
             value = f"lower(nullif(trim(src.{ident(c)}), ''))"
             checks.append(
                 _err(
@@ -161,11 +321,11 @@ def long_column_checks(spec: FeedSpec) -> list[str]:
                     f"'value \"' || src.{ident(c)} || '\" is not one of {', '.join(group.allowed)}'",
                 )  # fmt: skip
             )
-    for c in spec.counts.values():
+    for c in wide if spec.kind == "survey_counts" else ():
         text = f"nullif(trim(cast(src.{ident(c)} as varchar)), '')"
         checks.append(
             _err(
-                f"{text} is not null and (try_cast({text} as bigint) is null or try_cast({text} as bigint) < 0)",
+                f"{text} is not null and coalesce({_whole_number(text)} < 0, true)",
                 c,
                 f"'\"' || {text} || '\" is not a count (a whole number, 0 or more)'",
             )  # fmt: skip
@@ -173,6 +333,6 @@ def long_column_checks(spec: FeedSpec) -> list[str]:
     return checks
 
 
-def all_checks(spec: FeedSpec) -> list[str]:
+def all_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -> list[str]:
     checks = [c for name, col in CONTRACTS[spec.kind].columns.items() for c in column_checks(spec, name, col)]
-    return checks + long_column_checks(spec)
+    return checks + long_column_checks(spec, wide)

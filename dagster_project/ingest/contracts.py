@@ -31,6 +31,7 @@ class Contract:
     long_table: str | None = None  # survey answers / counts unpivoted from the delivery's wide columns
     long_columns: tuple[str, str] = ("", "")  # (name column, value column) of the long table
     extra: dict[str, str] = field(default_factory=dict)
+    period_column: str = ""  # period_from: records takes each record's period from this column's month
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -44,6 +45,7 @@ CONTRACTS: dict[str, Contract] = {
             "comment": Column(TEXT, max_length=FREE_TEXT_MAX),  # personal data: redacted in staging
         },
         key=("response_id",),
+        period_column="submitted_at",
         long_table="survey_answers",
         long_columns=("question_code", "answer_value"),
     ),
@@ -59,6 +61,7 @@ CONTRACTS: dict[str, Contract] = {
             "question_code": Column(TEXT, required=True),
         },
         key=("period_start", "service_code", "channel_code", "question_code"),
+        period_column="period_start",
         long_table="survey_count_points",
         long_columns=("scale_point", "respondents"),
     ),
@@ -79,6 +82,7 @@ CONTRACTS: dict[str, Contract] = {
             "status": Column(TEXT),
         },
         key=("contact_id",),
+        period_column="opened_at",
     ),
     "web_analytics": Contract(
         "web_analytics",
@@ -92,6 +96,7 @@ CONTRACTS: dict[str, Contract] = {
             "pageviews": Column(INTEGER, min_value=0),
         },
         key=("report_name", "report_date", "domain", "page", "device"),
+        period_column="report_date",
     ),
 }
 
@@ -104,5 +109,5 @@ LINEAGE_COLUMNS = {
     "_row_number": "bigint",  # 1-based data record in the file (the header is not counted)
     "_loaded_at": "timestamp",
     "_run_id": "varchar",
-    "_period": "varchar",  # the delivery period (YYYY-MM) from the file name: the unit of replacement
+    "_period": "varchar",  # the delivery period (YYYY-MM), from the file name or the record: the unit of replacement
 }

@@ -3,10 +3,14 @@
 Per file: read every record as text (``readers``); per batch of files of one feed: type each
 mapped column and check it (``checks``), send failing records to ``quarantine.rejected_rows``
 with the file, the column, the reason, the line and the original record, and the rest to the
-raw table with lineage columns. ``raw.ingest_log`` records, per file, rows in = rows loaded +
-rows quarantined. A batch is one transaction. A file whose sha256 is already logged is not
+raw table with lineage columns. Records a feed's ``exclude`` rules leave out (previews, test
+responses) are neither: they are counted per file with the rule. ``raw.ingest_log`` records, per
+file, rows in = rows loaded + rows quarantined + rows excluded, each counted on its own. A batch
+is one transaction. A file whose sha256 is already logged is not
 loaded again; a new file for the same agency, feed and period replaces the earlier one's rows
-in the same transaction.
+in the same transaction. The period is the file name's YYYY-MM, or, for a feed with
+``period_from: records``, each record's month: such a file has one log row per period it holds,
+and replaces earlier deliveries period by period.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.config import duckdb_memory_limit
-from dagster_project.ingest.checks import all_checks, label, text_expr, typed_expr
-from dagster_project.ingest.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES
-from dagster_project.ingest.readers import UnreadableFile, ident, lit, physical_lines, read_source, sniff_hint
+from dagster_project.ingest.checks import all_checks, condition_sql, label, text_expr, typed_expr, value_format
+from dagster_project.ingest.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES, TIMESTAMP
+from dagster_project.ingest.readers import Read, UnreadableFile, ident, lit, physical_lines, read_source, sniff_hint
 from dagster_project.ingest.registry import FeedSpec
 
 DDL = """
@@ -32,6 +36,9 @@ create table if not exists raw.ingest_log (
     period varchar, status varchar, rows_in bigint, rows_loaded bigint, rows_quarantined bigint, reason varchar,
     run_id varchar, loaded_at timestamp, superseded_by varchar
 );
+alter table raw.ingest_log add column if not exists rows_excluded bigint;
+alter table raw.ingest_log add column if not exists excluded_by varchar;
+alter table raw.ingest_log add column if not exists encoding varchar;
 -- who set a status the loader did not (held, released back to loaded, purged: an operator's
 -- `cxw deliveries`, or a check), why and when (dagster_project/ingest/deliveries.py)
 alter table raw.ingest_log add column if not exists status_by varchar;
@@ -42,16 +49,12 @@ create table if not exists quarantine.rejected_rows (
     line_number bigint, column_name varchar, reason varchar, raw_record varchar, run_id varchar,
     quarantined_at timestamp
 );
+alter table quarantine.rejected_rows add column if not exists period varchar;
 create table if not exists quarantine.rejected_files (
     agency_code varchar, feed_name varchar, source_file varchar, file_sha256 varchar, reason varchar,
     run_id varchar, quarantined_at timestamp
 );
 """
-# the columns the loader writes (the status_* columns are the operators')
-LOG_COLUMNS = (
-    "file_sha256, agency_code, feed_name, feed_kind, source_file, period, status, rows_in, rows_loaded,"
-    " rows_quarantined, reason, run_id, loaded_at, superseded_by"
-)
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,13 @@ class FileOutcome:
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_excluded: int = 0  # left out by the feed's exclude rules
+    excluded_by: str = ""  # 'rule: n; rule: n'
     reason: str = ""
-    period: str | None = None
+    period: str | None = None  # the latest period the file holds
     replaced: tuple[str, ...] = ()  # files of the same period whose rows this one replaced
+    periods: tuple[str, ...] = ()  # every period the file holds (one unless period_from: records)
+    encoding: str = ""  # what the file was read with (encoding: auto decides per file)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -87,6 +94,21 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         for table in filter(None, (contract.table, contract.long_table)):  # a lineage column added later
             for name, sql in LINEAGE_COLUMNS.items():
                 con.execute(f"alter table raw.{table} add column if not exists {name} {sql}")
+
+
+def touched_by_run(con: duckdb.DuckDBPyConnection, run_id: str) -> set[tuple[str, str]]:
+    """(agency, period) of every delivery this run loaded or replaced: a file whose periods come
+    from its records (or from no name in the run's partitions) can touch months outside them."""
+    if not con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'ingest_log'"
+    ).fetchone()[0]:
+        return set()
+    rows = con.execute(
+        "select distinct agency_code, period from raw.ingest_log where run_id = ? and period is not null"
+        " and status in ('loaded', 'superseded')",
+        [run_id],
+    ).fetchall()
+    return {(a, p) for a, p in rows}
 
 
 def sha256_of(path: Path) -> str:
@@ -127,6 +149,9 @@ class _Staged:
     readable: Path | None  # the UTF-8 CSV that was read, for physical line numbers
     rows_read: int
     reader_rejects: int
+    header: list[str]  # the file's columns (a grid or answer pattern is resolved against them)
+    encoding: str
+    periods: list[str]  # the delivery periods its records fall in (one unless period_from: records)
 
 
 def load_file(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, landing: Path, run_id: str) -> FileOutcome:
@@ -155,15 +180,20 @@ def load_files(
                     outcomes[n] = FileOutcome(**base, status="skipped", reason=f"same bytes as {seen[sha]}")
                     continue
                 # Reading happens outside the transaction: a reader error must not abort it.
-                problem, readable = _read_and_check_shape(con, spec, path, base["period"], Path(tmp) / str(n))
+                problem, read = _read_and_check_shape(con, spec, path, base["period"], Path(tmp) / str(n))
+                periods = [base["period"]] if base["period"] else _record_periods(con, spec) if not problem else []
+                if not problem and not periods:
+                    problem = (f"no record has a readable {label(spec, CONTRACTS[spec.kind].period_column)}, so the"
+                               " delivery period cannot be told")  # fmt: skip
                 if problem:
                     _drop_reader_tables(con)
                     outcomes[n] = _in_transaction(con, _reject_file, spec, rel, sha, run_id, problem, base)
                     seen[sha] = f"{rel} (rejected)"
                     continue
-                staged = _stage(con, n, base, readable)
+                base["period"] = periods[-1]
+                staged = _stage(con, n, base, read, periods)
                 full = sum(s.rows_read for s in batch) + staged.rows_read > BATCH_ROWS
-                if batch and (full or any(s.base["period"] == base["period"] for s in batch)):
+                if batch and (full or any(set(s.periods) & set(periods) for s in batch)):
                     outcomes.update(_in_transaction(con, _load_batch, spec, batch, run_id))
                     _drop_staged(con, batch)
                     batch = []
@@ -200,12 +230,33 @@ def _in_transaction(con, work, *args):
     return result
 
 
-def _stage(con, n: int, base: dict, readable: Path | None) -> _Staged:
+def _record_periods(con, spec: FeedSpec) -> list[str]:
+    """The months ('YYYY-MM') the records in temp table src fall in, in the feed's time zone."""
+    return [
+        r[0]
+        for r in con.execute(
+            f"select distinct {_period_sql(spec)} as p from src where p is not null order by p"
+        ).fetchall()
+    ]
+
+
+def _period_sql(spec: FeedSpec, typed: str | None = None) -> str:
+    """SQL for a record's period: the month of the kind's date column (local time for a timestamp).
+    Over temp table src by default, or over an already typed column."""
+    name = CONTRACTS[spec.kind].period_column
+    col = CONTRACTS[spec.kind].columns[name]
+    value = typed or typed_expr(spec, text_expr(spec, name), col.type, value_format(spec, name, col.type))
+    if col.type == TIMESTAMP and spec.timezone.upper() != "UTC":
+        value = f"timezone({lit(spec.timezone)}, cast({value} as timestamptz))"  # UTC back to the feed's wall time
+    return f"strftime({value}, '%Y-%m')"
+
+
+def _stage(con, n: int, base: dict, read: Read, periods: list[str]) -> _Staged:
     """Keep the file's records as src_<n> (its reader rejects as src_rejects_<n>) until its batch loads."""
-    read, rejects = con.execute("select (select count(*) from src), (select count(*) from src_rejects)").fetchone()
+    rows, rejects = con.execute("select (select count(*) from src), (select count(*) from src_rejects)").fetchone()
     con.execute(f"drop table if exists src_{n}; drop table if exists src_rejects_{n}")
     con.execute(f"alter table src rename to src_{n}; alter table src_rejects rename to src_rejects_{n}")
-    return _Staged(n, base, readable, read, rejects)
+    return _Staged(n, base, read.readable, rows, rejects, read.header, read.encoding, periods)
 
 
 def _drop_reader_tables(con) -> None:
@@ -230,84 +281,146 @@ def _reject_file(con, spec: FeedSpec, rel: str, sha: str, run_id: str, reason: s
         "insert into quarantine.rejected_files values (?, ?, ?, ?, ?, ?, current_timestamp)",
         [spec.agency, spec.name, rel, sha, reason, run_id],
     )
-    con.execute(
-        f"insert into raw.ingest_log ({LOG_COLUMNS})"
-        " values (?, ?, ?, ?, ?, ?, 'rejected', 0, 0, 0, ?, ?, current_timestamp, null)",
-        [sha, spec.agency, spec.name, spec.kind, rel, base["period"], reason, run_id],
-    )
+    _log(con, spec, sha, rel, base["period"], "rejected", 0, 0, 0, 0, "", reason, run_id, "")
     return FileOutcome(**base, status="rejected", reason=reason)
 
 
-def _read_and_check_shape(
-    con, spec: FeedSpec, path: Path, period: str | None, tmp: Path
-) -> tuple[str | None, Path | None]:
-    """Fill temp tables src / src_rejects. Returns (why the whole file is rejected or None,
-    the UTF-8 CSV that was read, for line numbers)."""
-    if period is None:
-        return f"cannot tell the delivery period from the file name {path.name!r} (expected YYYY-MM in the name)", None
-    try:
-        readable = read_source(con, spec, path, tmp)
-    except UnreadableFile as exc:
-        return str(exc), None
-    header = {r[0] for r in con.execute("select name from pragma_table_info('src')").fetchall()} - {"_row_number"}
-    missing = sorted(spec.source_columns() - header)
-    if missing:
+INGEST_LOG_COLUMNS = (
+    "file_sha256, agency_code, feed_name, feed_kind, source_file, period, status, rows_in,"
+    " rows_loaded, rows_quarantined, rows_excluded, excluded_by, reason, run_id, loaded_at, encoding"
+)
+
+
+def _log(con, spec: FeedSpec, sha, rel, period, status, rows_in, loaded, quarantined, excluded, excluded_by,
+         reason, run_id, encoding) -> None:  # fmt: skip
+    con.execute(
+        f"insert into raw.ingest_log ({INGEST_LOG_COLUMNS})"
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?)",
+        [sha, spec.agency, spec.name, spec.kind, rel, period, status, rows_in, loaded, quarantined, excluded,
+         excluded_by or None, reason or None, run_id, encoding or None],
+    )  # fmt: skip
+
+
+def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, tmp: Path) -> tuple[str | None, Read]:
+    """Fill temp tables src / src_rejects. Returns (why the whole file is rejected or None, what was read)."""
+    nothing = Read(None, [], "")
+    if period is None and spec.period_from == "file_name":
         return (
-            f"missing column(s) {', '.join(missing)}; the file has {', '.join(sorted(header))}{sniff_hint(header)}",
-            None,
+            f"cannot tell the delivery period from the file name {path.name!r} (expected YYYY-MM in the name)",
+            nothing,
         )
+    try:
+        read = read_source(con, spec, path, tmp)
+    except UnreadableFile as exc:
+        return str(exc), nothing
+    header = set(read.header)
+    if spec.grid is not None and not spec.long_columns(read.header):
+        return f"no column matches the grid pattern {spec.grid.pattern!r}; the file has {_shown(header)}", nothing
+    for group in spec.answers:
+        if group.pattern and not spec.answer_columns(read.header):
+            return f"no column matches the answer pattern {group.pattern!r}; the file has {_shown(header)}", nothing
+    missing = sorted(spec.source_columns(read.header) - header)
+    if missing:
+        return f"missing column(s) {', '.join(missing)}; the file has {_shown(header)}{sniff_hint(header)}", nothing
     if con.execute("select (select count(*) from src) + (select count(*) from src_rejects)").fetchone()[0] == 0:
-        return "no data rows (header only)", None
-    return None, readable
+        return "no data rows (header only)", nothing
+    return None, read
+
+
+def _shown(header: set[str], at_most: int = 40) -> str:
+    names = sorted(header)
+    return ", ".join(names[:at_most]) + (f" and {len(names) - at_most} more" if len(names) > at_most else "")
+
+
+# A record is loaded when no check failed and no exclude rule left it out.
+OK = "(len(_errors) = 0 and _excluded is null)"
 
 
 def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[int, FileOutcome]:
     contract = CONTRACTS[spec.kind]
-    replaced = {s.n: _supersede_same_period(con, spec, s.base["sha256"], s.base["period"]) for s in batch}
+    replaced = {
+        s.n: [f for p in s.periods for f in _supersede_same_period(con, spec, s.base["sha256"], p)] for s in batch
+    }
+    header = sorted({c for s in batch for c in s.header})
+    wide = spec.long_columns(header)  # wide source column -> (question code, scale point or question)
     _collect(con, spec, batch)
-    _build_typed(con, spec)
+    _build_typed(con, spec, wide)
     _flag_duplicates(con, spec)
     # batch_files gives each record its file's lineage
-    lineage = f"{lit(spec.agency)}, {lit(spec.name)}, bf_file, bf_sha, _row_number, current_timestamp, {lit(run_id)}, bf_period"
+    lineage = (
+        f"{lit(spec.agency)}, {lit(spec.name)}, bf_file, bf_sha, _row_number, current_timestamp, {lit(run_id)}, _period"
+    )
     cols = ", ".join(contract.columns)
     con.execute(
         f"insert into raw.{contract.table} select {cols}, {lineage}"
-        " from typed join batch_files using (_file) where len(_errors) = 0"
+        f" from typed join batch_files using (_file) where {OK}"
     )
     if contract.long_table:
-        _load_long_table(con, spec, lineage)
+        _load_long_table(con, spec, lineage, wide)
     _quarantine_rows(con, spec, batch, run_id)
 
-    loaded = dict(
-        con.execute("select _file, count(*) filter (where len(_errors) = 0) from typed group by _file").fetchall()
-    )
+    # each figure counted on its own, so the log's rows in = loaded + quarantined + excluded is a check
+    counts = {
+        (f, p): (ok, bad, excluded)
+        for f, p, ok, bad, excluded in con.execute(
+            f"""select _file, _period, count(*) filter (where {OK}),
+                count(*) filter (where _excluded is null and len(_errors) > 0), count(*) filter (where _excluded is not null)
+            from typed group by all"""
+        ).fetchall()
+    }
+    by_rule = _excluded_by_rule(con)
     outcomes = {}
     for s in batch:
-        rows_in = s.rows_read + s.reader_rejects
-        ok = loaded.get(s.n, 0)
-        base = s.base
-        con.execute(
-            f"insert into raw.ingest_log ({LOG_COLUMNS})"
-            " values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, ?, current_timestamp, null)",
-            [base["sha256"], spec.agency, spec.name, spec.kind, base["file"], base["period"], rows_in, ok, rows_in - ok,
-             f"replaces {', '.join(replaced[s.n])}" if replaced[s.n] else None, run_id],
-        )  # fmt: skip
-        outcomes[s.n] = FileOutcome(**base, status="loaded", rows_in=rows_in, rows_loaded=ok,
-                                    rows_quarantined=rows_in - ok, replaced=tuple(replaced[s.n]))  # fmt: skip
+        base, latest = s.base, s.periods[-1]
+        reason = f"replaces {', '.join(dict.fromkeys(replaced[s.n]))}" if replaced[s.n] else ""
+        totals = [0, 0, 0, 0]  # in, loaded, quarantined, excluded
+        for p in s.periods:  # one log row per period the file holds; reader rejects count in the latest
+            ok, bad, excluded = counts.get((s.n, p), (0, 0, 0))
+            rejects = s.reader_rejects if p == latest else 0
+            rows_in = ok + bad + excluded + rejects
+            _log(con, spec, base["sha256"], base["file"], p, "loaded", rows_in, ok, bad + rejects, excluded,
+                 by_rule.get((s.n, p), ""), reason, run_id, s.encoding)  # fmt: skip
+            for i, v in enumerate((rows_in, ok, bad + rejects, excluded)):
+                totals[i] += v
+        if totals[0] != s.rows_read + s.reader_rejects:  # every record counted once: anything else is a bug
+            raise RuntimeError(f"{spec.key} {base['file']}: {s.rows_read + s.reader_rejects} records read but"
+                               f" {totals[0]} accounted for")  # fmt: skip
+        outcomes[s.n] = FileOutcome(**base, status="loaded", rows_in=totals[0], rows_loaded=totals[1],
+                                    rows_quarantined=totals[2], rows_excluded=totals[3],
+                                    excluded_by="; ".join(v for (f, _), v in sorted(by_rule.items()) if f == s.n),
+                                    replaced=tuple(dict.fromkeys(replaced[s.n])), encoding=s.encoding,
+                                    periods=tuple(s.periods))  # fmt: skip
     return outcomes
 
 
+def _excluded_by_rule(con) -> dict[tuple[int, str], str]:
+    """Per file and period: 'rule: n; rule: n' for the records the exclude rules left out."""
+    out: dict[tuple[int, str], list[str]] = {}
+    for f, p, rule, n in con.execute(
+        "select _file, _period, _excluded, count(*) from typed where _excluded is not null group by all order by all"
+    ).fetchall():
+        out.setdefault((f, p), []).append(f"{rule}: {n}")
+    return {k: "; ".join(parts) for k, parts in out.items()}
+
+
 def _collect(con, spec: FeedSpec, batch: list[_Staged]) -> None:
-    """batch_src: the records of every file of the batch, the columns the feed maps, as text;
-    batch_files: each file's lineage."""
-    needed = ", ".join(f"cast({ident(c)} as varchar) as {ident(c)}" for c in sorted(spec.source_columns()))
-    union = " union all ".join(f"select {s.n} as _file, _row_number, {needed} from src_{s.n}" for s in batch)
-    con.execute(f"create or replace temp table batch_src as {union}")
+    """batch_src: the records of every file of the batch, the columns the feed maps, as text
+    (a column a file lacks - a grid column of another file - is empty); batch_files: lineage."""
+    needed = sorted(set().union(*(spec.source_columns(s.header) for s in batch)))
+
+    def select(s: _Staged) -> str:
+        cols = ", ".join(
+            f"cast({ident(c)} as varchar) as {ident(c)}" if c in s.header else f"cast(null as varchar) as {ident(c)}"
+            for c in needed
+        )
+        return f"select {s.n} as _file, _row_number{', ' + cols if cols else ''} from src_{s.n}"
+
+    con.execute(f"create or replace temp table batch_src as {' union all '.join(select(s) for s in batch)}")
     con.execute(
         "create or replace temp table batch_files as select unnest(?::bigint[]) as _file,"
         " unnest(?::varchar[]) as bf_file, unnest(?::varchar[]) as bf_sha, unnest(?::varchar[]) as bf_period",
         [[s.n for s in batch], [s.base["file"] for s in batch], [s.base["sha256"] for s in batch],
-         [s.base["period"] for s in batch]],
+         [s.periods[-1] for s in batch]],
     )  # fmt: skip
 
 
@@ -322,25 +435,42 @@ def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[s
     contract = CONTRACTS[spec.kind]
     for old_sha, _ in earlier:
         for table in filter(None, (contract.table, contract.long_table)):
-            con.execute(f"delete from raw.{table} where _file_sha256 = ? and agency_code = ?", [old_sha, spec.agency])
+            con.execute(
+                f"delete from raw.{table} where _file_sha256 = ? and agency_code = ? and feed_name = ? and _period = ?",
+                [old_sha, spec.agency, spec.name, period],
+            )
         con.execute(
             "update raw.ingest_log set status = 'superseded', superseded_by = ? where file_sha256 = ? and agency_code = ?"
-            " and feed_name = ? and status in ('loaded', 'held')",
-            [sha, old_sha, spec.agency, spec.name],
+            " and feed_name = ? and period = ? and status in ('loaded', 'held')",
+            [sha, old_sha, spec.agency, spec.name, period],
         )
     return [f for _, f in earlier]
 
 
-def _build_typed(con, spec: FeedSpec) -> None:
-    """typed = file and record ordinal, delivered text (__t_*), typed canonical columns, list of errors."""
+def _build_typed(con, spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -> None:
+    """typed = file and record ordinal, delivered text (__t_*), typed canonical columns, list of
+    errors, and the exclude rule that left the record out (null when none did)."""
     contract = CONTRACTS[spec.kind]
     texts = ", ".join(f"{text_expr(spec, n)} as __t_{n}" for n in contract.columns)
-    typed = ", ".join(f"{typed_expr(spec, f'__t_{n}', c.type)} as {n}" for n, c in contract.columns.items())
+    typed = ", ".join(
+        f"{typed_expr(spec, f'__t_{n}', c.type, value_format(spec, n, c.type))} as {n}"
+        for n, c in contract.columns.items()
+    )
+    excluded = " ".join(f"when {condition_sql(r.when)} then {lit(r.rule)}" for r in spec.exclude)
+    excluded = f"case {excluded} end" if excluded else "cast(null as varchar)"
     con.execute(
-        f"create or replace temp table typed as select src._file, src._row_number, {texts} from batch_src as src"
+        f"create or replace temp table typed as select src._file, src._row_number, {texts}, {excluded} as _excluded"
+        " from batch_src as src"
     )
     con.execute(f"create or replace temp table typed as select *, {typed} from typed")
-    checks = ",\n".join(all_checks(spec))
+    # a record's delivery period: the file's, or (period_from: records) its own month; a record
+    # whose date does not read falls in the file's latest period (it is quarantined anyway)
+    own = _period_sql(spec, CONTRACTS[spec.kind].period_column) if spec.period_from == "records" else "null"
+    con.execute(
+        f"create or replace temp table typed as select typed.*, coalesce({own}, bf_period) as _period"
+        " from typed join batch_files using (_file)"
+    )
+    checks = ",\n".join(all_checks(spec, wide))
     con.execute(
         f"""create or replace temp table typed as
         select typed.*, list_filter([{checks}], lambda e: e is not null) as _errors
@@ -360,7 +490,7 @@ def _flag_duplicates(con, spec: FeedSpec) -> None:
     con.execute(
         f"""update typed set _errors = list_append(_errors, {again} || 'appears again (first at record ' || first_at || ')')
         from (select _file as f, _row_number as r, min(_row_number) over (partition by _file, {partition}) as first_at
-              from typed where len(_errors) = 0) as firsts
+              from typed where {OK}) as firsts
         where typed._file = firsts.f and typed._row_number = firsts.r and firsts.first_at < firsts.r"""
     )
     same = " and ".join(f"loaded.{k} is not distinct from typed.{k}" for k in key)
@@ -369,34 +499,37 @@ def _flag_duplicates(con, spec: FeedSpec) -> None:
         from (select typed._file as f, typed._row_number as r, any_value(loaded._source_file) as src,
                      any_value(loaded._row_number) as rn
               from typed join raw.{contract.table} as loaded on loaded.agency_code = {lit(spec.agency)} and {same}
-              where len(typed._errors) = 0 group by typed._file, typed._row_number) as prior
+              where len(typed._errors) = 0 and typed._excluded is null group by typed._file, typed._row_number) as prior
         where typed._file = prior.f and typed._row_number = prior.r"""
     )
     con.execute(
         f"""update typed set _errors = list_append(_errors, {again} || 'already loaded from ' || bf_file || ' record ' || first_row)
         from (select _file as f, _row_number as r,
                      first_value(_file) over w as first_file, first_value(_row_number) over w as first_row
-              from typed where len(_errors) = 0 window w as (partition by {partition} order by _file)) as firsts
+              from typed where {OK} window w as (partition by {partition} order by _file)) as firsts
              join batch_files on batch_files._file = firsts.first_file
         where typed._file = firsts.f and typed._row_number = firsts.r and firsts.first_file < firsts.f"""
     )
 
 
-def _load_long_table(con, spec: FeedSpec, lineage: str) -> None:
-    """Survey answers / counts per scale point, one row per non-blank wide cell."""
+def _load_long_table(con, spec: FeedSpec, lineage: str, wide: dict[str, tuple[str | None, str]]) -> None:
+    """Survey answers / counts per scale point, one row per non-blank wide cell (an empty grid
+    cell is no answer, not zero). A grid column also names its question."""
     contract = CONTRACTS[spec.kind]
-    name_col, value_col = contract.long_columns
-    wide = spec.long_columns  # source column -> question code or scale point
     keys = ", ".join(f"typed.{k}" for k in contract.key)
     cells = ", ".join(f"src.{ident(c)}" for c in wide)
     on = ", ".join(ident(c) for c in wide)
-    renames = " ".join(f"when {lit(c)} then {lit(n)}" for c, n in wide.items())
+    names = " ".join(f"when {lit(c)} then {lit(name)}" for c, (_, name) in wide.items())
+    key_out = list(contract.key)
+    if any(q is not None for q, _ in wide.values()):
+        questions = " ".join(f"when {lit(c)} then {lit(q)}" for c, (q, _) in wide.items())
+        key_out = [f"case __col {questions} end" if k == "question_code" else k for k in key_out]
     con.execute(
         f"""insert into raw.{contract.long_table}
-        select {", ".join(contract.key)}, case __col {renames} end, trim(__value), {lineage}
-        from (unpivot (select {keys}, src._row_number, bf_file, bf_sha, bf_period, {cells}
+        select {", ".join(key_out)}, case __col {names} end, trim(__value), {lineage}
+        from (unpivot (select {keys}, src._row_number, bf_file, bf_sha, typed._period, {cells}
                        from typed join batch_src as src using (_file, _row_number) join batch_files using (_file)
-                       where len(typed._errors) = 0)
+                       where {OK.replace("_errors", "typed._errors").replace("_excluded", "typed._excluded")})
               on {on} into name __col value __value)
         where nullif(trim(__value), '') is not null"""
     )
@@ -404,7 +537,10 @@ def _load_long_table(con, spec: FeedSpec, lineage: str) -> None:
 
 def _quarantine_rows(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> None:
     """Failing records with their original text; statements per file only for files with failures."""
-    failing = {r[0] for r in con.execute("select distinct _file from typed where len(_errors) > 0").fetchall()}
+    failing = {
+        r[0]
+        for r in con.execute("select distinct _file from typed where len(_errors) > 0 and _excluded is null").fetchall()
+    }
     for s in batch:
         if s.n not in failing and not s.reader_rejects:
             continue
@@ -414,13 +550,14 @@ def _quarantine_rows(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> 
             f"""insert into quarantine.rejected_rows
             select {common}, typed._row_number, null, split_part(_errors[1], '|', 1),
                    array_to_string(list_transform(_errors, lambda e: replace(e, '|', ': ')), '; '),
-                   to_json(src)::varchar, {lit(run_id)}, current_timestamp
-            from typed join src_{s.n} as src using (_row_number) where typed._file = {s.n} and len(_errors) > 0"""
+                   to_json(src)::varchar, {lit(run_id)}, current_timestamp, typed._period
+            from typed join src_{s.n} as src using (_row_number)
+            where typed._file = {s.n} and len(_errors) > 0 and typed._excluded is null"""
         )
         con.execute(
             f"""insert into quarantine.rejected_rows
             select {common}, _row_number, null, column_name, column_name || ': ' || reason, raw_text, {lit(run_id)},
-                   current_timestamp
+                   current_timestamp, {lit(s.periods[-1])}
             from src_rejects_{s.n}"""
         )
         _number_lines(con, spec, s, run_id)

@@ -1,33 +1,447 @@
 """The feed registry: one YAML per agency in ``dagster_project/feeds/`` declares how each of
 its deliveries maps onto the canonical raw contract of its feed kind. Onboarding an agency
-is adding a YAML file; no Python changes."""
+is adding a YAML file; no Python changes.
+
+The YAML is a typed schema (pydantic): an unknown key is an error, and so is a time zone,
+encoding, delimiter, date format or pattern that does not exist, each reported with the file
+and the key path (``feeds/SBA.yml: feeds[0] (call_center).timezone: unknown time zone ...``).
+``feed.schema.json`` beside the YAML files is generated from these models so editors check the
+YAML as it is typed (``cxw check-registry --write-schema`` rewrites it; a test keeps it current).
+
+The mapping language (README "Onboard an agency" has an example of each): a canonical column is
+mapped from a source column, several columns joined with "-", a constant, a column taken only
+when another column says so, a value map, a sum of fields, cases derived from which fields are
+present, or a fiscal year + quarter; survey count grids unpivot columns whose names carry the
+question and the scale point; record filters leave declared records out, counted per file.
+"""
 
 from __future__ import annotations
 
+import codecs
+import csv
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, available_timezones
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
-from dagster_project.config import FEEDS_DIR
+from dagster_project.config import SEEDS_DIR, feeds_dir
 from dagster_project.ingest.contracts import CONTRACTS
 
 FORMATS = ("csv", "json", "dap_json", "jsonl", "parquet", "xlsx")
+JSON_FORMATS = ("json", "dap_json", "jsonl")
 # The delivery period (agency x period is the partition and the unit of replacement) is read
 # from the file name: YYYY-MM, YYYYMM or YYYY_MM by default; a feed may set its own regex with
 # named groups year and month.
 DEFAULT_PERIOD_PATTERN = r"(?P<year>20\d{2})[-_]?(?P<month>0[1-9]|1[0-2])"
+SCHEMA_FILE = "feed.schema.json"
+# strftime/strptime directives DuckDB and Python share (a '-' flag may precede the letter)
+_FORMAT_DIRECTIVES = set("aAwdbBmyYHIpMSfzZjUWcxXgGenT%")
 
 
 class RegistryError(ValueError):
-    """A feed YAML that cannot be used; the message names the file and the key."""
+    """A feed YAML that cannot be used; the message names the file and the key path."""
 
 
-@dataclass(frozen=True)
-class AnswerGroup:
-    columns: tuple[str, ...]
-    allowed: tuple[str, ...]  # compared trimmed and lower-cased
+def _as_text(v: Any) -> Any:
+    """YAML reads 1, 2.5 and yes as numbers and booleans; a value in a file is text."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float)):
+        return str(v)
+    return v
+
+
+# A value as written in YAML: quoted or not, it is compared with the file's text.
+Text = Annotated[str, BeforeValidator(_as_text), WithJsonSchema({"type": ["string", "number", "boolean"]})]
+
+
+class _Strict(BaseModel):
+    """Every registry object: unknown keys are errors, nothing changes after loading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---- conditions and value expressions ---------------------------------------------------------
+
+
+class Condition(_Strict):
+    """A test on one source column; values are compared trimmed and case-insensitively."""
+
+    column: str = Field(description="source column (a dotted path in JSON)")
+    in_: tuple[Text, ...] | None = Field(None, alias="in", description="true when the value is one of these")
+    not_in: tuple[Text, ...] | None = Field(None, description="true when the value is present and none of these")
+    present: bool | None = Field(None, description="true when the value is (true) / is not (false) present")
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Condition:
+        given = [k for k in ("in_", "not_in", "present") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a condition needs exactly one of 'in', 'not_in', 'present'")
+        return self
+
+
+Conditions = Annotated[  # one condition, or a list of them that must all hold
+    Annotated[Condition, Tag("~one")] | Annotated[tuple[Condition, ...], Tag("~all")],
+    Discriminator(lambda v: "~all" if isinstance(v, (list, tuple)) else "~one"),
+]
+
+
+def conditions_of(when: Conditions | None) -> tuple[Condition, ...]:
+    if when is None:
+        return ()
+    return when if isinstance(when, tuple) else (when,)
+
+
+class ColumnExpr(_Strict):
+    """A source column (or several joined with "-"), optionally conditional, mapped or with its own format."""
+
+    column: str | tuple[str, ...] = Field(description="source column, or columns joined with '-'")
+    when: Conditions | None = Field(None, description="take the value only when this holds; otherwise empty")
+    map: dict[Text, Text] | None = Field(
+        None, description="source value (trimmed, case-insensitive) -> value; a value not in the map is an error"
+    )
+    otherwise: Text | None = Field(None, description="with map: the value for anything not in the map")
+    format: str | None = Field(None, description="strptime format of this column, instead of the feed's")
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str | None) -> str | None:
+        return _check_format(v) if v is not None else v
+
+    @model_validator(mode="after")
+    def _otherwise_needs_map(self) -> ColumnExpr:
+        if self.otherwise is not None and self.map is None:
+            raise ValueError("'otherwise' only goes with 'map'")
+        return self
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,) if isinstance(self.column, str) else self.column
+
+
+class ConstExpr(_Strict):
+    """The same value for every record."""
+
+    value: Text = Field(description="a constant")
+
+
+class SumExpr(_Strict):
+    """A sum of numeric fields (seconds or hh:mm:ss); empty parts count 0, all empty is empty."""
+
+    sum: tuple[str, ...] = Field(min_length=2, description="source columns to add")
+
+
+class Case(_Strict):
+    when: Conditions = Field(description="condition(s), all must hold")
+    value: Text | None = Field(None, description="the value when this case holds")
+    column: str | None = Field(None, description="or: take this source column when this case holds")
+
+    @model_validator(mode="after")
+    def _one_result(self) -> Case:
+        if (self.value is None) == (self.column is None):
+            raise ValueError("a case needs exactly one of 'value' or 'column'")
+        return self
+
+
+class CasesExpr(_Strict):
+    """The first case whose conditions hold gives the value (abandoned when queued and never answered)."""
+
+    cases: tuple[Case, ...] = Field(min_length=1)
+    else_: Text | None = Field(None, alias="else", description="a constant when no case holds")
+    else_column: str | None = Field(None, description="or: a source column when no case holds")
+
+    @model_validator(mode="after")
+    def _one_else(self) -> CasesExpr:
+        if self.else_ is not None and self.else_column is not None:
+            raise ValueError("give 'else' or 'else_column', not both")
+        return self
+
+
+class FiscalQuarterExpr(_Strict):
+    """A date from a fiscal year and quarter (federal FY N starts 1 October N-1; see
+    ``fiscal_year_start_month``). Digits are taken from the cells, so FY2023 / Q1 read too."""
+
+    fiscal_year: str = Field(description="source column holding the fiscal year")
+    fiscal_quarter: str = Field(description="source column holding the quarter, 1-4")
+    bound: Literal["start", "end"] = Field("start", description="first or last day of the quarter")
+
+
+def _expr_tag(v: Any) -> str | None:
+    if isinstance(v, str):
+        return "~source column"
+    if isinstance(v, (list, tuple)):
+        return "~joined columns"
+    if isinstance(v, BaseModel):
+        return _MODEL_TAGS.get(type(v))
+    if isinstance(v, dict):
+        for key in ("column", "value", "sum", "cases"):
+            if key in v:
+                return f"~{key}"
+        if "fiscal_year" in v or "fiscal_quarter" in v:
+            return "~fiscal quarter"
+    return None
+
+
+_MODEL_TAGS = {ColumnExpr: "~column", ConstExpr: "~value", SumExpr: "~sum", CasesExpr: "~cases",
+               FiscalQuarterExpr: "~fiscal quarter"}  # fmt: skip
+
+ValueExpr = Annotated[
+    Annotated[str, Tag("~source column")]
+    | Annotated[tuple[str, ...], Tag("~joined columns")]
+    | Annotated[ColumnExpr, Tag("~column")]
+    | Annotated[ConstExpr, Tag("~value")]
+    | Annotated[SumExpr, Tag("~sum")]
+    | Annotated[CasesExpr, Tag("~cases")]
+    | Annotated[FiscalQuarterExpr, Tag("~fiscal quarter")],
+    Discriminator(
+        _expr_tag,
+        custom_error_type="mapping",
+        custom_error_message="a mapping is a column name, a list of columns, or an object with one of the keys"
+        " column, value, sum, cases, fiscal_year",
+    ),
+]
+
+
+def expr_columns(expr: Any) -> set[str]:
+    """Every source column an expression reads."""
+    if isinstance(expr, str):
+        return {expr}
+    if isinstance(expr, tuple):
+        return set(expr)
+    if isinstance(expr, ColumnExpr):
+        return set(expr.columns) | {c.column for c in conditions_of(expr.when)}
+    if isinstance(expr, SumExpr):
+        return set(expr.sum)
+    if isinstance(expr, CasesExpr):
+        cols = {c.column for case in expr.cases for c in conditions_of(case.when)}
+        cols |= {case.column for case in expr.cases if case.column}
+        return cols | ({expr.else_column} if expr.else_column else set())
+    if isinstance(expr, FiscalQuarterExpr):
+        return {expr.fiscal_year, expr.fiscal_quarter}
+    return set()  # a constant
+
+
+# ---- the parts of a feed ----------------------------------------------------------------------
+
+
+class AnswerGroup(_Strict):
+    """Answer columns of a survey and the values they may hold."""
+
+    columns: tuple[str, ...] = Field(default=(), description="the answer columns")
+    pattern: str | None = Field(None, description="or: a regex; every file column it matches whole is an answer")
+    allowed: tuple[Text, ...] = Field(min_length=1, description="allowed answers (compared trimmed, lower-cased)")
+
+    @field_validator("allowed", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        return tuple(str(a).strip().lower() for a in v) if isinstance(v, (list, tuple)) else v
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        return _check_regex(v, ()) if v is not None else v
+
+    @model_validator(mode="after")
+    def _columns_or_pattern(self) -> AnswerGroup:
+        if bool(self.columns) == bool(self.pattern):
+            raise ValueError("an answer group needs 'columns' or 'pattern' (one of them)")
+        return self
+
+
+class Grid(_Strict):
+    """Count columns whose names carry the question and the scale point (``q3_4``: question 3, point 4)."""
+
+    pattern: str = Field(description="regex with named groups 'question' and 'point', matched against whole names")
+    question_code: str = Field("{question}", description="question code written for a column, e.g. 'q{question}'")
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        return _check_regex(v, ("question", "point"))
+
+    @field_validator("question_code")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        if "{question}" not in v:
+            raise ValueError("question_code must contain {question}")
+        return v
+
+    def match(self, column: str) -> tuple[str, str] | None:
+        """(question code, scale point) of a column name, or None when it is not a grid column."""
+        m = re.fullmatch(self.pattern, column)
+        if not m:
+            return None
+        return self.question_code.replace("{question}", m.group("question")), m.group("point")
+
+
+class ExcludeRule(_Strict):
+    """Records left out by rule (previews, tests, unfinished responses): counted per file, never loaded."""
+
+    rule: str = Field(min_length=1, description="the name the ingest log and the audit page show")
+    when: Conditions = Field(description="condition(s), all must hold")
+
+
+Format = Literal["csv", "json", "dap_json", "jsonl", "parquet", "xlsx"]
+Kind = Literal["survey_responses", "survey_counts", "contacts", "web_analytics"]
+
+
+class FeedDoc(_Strict):
+    """One feed of an agency, as written in its YAML."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="feed name, lower case")
+    kind: Kind
+    format: Format
+    pattern: str = Field(description="glob of the feed's files under data/landing/<AGENCY>/")
+    columns: dict[str, ValueExpr] = Field(description="canonical column -> how to get it from the delivery")
+    defaults: dict[str, Text] = Field(default_factory=dict, description="canonical column -> constant")
+    delimiter: str = Field(",", description="csv: one character; \\t or tab for tabs")
+    encoding: str = Field("utf-8", description="a Python codec name, or auto (UTF-8, else Windows-1252, per file)")
+    header_rows: int = Field(1, ge=1, le=20, description="csv/xlsx: lines before the first record")
+    header_row: int = Field(1, ge=1, description="csv/xlsx: which of those lines names the columns")
+    timestamp_format: str = Field("%Y-%m-%d %H:%M:%S", description="strptime format, or iso8601 (any offset)")
+    date_format: str = Field("%Y-%m-%d", description="strptime format, or iso8601")
+    timezone: str = Field("UTC", description="IANA time zone of local timestamps without an offset")
+    fiscal_year_start_month: int = Field(10, ge=1, le=12, description="10 = federal (FY N starts 1 October N-1)")
+    answers: tuple[AnswerGroup, ...] = ()
+    counts: dict[Text, str] = Field(default_factory=dict, description="survey_counts: scale point -> count column")
+    grid: Grid | None = Field(None, description="survey_counts: count columns named by question and scale point")
+    exclude: tuple[ExcludeRule, ...] = ()
+    period_from: Literal["file_name", "records"] = Field(
+        "file_name",
+        description="where the delivery period comes from: YYYY-MM in the file name (period_pattern), or each"
+        " record's month (the kind's date column, in the feed's time zone)",
+    )
+    period_pattern: str = DEFAULT_PERIOD_PATTERN
+    sheet: str | None = Field(None, description="xlsx: the worksheet (default: the first)")
+    records_path: str | None = Field(None, description="json: dotted path to the list of records")
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, v: str) -> str:
+        v = {"\\t": "\t", "tab": "\t"}.get(v, v)
+        if len(v) != 1 or v in '"\r\n':
+            raise ValueError(f"delimiter must be one character other than a quote or line break, not {v!r}")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str) -> str:
+        if v.lower() == "auto":
+            return "auto"
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {v!r} (a Python codec name such as utf-8, windows-1252, or auto)"
+            ) from None
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        return check_timezone(v)
+
+    @field_validator("timestamp_format", "date_format")
+    @classmethod
+    def _formats(cls, v: str) -> str:
+        return _check_format(v)
+
+    @field_validator("period_pattern")
+    @classmethod
+    def _period_pattern(cls, v: str) -> str:
+        return _check_regex(v, ("year", "month"))
+
+    @field_validator("columns", "defaults", mode="before")
+    @classmethod
+    def _mapping(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise ValueError("must be a mapping of canonical column names (key: value lines), not a list")
+        return v
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> FeedDoc:
+        contract = CONTRACTS[self.kind]
+        problems = []
+        unknown = (set(self.columns) | set(self.defaults)) - set(contract.columns)
+        if unknown:
+            problems.append(f"columns not in the {self.kind} contract: {sorted(unknown)}"
+                            f" (the contract has {', '.join(contract.columns)})")  # fmt: skip
+        mapped = set(self.columns) | set(self.defaults)
+        if self.kind == "survey_counts" and self.grid is not None:
+            mapped.add("question_code")  # each grid column names its question
+        missing = {c for c, spec in contract.columns.items() if spec.required} - mapped
+        if missing:
+            problems.append(f"required {self.kind} columns not mapped: {sorted(missing)}")
+        if self.kind == "survey_responses" and not self.answers:
+            problems.append("a survey_responses feed must list its answer columns under 'answers'")
+        if self.kind != "survey_responses" and self.answers:
+            problems.append("'answers' is for survey_responses feeds")
+        if self.kind == "survey_counts" and bool(self.counts) == (self.grid is not None):
+            problems.append("a survey_counts feed maps scale points to count columns under 'counts' or 'grid' (one)")
+        if self.kind != "survey_counts" and (self.counts or self.grid):
+            problems.append("'counts' and 'grid' are for survey_counts feeds")
+        if self.grid is not None and "question_code" in self.columns:
+            problems.append("with a grid the question comes from each column's name: do not map question_code")
+        if self.header_row > self.header_rows:
+            problems.append(f"header_row {self.header_row} is after the header_rows ({self.header_rows})")
+        if self.format not in ("csv", "xlsx") and (self.header_rows != 1 or self.header_row != 1):
+            problems.append("header_rows / header_row are for csv and xlsx files")
+        if self.records_path is not None and self.format not in ("json", "dap_json"):
+            problems.append("records_path is for json files")
+        if self.sheet is not None and self.format != "xlsx":
+            problems.append("sheet is for xlsx files")
+        problems += self._quarter_read_as_month()
+        if self.encoding != "utf-8" and self.format not in ("csv",):
+            problems.append(f"encoding is for csv files; {self.format} files are read as they declare")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _quarter_read_as_month(self) -> list[str]:
+        """A quarter column joined into a date read with %m becomes January-April, silently."""
+        out = []
+        for name, expr in self.columns.items():
+            cols = expr if isinstance(expr, tuple) else expr.columns if isinstance(expr, ColumnExpr) else ()
+            quarter = [c for c in cols if re.search(r"quarter|qtr", c, re.IGNORECASE)]
+            if quarter and len(cols) > 1:
+                out.append(f"columns.{name}: {quarter[0]!r} looks like a quarter, but joined columns are read as a"
+                           " date (a quarter number would read as a month): map it with"
+                           " {fiscal_year: ..., fiscal_quarter: ...}")  # fmt: skip
+        return out
+
+
+class RegistryDoc(_Strict):
+    """One agency's feed YAML."""
+
+    agency: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="agency code, as in seeds/agencies.csv")
+    feeds: tuple[FeedDoc, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RegistryDoc:
+        names = [f.name for f in self.feeds]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"feed names used twice: {twice}")
+        return self
+
+
+# ---- what the rest of the ingest code reads -----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -37,7 +451,7 @@ class FeedSpec:
     kind: str
     format: str
     pattern: str
-    columns: dict[str, str | tuple[str, ...]]
+    columns: dict[str, Any]  # canonical -> source column, tuple of columns, or a value expression
     defaults: dict[str, str] = field(default_factory=dict)
     delimiter: str = ","
     encoding: str = "utf-8"
@@ -50,90 +464,214 @@ class FeedSpec:
     sheet: str | None = None  # xlsx: the worksheet (default: the first)
     records_path: str | None = None  # json: the key holding the list of records ("data" for DAP)
     source: Path | None = None
+    grid: Grid | None = None
+    exclude: tuple[ExcludeRule, ...] = ()
+    header_rows: int = 1
+    header_row: int = 1
+    fiscal_year_start_month: int = 10
+    period_from: str = "file_name"  # or records: each record's month of the kind's date column
 
     @property
     def key(self) -> str:
         return f"{self.agency}/{self.name}"
 
     @property
-    def answer_columns(self) -> tuple[str, ...]:
-        return tuple(c for g in self.answers for c in g.columns)
+    def has_file_columns(self) -> bool:
+        """True when the long columns depend on the file's header (a grid or an answer pattern)."""
+        return self.grid is not None or any(g.pattern for g in self.answers)
 
-    @property
-    def long_columns(self) -> dict[str, str]:
-        """Wide source column -> name in the long table (question code or scale point)."""
+    def answer_columns(self, header: list[str] | None = None) -> tuple[str, ...]:
+        cols: list[str] = []
+        for g in self.answers:
+            cols.extend(g.columns or [c for c in header or () if re.fullmatch(g.pattern, c)])
+        return tuple(cols)
+
+    def long_columns(self, header: list[str] | None = None) -> dict[str, tuple[str | None, str]]:
+        """Wide source column -> (question code, name in the long table).
+
+        Survey answers: (None, question column). Counts: (None, scale point), or for a grid the
+        question and point its name carries. A grid or answer pattern needs the file's header."""
         if self.kind == "survey_counts":
-            return {col: point for point, col in self.counts.items()}
-        return {c: c for c in self.answer_columns}
+            if self.grid is not None:
+                return {c: m for c in header or () if (m := self.grid.match(c)) is not None}
+            return {col: (None, point) for point, col in self.counts.items()}
+        return {c: (None, c) for c in self.answer_columns(header)}
 
     def period_of(self, file_name: str) -> str | None:
-        """'YYYY-MM' of the delivery, from its file name; None when the name does not say."""
+        """'YYYY-MM' of the delivery, from its file name; None when the name does not say (or the
+        feed takes its periods from the records)."""
+        if self.period_from == "records":
+            return None
         m = re.search(self.period_pattern, file_name)
         return f"{m.group('year')}-{m.group('month')}" if m else None
 
-    def source_columns(self) -> set[str]:
+    def source_columns(self, header: list[str] | None = None) -> set[str]:
         """Every column the delivery must carry."""
-        cols: set[str] = set(self.long_columns)
-        for src in self.columns.values():
-            cols.update((src,) if isinstance(src, str) else src)
+        cols: set[str] = set(self.long_columns(header))
+        for expr in self.columns.values():
+            cols |= expr_columns(expr)
+        for rule in self.exclude:
+            cols |= {c.column for c in conditions_of(rule.when)}
         return cols
 
 
-def _parse_feed(agency: str, raw: dict, source: Path) -> FeedSpec:
-    where = f"{source.name}: feed {raw.get('name', '?')!r}"
-    for key in ("name", "kind", "format", "pattern", "columns"):
-        if key not in raw:
-            raise RegistryError(f"{where}: missing key {key!r}")
-    kind = raw["kind"]
-    if kind not in CONTRACTS:
-        raise RegistryError(f"{where}: unknown kind {kind!r} (one of {sorted(CONTRACTS)})")
-    if raw["format"] not in FORMATS:
-        raise RegistryError(f"{where}: unknown format {raw['format']!r} (one of {FORMATS})")
-    contract = CONTRACTS[kind]
-    columns = {k: (v if isinstance(v, str) else tuple(v)) for k, v in raw["columns"].items()}
-    defaults = {k: str(v) for k, v in (raw.get("defaults") or {}).items()}
-    unknown = (set(columns) | set(defaults)) - set(contract.columns)
-    if unknown:
-        raise RegistryError(f"{where}: columns not in the {kind} contract: {sorted(unknown)}")
-    missing = {c for c, spec in contract.columns.items() if spec.required} - set(columns) - set(defaults)
-    if missing:
-        raise RegistryError(f"{where}: required {kind} columns not mapped: {sorted(missing)}")
-    answers = tuple(
-        AnswerGroup(tuple(g["columns"]), tuple(str(a).strip().lower() for a in g["allowed"]))
-        for g in raw.get("answers") or []
-    )
-    if kind == "survey_responses" and not answers:
-        raise RegistryError(f"{where}: a survey feed must list its answer columns under 'answers'")
-    counts = {str(k): str(v) for k, v in (raw.get("counts") or {}).items()}
-    if kind == "survey_counts" and not counts:
-        raise RegistryError(f"{where}: a survey_counts feed must map scale points to count columns under 'counts'")
-    optional = {
-        k: str(raw[k])
-        for k in (
-            "delimiter",
-            "encoding",
-            "timestamp_format",
-            "date_format",
-            "timezone",
-            "period_pattern",
-            "sheet",
-            "records_path",
-        )
-        if k in raw
-    }
-    if raw["format"] == "dap_json":
-        optional.setdefault("records_path", "data")  # analytics.usa.gov envelope
+def _to_spec(agency: str, doc: FeedDoc, source: Path) -> FeedSpec:
+    columns = {k: v for k, v in doc.columns.items()}
+    # a constant mapping is a default: one place for constants in the loader
+    defaults = {k: str(v) for k, v in doc.defaults.items()}
+    for k, v in list(columns.items()):
+        if isinstance(v, ConstExpr):
+            defaults[k] = str(v.value)
+            del columns[k]
+    records_path = doc.records_path or ("data" if doc.format == "dap_json" else None)  # analytics.usa.gov envelope
     return FeedSpec(
-        agency=agency, name=raw["name"], kind=kind, format=raw["format"], pattern=raw["pattern"],
-        columns=columns, defaults=defaults, answers=answers, counts=counts, source=source, **optional,
+        agency=agency, name=doc.name, kind=doc.kind, format=doc.format, pattern=doc.pattern, columns=columns,
+        defaults=defaults, delimiter=doc.delimiter, encoding=doc.encoding, timestamp_format=doc.timestamp_format,
+        date_format=doc.date_format, timezone=doc.timezone, answers=doc.answers, counts=doc.counts,
+        period_pattern=doc.period_pattern, sheet=doc.sheet, records_path=records_path, source=source,
+        grid=doc.grid, exclude=doc.exclude, header_rows=doc.header_rows, header_row=doc.header_row,
+        fiscal_year_start_month=doc.fiscal_year_start_month, period_from=doc.period_from,
     )  # fmt: skip
 
 
-def load_registry(feeds_dir: Path = FEEDS_DIR) -> list[FeedSpec]:
-    feeds: list[FeedSpec] = []
-    for path in sorted(feeds_dir.glob("*.yml")):
-        doc = yaml.safe_load(path.read_text()) or {}
-        if "agency" not in doc:
-            raise RegistryError(f"{path.name}: missing key 'agency'")
-        feeds.extend(_parse_feed(str(doc["agency"]), f, path) for f in doc.get("feeds") or [])
-    return feeds
+# ---- validators shared by several keys ---------------------------------------------------------
+
+
+def check_timezone(v: str) -> str:
+    if v.upper() == "UTC":
+        return "UTC"
+    if v not in _zones():
+        close = [z for z in _zones() if z.lower() == v.lower()] or difflib.get_close_matches(v, _zones(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else " (an IANA name such as America/New_York)"
+        raise ValueError(f"unknown time zone {v!r}{hint}")
+    ZoneInfo(v)
+    return v
+
+
+_ZONES: set[str] = set()
+
+
+def _zones() -> set[str]:
+    if not _ZONES:
+        _ZONES.update(available_timezones())
+    return _ZONES
+
+
+def _check_format(v: str) -> str:
+    if v == "iso8601":
+        return v
+    if "%" not in v:
+        raise ValueError(f"{v!r} is not a date/time format (it has no % directive, e.g. %Y-%m-%d)")
+    for m in re.finditer(r"%-?(.)", v):
+        if m.group(1) not in _FORMAT_DIRECTIVES:
+            raise ValueError(f"unknown directive %{m.group(1)} in format {v!r}")
+    return v
+
+
+def _check_regex(v: str, groups: tuple[str, ...]) -> str:
+    try:
+        compiled = re.compile(v)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression ({exc})") from None
+    missing = [g for g in groups if g not in compiled.groupindex]
+    if missing:
+        raise ValueError(f"pattern must have the named group(s) {', '.join(f'(?P<{g}>...)' for g in missing)}")
+    return v
+
+
+# ---- loading ----------------------------------------------------------------------------------
+
+
+def _where(loc: tuple, doc: Any) -> str:
+    """feeds[0] (call_center).columns.closed_at.when.in, from a pydantic error location."""
+    out = ""
+    for i, key in enumerate(loc):
+        if isinstance(key, str) and key.startswith("~"):
+            continue  # a union member's tag, not a key of the YAML
+        if isinstance(key, int):
+            out += f"[{key}]"
+            if loc[:1] == ("feeds",) and i == 1:  # name the feed: indexes are hard to count in YAML
+                feed = (doc.get("feeds") or [None] * (key + 1))[key] if isinstance(doc.get("feeds"), list) else None
+                if isinstance(feed, dict) and feed.get("name"):
+                    out += f" ({feed['name']})"
+        else:
+            out += ("." if out else "") + str(key)
+    return out or "(top)"
+
+
+def _message(err: dict) -> str:
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if err["type"] == "extra_forbidden":
+        key = str(err["loc"][-1])
+        close = difflib.get_close_matches(key, _all_keys(), n=1, cutoff=0.7)
+        return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if err["type"] in ("literal_error", "string_pattern_mismatch", "enum"):
+        return f"{msg}, not {err['input']!r}"
+    return msg
+
+
+def _all_keys() -> list[str]:
+    models = (RegistryDoc, FeedDoc, AnswerGroup, Grid, ExcludeRule, Condition, ColumnExpr, ConstExpr, SumExpr,
+              Case, CasesExpr, FiscalQuarterExpr)  # fmt: skip
+    return sorted({f.alias or name for m in models for name, f in m.model_fields.items()})
+
+
+def registry_problems(directory: Path | None = None) -> tuple[list[FeedSpec], list[str]]:
+    """Every feed that validates, and every problem of every YAML (none means the registry is good)."""
+    directory = directory or feeds_dir()
+    specs: list[FeedSpec] = []
+    problems: list[str] = []
+    agencies = _known_agencies()
+    seen: dict[str, str] = {}
+    for path in sorted(directory.glob("*.yml")):
+        shown = f"feeds/{path.name}"
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            problems.append(f"{shown}: not valid YAML ({str(exc).splitlines()[0]})")
+            continue
+        if not isinstance(raw, dict):
+            problems.append(f"{shown}: expected keys 'agency' and 'feeds' at the top")
+            continue
+        try:
+            doc = RegistryDoc.model_validate(raw)
+        except ValidationError as exc:
+            errors = exc.errors()
+            for err in errors:
+                if err["type"] == "too_short" and err["loc"] == ("feeds",) and len(errors) > 1:
+                    continue  # pydantic also counts the items that failed as missing
+                problems.append(f"{shown}: {_where(err['loc'], raw)}: {_message(err)}")
+            continue
+        if agencies and doc.agency not in agencies:
+            problems.append(f"{shown}: agency: {doc.agency!r} is not in seeds/agencies.csv")
+        if path.stem != doc.agency:
+            problems.append(f"{shown}: agency: the file of agency {doc.agency!r} must be named {doc.agency}.yml")
+        if doc.agency in seen:
+            problems.append(f"{shown}: agency: {doc.agency!r} is already registered in {seen[doc.agency]}")
+        seen[doc.agency] = shown
+        specs.extend(_to_spec(doc.agency, f, path) for f in doc.feeds)
+    return specs, problems
+
+
+def load_registry(directory: Path | None = None) -> list[FeedSpec]:
+    """Every registered feed; a registry with any problem raises ``RegistryError`` listing them all."""
+    specs, problems = registry_problems(directory)
+    if problems:
+        raise RegistryError("the feed registry has problems:\n  " + "\n  ".join(problems))
+    return specs
+
+
+def _known_agencies() -> set[str]:
+    seed = SEEDS_DIR / "agencies.csv"
+    if not seed.is_file():
+        return set()
+    with seed.open(newline="") as f:
+        return {row["agency_code"] for row in csv.DictReader(f)}
+
+
+def json_schema() -> dict:
+    """The JSON Schema of one feed YAML, for editors (yaml-language-server reads the first line's $schema)."""
+    schema = RegistryDoc.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Feed registry of one agency (dagster_project/feeds/<AGENCY>.yml)"
+    return schema

@@ -6,11 +6,17 @@ opened, so it is safe to run beside a build.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster_project.ingest.loader import FileOutcome, connect, ensure_tables, load_file
-from dagster_project.ingest.registry import load_registry
+import duckdb
+
+from dagster_project.ingest.checks import FISCAL, ISO8601, label, text_expr, value_format
+from dagster_project.ingest.contracts import CONTRACTS, DATE, TIMESTAMP
+from dagster_project.ingest.loader import FileOutcome, connect, discover, ensure_tables, load_file
+from dagster_project.ingest.readers import UnreadableFile, lit, read_source
+from dagster_project.ingest.registry import FeedSpec, load_registry
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,12 @@ class Report:
     outcome: FileOutcome | None
     problems: list[Problem]
     error: str = ""  # the file could not be checked at all (unknown agency or feed)
+    warnings: list[str] = field(default_factory=list)  # loads, but may not mean what the feed says
 
     @property
     def ok(self) -> bool:
-        return not self.error and self.outcome is not None and self.outcome.status == "loaded" and not self.problems
+        return (not self.error and self.outcome is not None and self.outcome.status == "loaded" and not self.problems
+                and not self.warnings)  # fmt: skip
 
     def text(self) -> str:
         head = f"{self.agency} {self.feed} {self.file}"
@@ -41,18 +49,24 @@ class Report:
         o = self.outcome
         if o.status == "rejected":
             return f"{head}: whole file rejected: {o.reason}"
-        lines = [f"{head}: {o.rows_in} rows in, {o.rows_loaded} would load, {o.rows_quarantined} would be quarantined"]
+        excluded = f", {o.rows_excluded} excluded by rule ({o.excluded_by})" if o.rows_excluded else ""
+        lines = [f"{head}: {o.rows_in} rows in, {o.rows_loaded} would load, {o.rows_quarantined} would be quarantined"
+                 f"{excluded}"]  # fmt: skip
+        if o.encoding and o.encoding != "utf-8":
+            lines.append(f"  read as {o.encoding}")
         for p in self.problems:
             where = f"line {p.line}" if p.line else f"record {p.record}"
             lines.append(f"  {where} column {p.reason}")
+        lines.extend(f"  warning: {w}" for w in self.warnings)
         lines.append("OK" if self.ok else "NOT OK")
         return "\n".join(lines)
 
 
-def validate_feed(path: Path, agency: str, feed: str) -> Report:
-    specs = [f for f in load_registry() if f.agency == agency]
+def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = None) -> Report:
+    registry = load_registry(feeds_dir)
+    specs = [f for f in registry if f.agency == agency]
     if not specs:
-        known = sorted({f.agency for f in load_registry()})
+        known = sorted({f.agency for f in registry})
         return Report(agency, feed, str(path), None, [], f"unknown agency {agency!r} (registered: {', '.join(known)})")
     spec = next((f for f in specs if f.name == feed), None)
     if spec is None:
@@ -67,6 +81,60 @@ def validate_feed(path: Path, agency: str, feed: str) -> Report:
         rows = con.execute(
             "select record_number, line_number, column_name, reason from quarantine.rejected_rows order by record_number"
         ).fetchall()
+        warnings = _dates_that_do_not_read_back(con, spec, path.resolve()) if outcome.status == "loaded" else []
     finally:
         con.close()
-    return Report(agency, feed, str(path), outcome, [Problem(*r) for r in rows])
+    return Report(agency, feed, str(path), outcome, [Problem(*r) for r in rows], warnings=warnings)
+
+
+# leading zeros aside ('7/4/2025' is fine for %m/%d/%Y), a value must write back as delivered
+_UNPADDED = "regexp_replace({}, '(^|[^0-9])0+([0-9])', '\\1\\2', 'g')"
+
+
+def _dates_that_do_not_read_back(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path) -> list[str]:
+    """A format that parses but means something else: '2023-1' (a year and a quarter) read with
+    %Y-%m is January 2023 and writes back as '2023-01'. Local timestamps are compared before
+    they are moved to UTC."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            read_source(con, spec, path, Path(tmp))
+        except UnreadableFile:
+            return []
+        out = []
+        for name, col in CONTRACTS[spec.kind].columns.items():
+            fmt = value_format(spec, name, col.type)
+            if col.type not in (TIMESTAMP, DATE) or fmt in (ISO8601, FISCAL) or name not in spec.columns:
+                continue
+            text = text_expr(spec, name)
+            parsed = f"try_strptime({text}, {lit(fmt)})"
+            written = f"strftime({parsed}, {lit(fmt)})"
+            n, example, back = con.execute(
+                f"select count(*), any_value({text}), any_value({written}) from src"
+                f" where {parsed} is not null and {_UNPADDED.format(written)} <> {_UNPADDED.format(text)}"
+            ).fetchone()
+            if n:
+                out.append(
+                    f"column {label(spec, name)} ({name}): {n} value(s) do not read back as delivered through {fmt!r}"
+                    f" (e.g. {example!r} reads as {back!r}): check the format"
+                )
+            months, rows = con.execute(f"select max(month({parsed})), count({parsed}) from src").fetchone()
+            if isinstance(spec.columns[name], tuple) and rows and rows >= 4 and months <= 4:
+                out.append(
+                    f"column {label(spec, name)} ({name}): every date falls in January-April: if the file holds quarters,"
+                    " map them with {fiscal_year: ..., fiscal_quarter: ...}"
+                )
+        con.execute("drop table if exists src; drop table if exists src_rejects")
+    return out
+
+
+def feeds_claiming_the_same_file(specs: list[FeedSpec], landing: Path) -> list[str]:
+    """Two feeds whose patterns match one delivered file would load it twice."""
+    claims: dict[Path, list[str]] = {}
+    for spec in specs:
+        for p in discover(spec, landing):
+            claims.setdefault(p, []).append(spec.key)
+    return [
+        f"{p.relative_to(landing)} is claimed by {len(keys)} feeds ({', '.join(keys)}): make their patterns disjoint"
+        for p, keys in sorted(claims.items())
+        if len(keys) > 1
+    ]

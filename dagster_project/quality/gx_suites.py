@@ -12,8 +12,9 @@ import dagster as dg
 
 from dagster_project.audit import trail as audit
 from dagster_project.config import EXPECTATIONS_DIR, duckdb_memory_limit, paths
+from dagster_project.ingest.loader import touched_by_run
 from dagster_project.ingest.readers import lit
-from dagster_project.partitions import run_window
+from dagster_project.partitions import run_window, widened
 from dagster_project.quality import gx_duckdb
 from dagster_project.resources import WarehouseResource
 
@@ -199,7 +200,8 @@ def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
         description=f"GX suite expectations/{suite.name}.json: {suite.description}",
     )  # fmt: skip
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        window = run_window(context.run.tags)
+        with warehouse.connection() as con:
+            window = widened(run_window(context.run.tags), touched_by_run(con, context.run.run_id))
         query = suite.query_for(window)
         outcome = run_suite(suite, warehouse.path, run_name=context.run.run_id, window=window)
         with warehouse.connection() as con:

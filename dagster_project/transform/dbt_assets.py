@@ -17,7 +17,8 @@ from dagster_dbt import (
 
 from dagster_project.audit import trail as audit
 from dagster_project.config import DBT_PROJECT_DIR, SEEDS_DIR, export_warehouse_env
-from dagster_project.partitions import run_window
+from dagster_project.ingest.loader import touched_by_run
+from dagster_project.partitions import run_window, widened
 from dagster_project.resources import WarehouseResource, dbt_resource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -66,7 +67,8 @@ translator = CxDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator, project=dbt_project)
 def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     export_warehouse_env()
-    window = run_window(context.run.tags)
+    with warehouse.connection() as con:  # closed again before dbt opens the file
+        window = widened(run_window(context.run.tags), touched_by_run(con, context.run_id))
     if window:
         context.log.info(f"incremental facts rebuild only {window}")
     # The window reaches dbt as env vars (see dbt/macros/partition_window.sql): --vars would

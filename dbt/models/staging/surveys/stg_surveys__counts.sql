@@ -28,8 +28,13 @@ joined as (
         points._source_file as source_file,
         points._row_number as source_row_number
     from points
+    -- a record is its file, its feed and its ordinal: two feeds may read the same file
     inner join rows_delivered
-        on points._file_sha256 = rows_delivered._file_sha256 and points._row_number = rows_delivered._row_number
+        on
+            points._file_sha256 = rows_delivered._file_sha256
+            and points.agency_code = rows_delivered.agency_code
+            and points.feed_name = rows_delivered.feed_name
+            and points._row_number = rows_delivered._row_number
 )
 
 select * from joined
