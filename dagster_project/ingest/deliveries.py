@@ -1,7 +1,9 @@
 """Operate on deliveries already in the warehouse: list, hold, release, purge (``cxw deliveries``).
 
-A delivery is one file of one agency feed, one row of ``raw.ingest_log``. Its status says what
-the warehouse does with its rows:
+A delivery is one file of one agency feed: one row of ``raw.ingest_log``, or one per month for a
+file whose records span several (``period_from: records``); hold and release can take one month
+of such a file, purge always takes the whole file. Its status says what the warehouse does with
+its rows:
 
     loaded      in raw.* and counted from staging on
     held        kept in raw.* but left out of the warehouse: every staging model skips the rows
@@ -58,7 +60,7 @@ ACTION_COLUMNS = "acted_at, action, selector, deliveries_affected, deliveries, r
 
 LOG_FIELDS = (
     "agency_code, feed_name, feed_kind, period, source_file, file_sha256, status, rows_in, rows_loaded,"
-    " rows_quarantined, reason, status_by, status_reason, status_changed_at, run_id, loaded_at"
+    " rows_quarantined, rows_excluded, reason, status_by, status_reason, status_changed_at, run_id, loaded_at"
 )
 
 
@@ -106,6 +108,7 @@ class Delivery:
     rows_in: int | None
     rows_loaded: int | None
     rows_quarantined: int | None
+    rows_excluded: int | None  # left out by the feed's exclude rules (previews, test responses)
     reason: str | None  # the loader's (why rejected, which file it replaces)
     status_by: str | None
     status_reason: str | None
@@ -317,6 +320,8 @@ def act(
     matched = select(con, selector)
     if not matched:
         raise _nothing_matches(con, selector)
+    if action == "purge":
+        matched = _whole_files(con, matched)
     result = ActionResult(action, selector, reason.strip(), actor or operator_actor())
     for d in matched:
         if d.status in FROM_STATUSES[action]:
@@ -327,7 +332,7 @@ def act(
     con.execute("begin transaction")
     try:
         for d in result.changed:
-            result.partitions += _delivery_partitions(con, d)
+            result.partitions += _delivery_partitions(d)
             if action == "purge":
                 _delete_rows(con, d)
             _set_status(con, d, TO_STATUS[action], result)
@@ -338,7 +343,7 @@ def act(
         raise
     result.partitions = sorted(set(result.partitions))
     if action == "purge":
-        result.notes += _purge_notes(result.changed)
+        result.notes += _purge_notes(con, result.changed)
     return result
 
 
@@ -350,21 +355,19 @@ def _why_unchanged(action: str, d: Delivery) -> str:
     return f"already {d.status}"
 
 
-def _delivery_partitions(con: duckdb.DuckDBPyConnection, d: Delivery) -> list[tuple[str, str]]:
-    """The agency x period partitions the delivery's rows are in (its logged period, and the
-    periods of its rows, should a file ever span several)."""
-    periods = {d.period} if d.period else set()
-    contract = CONTRACTS.get(d.kind)
-    if contract is not None and d.status in ("loaded", "held"):
-        periods |= {
-            p
-            for (p,) in con.execute(
-                f"select distinct _period from raw.{contract.table}"
-                " where _file_sha256 = ? and agency_code = ? and feed_name = ? and _period is not null",
-                [d.sha256, d.agency, d.feed],
-            ).fetchall()
-        }
-    return [(d.agency, p) for p in periods]
+def _whole_files(con: duckdb.DuckDBPyConnection, matched: list[Delivery]) -> list[Delivery]:
+    """Every log row of the matched files. A file whose records span several months (``period_from:
+    records``) has one row per month; purge takes the whole file, since a file with any row left
+    loaded would still count as seen and never load again."""
+    files = {(d.sha256, d.agency, d.feed) for d in matched}
+    rows = [d for sha, agency, feed in sorted(files) for d in select(con, Selector(agency=agency, file=sha))
+            if d.feed == feed]  # fmt: skip
+    return sorted(set(rows), key=lambda d: (d.agency, d.feed, d.period or "", str(d.loaded_at), d.file))
+
+
+def _delivery_partitions(d: Delivery) -> list[tuple[str, str]]:
+    """The agency x period partition the log row stands for (a file spanning months has a row per month)."""
+    return [(d.agency, d.period)] if d.period else []
 
 
 def _delete_rows(con: duckdb.DuckDBPyConnection, d: Delivery) -> None:
@@ -389,8 +392,8 @@ def _set_status(con: duckdb.DuckDBPyConnection, d: Delivery, status: str, result
     con.execute(
         "update raw.ingest_log set status = ?, status_by = ?, status_reason = ?, status_changed_at = ?"
         " where file_sha256 = ? and agency_code = ? and feed_name = ? and status = ?"
-        " and run_id is not distinct from ?",
-        [status, by, why, _now(), d.sha256, d.agency, d.feed, d.status, d.run_id],
+        " and period is not distinct from ? and run_id is not distinct from ?",
+        [status, by, why, _now(), d.sha256, d.agency, d.feed, d.status, d.period, d.run_id],
     )
 
 
@@ -409,10 +412,20 @@ def _record(con: duckdb.DuckDBPyConnection, result: ActionResult) -> None:
     )  # fmt: skip
 
 
-def _purge_notes(changed: list[Delivery]) -> list[str]:
+def _purge_notes(con: duckdb.DuckDBPyConnection, changed: list[Delivery]) -> list[str]:
     landing = paths().landing
-    gone = [d for d in changed if not (landing / d.file).is_file()]
-    return [f"{d.agency} {d.feed} {d.file} is no longer in {landing}: it will not load again" for d in gone]
+    files = sorted({(d.agency, d.feed, d.file, d.sha256) for d in changed})
+    notes = [f"{a} {f} {file} is no longer in {landing}: it will not load again"
+             for a, f, file, _ in files if not (landing / file).is_file()]  # fmt: skip
+    for a, f, file, sha in files:
+        (superseded,) = con.execute(
+            "select count(*) from raw.ingest_log where file_sha256 = ? and agency_code = ? and feed_name = ?"
+            " and status = 'superseded'",
+            [sha, a, f],
+        ).fetchone()
+        if superseded:  # the loader still counts the file as seen
+            notes.append(f"{a} {f} {file}: a month of it was superseded by a correction, so it will not load again")
+    return notes
 
 
 def _now() -> datetime:
@@ -423,15 +436,16 @@ def _now() -> datetime:
 
 
 def listing(deliveries: list[Delivery]) -> str:
-    """One line per delivery: agency, feed, period, file, status, rows in / loaded / quarantined, reason."""
-    header = ("agency", "feed", "period", "file", "status", "in", "loaded", "quar.", "reason")
+    """One line per delivery (per month of a file spanning several): agency, feed, period, file,
+    status, rows in / loaded / quarantined / excluded, reason."""
+    header = ("agency", "feed", "period", "file", "status", "in", "loaded", "quar.", "excl.", "reason")
     rows = [
         (d.agency, d.feed, d.period or "-", d.file, d.status, _n(d.rows_in), _n(d.rows_loaded),
-         _n(d.rows_quarantined), d.why)
+         _n(d.rows_quarantined), _n(d.rows_excluded), d.why)
         for d in deliveries
     ]  # fmt: skip
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
-    numeric = {5, 6, 7}
+    numeric = {5, 6, 7, 8}
 
     def line(r: tuple) -> str:
         cells = [

@@ -2,7 +2,8 @@
     delivery is held by an operator (`cxw deliveries hold`) or by a check that failed on it, with
     status 'held' in raw.ingest_log (dagster_project/ingest/deliveries.py). Every staging model
     filters its raw source with this condition; `alias` is the raw table's alias there. A row is
-    matched to its delivery by file sha256, agency and feed (one file may feed two feeds). Rows
+    matched to its delivery by file sha256, agency, feed (one file may feed two feeds) and period
+    (a file whose records span months has a log row per month). Rows
     without lineage are kept: they are not a delivery's to hold. -#}
 {% macro not_held(alias) -%}
     not exists (
@@ -13,5 +14,6 @@
             and held_log.file_sha256 = {{ alias }}._file_sha256
             and held_log.agency_code = {{ alias }}.agency_code
             and held_log.feed_name = {{ alias }}.feed_name
+            and held_log.period = {{ alias }}._period
     )
 {%- endmacro %}

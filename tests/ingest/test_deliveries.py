@@ -314,7 +314,7 @@ def test_list_prints_one_line_per_delivery(ops: Ops, purged: Step, capsys):
     code, out, _ = cxw(capsys, "list", "--agency", "DOS")
     lines = out.splitlines()
     assert code == 0 and lines[0].split() == ["agency", "feed", "period", "file", "status", "in", "loaded", "quar.",
-                                              "reason"]  # fmt: skip
+                                              "excl.", "reason"]  # fmt: skip
     assert len(lines) == 1 + 4  # two files, each purged once and loaded again
     assert sorted(line.split()[4] for line in lines[1:]) == ["loaded", "loaded", "purged", "purged"]
     assert all("wrong scale: reload" in line for line in lines[1:] if " purged " in line)

@@ -9,7 +9,7 @@ import pytest
 
 from dagster_project.demo.generate import generate
 from dagster_project.ingest.deliveries import DeliveryError, Selector, act, select
-from dagster_project.ingest.loader import connect, discover, ensure_tables, load_file
+from dagster_project.ingest.loader import connect, discover, ensure_tables, load_file, load_files
 from dagster_project.ingest.registry import load_registry
 
 
@@ -87,3 +87,28 @@ def test_selection_by_sha256_prefix_and_its_limits(landing: Path, con):
     # a refused action changes nothing and writes no audit row
     assert con.execute("select count(*) from raw.ingest_log where status <> 'loaded'").fetchone() == (0,)
     assert con.execute("select count(*) from duckdb_tables() where schema_name = 'audit'").fetchone() == (0,)
+
+
+def test_a_file_spanning_months_is_held_by_month_and_purged_whole(tmp_path: Path, con):
+    landing = tmp_path / "landing"
+    spec = replace(_spec("SSA", "call_center"), period_from="records", pattern="exports/*.psv")
+    path = landing / "SSA/exports/calls_export.psv"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "call_id|call_start|queue|reason_code|caller_key|queue_wait_sec|handle_sec|disposition\n"
+        "A1|2025-01-10 09:00:00|N800|SSN_CARD|C1|10|100|RESOLVED\n"
+        "A2|2025-02-03 10:00:00|N800|SSN_CARD|C2|10|100|RESOLVED\n"
+    )
+    assert load_files(con, spec, [path], landing, "run-1")[0].periods == ("2025-01", "2025-02")
+    file = "SSA/exports/calls_export.psv"
+    held = act(con, "hold", Selector(file=file, period="2025-02"), "February double counted", "operator:tester")
+    assert [(d.period, d.status) for d in held.changed] == [("2025-02", "loaded")]
+    assert held.partitions == [("SSA", "2025-02")]
+    statuses = "select period, status from raw.ingest_log where source_file = ? order by period, loaded_at"
+    assert con.execute(statuses, [file]).fetchall() == [("2025-01", "loaded"), ("2025-02", "held")]
+    purged = act(con, "purge", Selector(file=file, period="2025-01"), "reload", "operator:tester")
+    assert sorted((d.period, d.status) for d in purged.changed) == [("2025-01", "loaded"), ("2025-02", "held")]
+    assert con.execute(statuses, [file]).fetchall() == [("2025-01", "purged"), ("2025-02", "purged")]
+    assert con.execute("select count(*) from raw.contacts").fetchone() == (0,)
+    assert load_files(con, spec, [path], landing, "run-2")[0].status == "loaded"  # the whole file loads again
+    assert con.execute("select count(*) from raw.contacts").fetchone() == (2,)
