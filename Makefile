@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: setup run test lint ui demo bench clean spark
+.PHONY: setup run test lint ui demo bench clean clean-landing spark
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -63,5 +63,12 @@ bench: setup
 demo: setup
 	$(BIN)/cxw demo --out data/landing
 
+## Remove what builds make: the warehouse, published files, audit pages, Spark data, Dagster's home,
+## dbt's target and logs. Never data/landing: the delivered files are kept as delivered.
 clean:
-	rm -rf data .dagster_home dbt/target dbt/logs
+	@if [ -d data ]; then find data -mindepth 1 -maxdepth 1 ! -name landing -exec rm -rf {} +; fi
+	rm -rf .dagster_home dbt/target dbt/logs
+
+## DESTRUCTIVE: delete every delivered file in data/landing (agencies' originals; make demo writes the demo ones).
+clean-landing:
+	rm -rf data/landing

@@ -4,6 +4,8 @@ cxw validate-feed FILE --agency X --feed Y   check a delivery before sending it 
 cxw check-registry [--write-schema]           every problem of the feed YAMLs (exit 0/1)
 cxw demo [--out DIR] [--seed N] [--scale F]   write the deterministic demo deliveries
 cxw spark-build [--fresh]                     build the same dbt models on Spark (README "Scaling out")
+cxw deliveries list|hold|release|purge        take deliveries (or a whole feed) out of the warehouse and
+                                              back (README "Operate deliveries")
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import json
 import sys
 from pathlib import Path
 
+from dagster_project.audit.report import refresh_index
 from dagster_project.config import FEEDS_DIR, paths
 from dagster_project.demo.generate import generate
+from dagster_project.ingest import deliveries
 from dagster_project.ingest.registry import SCHEMA_FILE, RegistryError, json_schema, registry_problems
 from dagster_project.ingest.validate import feeds_claiming_the_same_file, validate_feed
 from dagster_project.scale_out import spark as spark_build
@@ -37,11 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--scale", type=float, default=1.0, help="volume multiplier (benchmarks use 100+)")
     spark = sub.add_parser("spark-build", help="build the same dbt models on Spark from the DuckDB raw schema")
     spark_build.add_arguments(spark)
+    _add_deliveries_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "spark-build":
         return spark_build.run(args)
     if args.command == "check-registry":
         return check_registry(write_schema=args.write_schema, directory=args.feeds_dir)
+    if args.command == "deliveries":
+        return _deliveries(args)
     if args.command == "validate-feed":
         try:
             report = validate_feed(args.file, args.agency, args.feed, args.feeds_dir)
@@ -68,6 +75,56 @@ def check_registry(*, write_schema: bool = False, directory: Path | None = None)
     agencies = len({s.agency for s in specs})
     print(f"{len(specs)} feeds of {agencies} agencies valid; {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _add_deliveries_parser(sub) -> None:
+    parser = sub.add_parser(
+        "deliveries",
+        help="list, hold, release or purge deliveries (by agency, feed, period or file)",
+        description="A delivery is one file of one agency feed (a row of raw.ingest_log). hold: kept in raw but "
+        "left out of the warehouse from the next build on; release: counted again; purge: its raw and "
+        "quarantine rows deleted, so the file loads again on the next run. Each action goes to "
+        "audit.operator_actions.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True)
+    for action, help_text in (
+        ("list", "one line per delivery: agency, feed, period, file, status, rows in / loaded / quarantined, reason"),
+        ("hold", "keep the deliveries in raw but leave them out of the warehouse from the next build on"),
+        ("release", "count held deliveries again from the next build on"),
+        ("purge", "delete the deliveries' raw and quarantine rows; the files load again on the next run"),
+    ):
+        p = actions.add_parser(action, help=help_text)
+        p.add_argument("--agency", help="agency code, e.g. SSA")
+        p.add_argument("--feed", help="feed name, e.g. call_center (with --agency: the whole feed)")
+        p.add_argument("--period", help="delivery period YYYY-MM")
+        p.add_argument(
+            "--file", help="the file as listed (e.g. SSA/call_center/ssa_800_calls_2025-07.psv) or a sha256 prefix"
+        )
+        if action == "list":
+            p.add_argument("--status", action="append", choices=("loaded", "held", "rejected", "superseded", "purged"),
+                           help="only deliveries with this status (repeatable)")  # fmt: skip
+        else:
+            p.add_argument("--reason", required=action != "release", default="", help="why: kept in the audit trail")
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    warehouse = paths().warehouse
+    try:
+        selector = deliveries.Selector(args.agency, args.feed, args.period, args.file)
+        with deliveries.open_warehouse(warehouse, read_only=args.action == "list") as con:
+            if args.action == "list":
+                found = deliveries.select(con, selector, tuple(args.status or ()))
+                print(deliveries.listing(found) if found else f"no delivery matches {selector.describe()}")
+                return 0
+            result = deliveries.act(con, args.action, selector, args.reason)
+    except deliveries.DeliveryError as exc:
+        print(f"cxw deliveries {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print(result.text())
+    index = refresh_index()  # the auditors' index lists every action at once, not only after the next run
+    if index:
+        print(f"audit: {index}")
+    return 0 if result.changed or result.unchanged else 1
 
 
 if __name__ == "__main__":

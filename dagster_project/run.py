@@ -87,12 +87,17 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
     if p.warehouse.exists():
         con = duckdb.connect(str(p.warehouse), read_only=True)
         try:
-            agencies, files = con.execute(
-                "select count(distinct agency_code), count(distinct file_sha256) from raw.ingest_log where status <> 'skipped'"
+            agencies, files, held = con.execute(
+                "select count(distinct agency_code), count(distinct file_sha256), count(distinct file_sha256)"
+                " filter (where status = 'held') from raw.ingest_log where status <> 'skipped'"
             ).fetchone()
         finally:
             con.close()
         lines.append(f"agencies: {agencies}   delivery files logged: {files}")
+        if held:
+            lines.append(
+                f"held deliveries (kept in raw, not counted): {held}   see: .venv/bin/cxw deliveries list --status held"
+            )
         for table, n in layer_counts(p.warehouse).items():
             lines.append(f"  {table:<40} {n:>9,} rows")
     lines.append(f"checks: {len(evaluations) - len(failed)} passed, {len(failed)} failed")

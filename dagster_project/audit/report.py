@@ -27,6 +27,7 @@ from dagster_project.config import paths
 
 DATA_DOCS_INDEX = "gx/uncommitted/data_docs/local_site/index.html"
 QUARANTINE_SHOWN = 200  # rows listed per run page; the full list stays in quarantine.rejected_rows
+ACTIONS_SHOWN = 100  # operator actions listed, newest first; all are in audit.operator_actions
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
@@ -83,7 +84,7 @@ def write_run_report(run_id: str, run_status: str, warehouse: Path | None = None
     _write(page, _run_page(summary, facts, docs_built))
     _write(page.with_suffix(".json"), json.dumps(summary, indent=2))
     index = audit_dir / "index.html"
-    _write(index, _index_page(audit_dir, docs_built or (audit_dir / DATA_DOCS_INDEX).exists()))
+    _write(index, _index_page(audit_dir, docs_built or (audit_dir / DATA_DOCS_INDEX).exists(), facts["actions"]))
     return RunReport(run_id, page, index, summary["checks_passed"], summary["checks_failed"], summary["published"])
 
 
@@ -102,7 +103,7 @@ def _build_data_docs(audit_dir: Path, run_id: str) -> bool:
 
 def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> dict:
     facts: dict = {"deliveries": [], "holdings": [], "rejected_files": [], "quarantine": [], "quarantined_total": 0,
-                   "checks": []}  # fmt: skip
+                   "checks": [], "held": [], "actions": []}  # fmt: skip
     facts["published_run"], facts["published_at"] = None, None
     if published_db.exists():
         with duckdb.connect(str(published_db), read_only=True) as pub:
@@ -127,6 +128,16 @@ def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> dict:
                 " sum(rows_quarantined), strftime(max(loaded_at), '%Y-%m-%d %H:%M') from raw.ingest_log"
                 " where status = 'loaded' and superseded_by is null group by 1, 2 order by 1, 2"
             ).fetchall()
+            if "status_by" in {
+                c for (c,) in con.execute("select column_name from (describe raw.ingest_log)").fetchall()
+            }:
+                facts["held"] = con.execute(
+                    "select agency_code, feed_name, period, source_file, status_by, status_reason,"
+                    " strftime(status_changed_at, '%Y-%m-%d %H:%M') from raw.ingest_log where status = 'held'"
+                    " order by 1, 2, 3, 4"
+                ).fetchall()
+        if "audit.operator_actions" in tables:
+            facts["actions"] = _operator_actions(con)
         if "quarantine.rejected_files" in tables:
             facts["rejected_files"] = con.execute(
                 "select agency_code, feed_name, source_file, reason from quarantine.rejected_files"
@@ -227,6 +238,13 @@ def _run_page(s: dict, facts: dict, docs_built: bool) -> str:
             empty="The warehouse holds no deliveries yet.",
             caption="What the warehouse holds after this run (live deliveries, all runs)",
         ),
+        _table(
+            ["Agency", "Feed", "Period", "File", "Held by", "Reason", "Since (UTC)"],
+            facts["held"],
+            empty="No delivery is held.",
+            caption="Held deliveries: kept in raw, left out of every fact and mart",
+        ),
+        _actions_table(facts["actions"]),
         "<h2>What was quarantined, and why</h2>",
         _table(
             ["Agency", "Feed", "File", "Reason"],
@@ -316,7 +334,49 @@ def _failed_checks(checks: list[tuple]) -> list[str]:
     ]
 
 
-def _index_page(audit_dir: Path, docs_built: bool) -> str:
+def refresh_index() -> Path | None:
+    """Rewrite the index without a run (after ``cxw deliveries``): it lists operator actions.
+    None when no run has written the audit site yet."""
+    p = paths()
+    if not (p.audit_dir / "runs").is_dir() or not p.warehouse.exists():
+        return None
+    with duckdb.connect(str(p.warehouse), read_only=True) as con:
+        tables = {f"{s}.{t}" for s, t in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()}
+        actions = _operator_actions(con) if "audit.operator_actions" in tables else []
+    index = p.audit_dir / "index.html"
+    _write(index, _index_page(p.audit_dir, (p.audit_dir / DATA_DOCS_INDEX).exists(), actions))
+    return index
+
+
+def _operator_actions(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return [
+        (at, action, selector, n, _files_of(deliveries), reason, actor)
+        for at, action, selector, n, deliveries, reason, actor in con.execute(
+            "select strftime(acted_at, '%Y-%m-%d %H:%M:%S'), action, selector, deliveries_affected,"
+            f" deliveries, reason, actor from audit.operator_actions order by acted_at desc limit {ACTIONS_SHOWN}"
+        ).fetchall()
+    ]
+
+
+def _files_of(deliveries_json: str) -> str:
+    return "; ".join(
+        f"{d['agency']} {d['feed']} {d['file']} (sha256 {d['sha256'][:12]})"
+        for d in json.loads(deliveries_json or "[]")
+    )
+
+
+def _actions_table(actions: list[tuple]) -> str:
+    return _table(
+        ["When (UTC)", "Action", "Selection", "Deliveries", "Files", "Reason", "By"],
+        actions,
+        numeric={3},
+        empty="No operator action yet.",
+        caption="Operator actions (cxw deliveries hold / release / purge), newest first; all are in "
+        "audit.operator_actions",
+    )
+
+
+def _index_page(audit_dir: Path, docs_built: bool, actions: list[tuple] = ()) -> str:
     runs = []
     for f in (audit_dir / "runs").glob("*.json"):
         runs.append(json.loads(f.read_text()))
@@ -361,6 +421,7 @@ def _index_page(audit_dir: Path, docs_built: bool) -> str:
             raw={1, 8},
             empty="No run yet.",
         ),
+        _actions_table(list(actions)),
     ]
     return _html("Audit trail", "\n".join(body))
 

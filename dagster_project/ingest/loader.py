@@ -39,6 +39,11 @@ create table if not exists raw.ingest_log (
 alter table raw.ingest_log add column if not exists rows_excluded bigint;
 alter table raw.ingest_log add column if not exists excluded_by varchar;
 alter table raw.ingest_log add column if not exists encoding varchar;
+-- who set a status the loader did not (held, released back to loaded, purged: an operator's
+-- `cxw deliveries`, or a check), why and when (dagster_project/ingest/deliveries.py)
+alter table raw.ingest_log add column if not exists status_by varchar;
+alter table raw.ingest_log add column if not exists status_reason varchar;
+alter table raw.ingest_log add column if not exists status_changed_at timestamp;
 create table if not exists quarantine.rejected_rows (
     agency_code varchar, feed_name varchar, source_file varchar, file_sha256 varchar, record_number bigint,
     line_number bigint, column_name varchar, reason varchar, raw_record varchar, run_id varchar,
@@ -203,10 +208,12 @@ def load_files(
 
 
 def _seen_before(con, spec: FeedSpec) -> dict[str, str]:
-    """sha256 -> 'file (status)' of every delivery of this feed already logged."""
+    """sha256 -> 'file (status)' of every delivery of this feed already logged. A purged delivery
+    (``cxw deliveries purge``) is not: its file loads again, e.g. after its feed YAML was fixed."""
     rows = con.execute(
         "select file_sha256, first(source_file || ' (' || status || ')' order by loaded_at) from raw.ingest_log"
-        " where agency_code = ? and feed_name = ? and status in ('loaded', 'rejected', 'superseded') group by all",
+        " where agency_code = ? and feed_name = ? and status in ('loaded', 'held', 'rejected', 'superseded')"
+        " group by all",
         [spec.agency, spec.name],
     ).fetchall()
     return dict(rows)
@@ -418,10 +425,11 @@ def _collect(con, spec: FeedSpec, batch: list[_Staged]) -> None:
 
 
 def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[str]:
-    """A corrected re-delivery: remove the rows of earlier files for this agency, feed and period."""
+    """A corrected re-delivery: remove the rows of earlier files for this agency, feed and period
+    (a held one too: the correction is what the hold waited for)."""
     earlier = con.execute(
-        "select file_sha256, source_file from raw.ingest_log"
-        " where agency_code = ? and feed_name = ? and period = ? and status = 'loaded' and file_sha256 <> ?",
+        "select file_sha256, source_file from raw.ingest_log where agency_code = ? and feed_name = ? and period = ?"
+        " and status in ('loaded', 'held') and file_sha256 <> ?",
         [spec.agency, spec.name, period, sha],
     ).fetchall()
     contract = CONTRACTS[spec.kind]
@@ -433,7 +441,7 @@ def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[s
             )
         con.execute(
             "update raw.ingest_log set status = 'superseded', superseded_by = ? where file_sha256 = ? and agency_code = ?"
-            " and feed_name = ? and period = ? and status = 'loaded'",
+            " and feed_name = ? and period = ? and status in ('loaded', 'held')",
             [sha, old_sha, spec.agency, spec.name, period],
         )
     return [f for _, f in earlier]

@@ -26,11 +26,18 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- A run without a partition window rebuilds the incremental fact whole: empty it first, so
-    rows whose period is unknown or gone (a delivery withdrawn) cannot linger. -#}
-{% macro full_window_reset() -%}
+{#- Empty what the run rebuilds before delete+insert fills it again. Without a partition window
+    that is the whole fact, so rows whose period is unknown or gone (a delivery withdrawn) cannot
+    linger. With one, the window's partitions (and lookback_months before them, the periods the
+    model rebuilds): delete+insert only replaces partitions that still have rows, so a partition
+    whose only delivery was held or purged (cxw deliveries) would otherwise keep its old rows.
+    Spark cannot delete from a parquet table: there insert_overwrite replaces the partitions that
+    have rows, and a partition left with none needs a run without a window (make run). -#}
+{% macro full_window_reset(lookback_months=0) -%}
     {%- if is_incremental() and not window_list('CXW_WINDOW_PERIODS') -%}
         {{ empty_table(this) }}
+    {%- elif is_incremental() -%}
+        {{ empty_partitions(this, partition_window_filter('agency_code', 'delivery_period', lookback_months)) }}
     {%- else -%}
         select 1
     {%- endif -%}
@@ -48,4 +55,17 @@
 
 {% macro spark__empty_table(relation) -%}
     truncate table {{ relation }}
+{%- endmacro %}
+
+{#- Remove the rows of some partitions. Spark: nothing (see full_window_reset). -#}
+{% macro empty_partitions(relation, condition) -%}
+    {{ return(adapter.dispatch('empty_partitions', 'cx_warehouse')(relation, condition)) }}
+{%- endmacro %}
+
+{% macro default__empty_partitions(relation, condition) -%}
+    delete from {{ relation }} where {{ condition }}
+{%- endmacro %}
+
+{% macro spark__empty_partitions(relation, condition) -%}
+    select 1
 {%- endmacro %}

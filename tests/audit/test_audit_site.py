@@ -29,7 +29,7 @@ def test_run_page_says_what_was_loaded_quarantined_and_checked(demo_build):
     # what was loaded from whom: one row per agency x feed, with files and rows as the ingest log has them
     per_feed = demo_build.query(
         "select agency_code, feed_name, count(distinct file_sha256), sum(rows_in), sum(rows_loaded),"
-        " sum(rows_quarantined), sum(rows_excluded) from raw.ingest_log where run_id = ? group by 1, 2",
+        " sum(rows_quarantined), sum(coalesce(rows_excluded, 0)) from raw.ingest_log where run_id = ? group by 1, 2",
         [demo_build.result.run_id],
     )
     assert len({row[0] for row in per_feed}) == 7

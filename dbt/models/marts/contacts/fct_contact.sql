@@ -9,7 +9,7 @@
 {{ config(
     materialized='incremental',
     on_schema_change='sync_all_columns',
-    pre_hook="{{ full_window_reset() }}",
+    pre_hook="{{ full_window_reset(lookback_months=1) }}",
     **incremental_partition_config(['agency_code', 'delivery_period'])
 ) }}
 

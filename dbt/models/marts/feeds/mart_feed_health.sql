@@ -32,15 +32,21 @@ per_feed as (
         agency_code,
         feed_name,
         max(feed_kind) as feed_kind,
-        sum(case when status = 'loaded' then 1 else 0 end) as files_loaded,
-        sum(case when status = 'rejected' then 1 else 0 end) as files_rejected,
-        sum(case when status = 'superseded' then 1 else 0 end) as files_superseded,
+        -- a file whose periods come from its records has a log row per period: count files, not rows
+        count(distinct case when status = 'loaded' then file_sha256 end) as files_loaded,
+        count(distinct case when status = 'rejected' then file_sha256 end) as files_rejected,
+        count(distinct case when status = 'superseded' then file_sha256 end) as files_superseded,
+        -- held: delivered but left out of the warehouse (cxw deliveries hold, or a failed check)
+        count(distinct case when status = 'held' then file_sha256 end) as files_held,
         sum(case when status = 'loaded' then rows_in else 0 end) as rows_in,
         sum(case when status = 'loaded' then rows_loaded else 0 end) as rows_loaded,
         sum(case when status = 'loaded' then rows_quarantined else 0 end) as rows_quarantined,
-        min(case when status = 'loaded' then period end) as first_period,
-        max(case when status = 'loaded' then period end) as last_period,
-        count(distinct case when status = 'loaded' then period end) as periods_delivered,
+        -- left out by a declared exclude rule (previews, tests): rows in = loaded + quarantined + excluded
+        sum(case when status = 'loaded' then coalesce(rows_excluded, 0) else 0 end) as rows_excluded,
+        -- a held delivery was delivered: its period is neither missing nor late
+        min(case when status in ('loaded', 'held') then period end) as first_period,
+        max(case when status in ('loaded', 'held') then period end) as last_period,
+        count(distinct case when status in ('loaded', 'held') then period end) as periods_delivered,
         max(loaded_at) as last_delivery_at
     from log
     group by agency_code, feed_name
@@ -91,9 +97,11 @@ select
     cast(files_loaded as bigint) as files_loaded,
     cast(files_rejected as bigint) as files_rejected,
     cast(files_superseded as bigint) as files_superseded,
+    cast(files_held as bigint) as files_held,
     cast(rows_in as bigint) as rows_in,
     cast(rows_loaded as bigint) as rows_loaded,
     cast(rows_quarantined as bigint) as rows_quarantined,
+    cast(rows_excluded as bigint) as rows_excluded,
     cast({{ divide('100.0 * rows_quarantined', 'nullif(rows_in, 0)') }} as double) as quarantine_rate_pct,
     cast(unmapped_contact_type_rows as bigint) as unmapped_contact_type_rows,
     cast(unmapped_outcome_rows as bigint) as unmapped_outcome_rows,

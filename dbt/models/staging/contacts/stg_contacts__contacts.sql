@@ -3,7 +3,8 @@
 with
 
 source as (
-    select * from {{ source('raw', 'contacts') }}
+    select * from {{ source('raw', 'contacts') }} as delivered
+    where {{ not_held('delivered') }}
 ),
 
 renamed as (

@@ -2,7 +2,8 @@
 with
 
 source as (
-    select * from {{ source('raw', 'survey_answers') }}
+    select * from {{ source('raw', 'survey_answers') }} as delivered
+    where {{ not_held('delivered') }}
 ),
 
 renamed as (

@@ -2,11 +2,13 @@
 with
 
 rows_delivered as (
-    select * from {{ source('raw', 'survey_counts') }}
+    select * from {{ source('raw', 'survey_counts') }} as delivered
+    where {{ not_held('delivered') }}
 ),
 
 points as (
-    select * from {{ source('raw', 'survey_count_points') }}
+    select * from {{ source('raw', 'survey_count_points') }} as delivered
+    where {{ not_held('delivered') }}
 ),
 
 joined as (

@@ -2,7 +2,8 @@
 with
 
 source as (
-    select * from {{ source('raw', 'survey_responses') }}
+    select * from {{ source('raw', 'survey_responses') }} as delivered
+    where {{ not_held('delivered') }}
 ),
 
 renamed as (

@@ -2,7 +2,8 @@
 with
 
 source as (
-    select * from {{ source('raw', 'web_analytics') }}
+    select * from {{ source('raw', 'web_analytics') }} as delivered
+    where {{ not_held('delivered') }}
 ),
 
 renamed as (
