@@ -674,4 +674,22 @@ def json_schema() -> dict:
     schema = RegistryDoc.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Feed registry of one agency (dagster_project/feeds/<AGENCY>.yml)"
+    # what a feed maps onto, derived from its owners (the contracts and the vocabulary seeds)
+    contracts = "; ".join(f"{kind}: {', '.join(c.columns)}" for kind, c in CONTRACTS.items())
+    columns = schema["$defs"]["FeedDoc"]["properties"]["columns"]
+    columns["description"] += f". Canonical columns per kind - {contracts}"
+    vocabularies = [(name, seed, column) for name, seed, column in _VOCABULARIES if (SEEDS_DIR / seed).is_file()]
+    schema["description"] = (
+        "Canonical values the marts count (map an agency's words onto them in seeds/*_synonyms.csv): "
+        + "; ".join(f"{name}: {', '.join(_seed_values(seed, column))}" for name, seed, column in vocabularies)
+    )
     return schema
+
+
+_VOCABULARIES = (("contact_type", "contact_types.csv", "contact_type"), ("outcome", "outcomes.csv", "outcome"),
+                 ("status", "request_statuses.csv", "status"), ("channel_code", "channels.csv", "channel_code"))  # fmt: skip
+
+
+def _seed_values(seed: str, column: str) -> list[str]:
+    with (SEEDS_DIR / seed).open(newline="") as f:
+        return [row[column] for row in csv.DictReader(f)]
