@@ -40,14 +40,15 @@ class Build:
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         """Read the working warehouse."""
-        return _read(self.warehouse, sql, params)
+        return read_db(self.warehouse, sql, params)
 
     def query_published(self, sql: str, params: list | None = None) -> list[tuple]:
         """Read the snapshot BI users see."""
-        return _read(self.published, sql, params)
+        return read_db(self.published, sql, params)
 
 
-def _read(database: Path, sql: str, params: list | None) -> list[tuple]:
+def read_db(database: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """Query a warehouse file read-only (tests import this rather than open connections by hand)."""
     con = duckdb.connect(str(database), read_only=True)
     try:
         return con.execute(sql, params or []).fetchall()

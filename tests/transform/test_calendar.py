@@ -5,22 +5,14 @@ import csv
 from datetime import date
 
 import dagster as dg
-import duckdb
 import pytest
 
 from dagster_project.demo.generate import generate
+from tests.conftest import read_db
 
 pytestmark = pytest.mark.slow
 DRIVER_COLUMNS = ["Q1_Trust", "Q2_Satisfaction", "Q3_Effectiveness", "Q4_Ease", "Q5_Efficiency", "Q6_Transparency",
                   "Q7_Employee"]  # fmt: skip
-
-
-def _built(db, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_a_fiscal_year_before_the_configured_calendar_reaches_the_scorecard(scratch):
@@ -40,10 +32,10 @@ def test_a_fiscal_year_before_the_configured_calendar_reaches_the_scorecard(scra
     assert build(dg.DagsterInstance.ephemeral()).success
     db = scratch / "warehouse" / "cx.duckdb"
     # whole fiscal years: FY2023 from 1 October 2022, up to the configured end of FY2028
-    assert _built(db, "select min(date_day), max(date_day) from marts.dim_date") == [
+    assert read_db(db, "select min(date_day), max(date_day) from marts.dim_date") == [
         (date(2022, 10, 1), date(2028, 9, 30))
     ]
-    assert _built(
+    assert read_db(
         db,
         "select responses from marts.mart_agency_scorecard"
         " where agency_code = 'SSA' and fiscal_year = 2023 and fiscal_quarter = 1",

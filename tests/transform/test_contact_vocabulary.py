@@ -6,20 +6,12 @@ dbt/models/intermediate/_intermediate__models.yml and marts/contacts/_contacts__
 import json
 
 import dagster as dg
-import duckdb
 import pytest
 
 from dagster_project.demo.generate import generate
+from tests.conftest import read_db
 
 pytestmark = pytest.mark.slow
-
-
-def _built(db, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_agency_wording_maps_and_an_unmapped_outcome_is_counted_and_warned(scratch):
@@ -34,7 +26,7 @@ def test_agency_wording_maps_and_an_unmapped_outcome_is_counted_and_warned(scrat
     assert build(dg.DagsterInstance.ephemeral()).success  # a WARN check does not block
     db = scratch / "warehouse" / "cx.duckdb"
 
-    facts = _built(
+    facts = read_db(
         db,
         "select source_outcome, outcome, is_outcome_unmapped, is_queued, is_answered, is_abandoned"
         " from marts.fct_contact where customer_key like 'CVOCAB%' order by contact_id",
@@ -45,7 +37,7 @@ def test_agency_wording_maps_and_an_unmapped_outcome_is_counted_and_warned(scrat
         ("Caller Hung Up", None, True, True, True, False),
     ]
 
-    health = _built(
+    health = read_db(
         db,
         "select agency_code, feed_name, unmapped_outcome_rows, unmapped_status_rows, unmapped_contact_type_rows"
         " from marts.mart_feed_health where unmapped_outcome_rows + unmapped_status_rows"
@@ -53,7 +45,7 @@ def test_agency_wording_maps_and_an_unmapped_outcome_is_counted_and_warned(scrat
     )
     assert health == [("SSA", "call_center", 2, 0, 0)]
 
-    ((passed, severity, details),) = _built(
+    ((passed, severity, details),) = read_db(
         db,
         "select passed, severity, details from audit.check_results where check_name = 'gx_contact_values_unmapped'",
     )
@@ -63,7 +55,7 @@ def test_agency_wording_maps_and_an_unmapped_outcome_is_counted_and_warned(scrat
     assert failure["sample"] == ['SSA/call_center outcome "Caller Hung Up" (2 rows in 2025-08)']
 
     published = scratch / "published" / "cx_warehouse.duckdb"
-    assert _built(
+    assert read_db(
         published,
         "select unmapped_outcome_rows from marts.mart_feed_health where agency_code = 'SSA' and feed_name = 'call_center'",
     ) == [(2,)]

@@ -4,22 +4,14 @@ import random
 from datetime import date
 
 import dagster as dg
-import duckdb
 import pytest
 
 from dagster_project.demo.generate import _write_csv, call_center_rows, generate
 from dagster_project.partitions import partition_key
+from tests.conftest import read_db
 
 pytestmark = pytest.mark.slow
 HEADER = ["call_id", "call_start", "queue", "reason_code", "caller_key", "queue_wait_sec", "handle_sec", "disposition"]
-
-
-def _built(db, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_one_agency_period_delivery_rebuilds_only_its_partition(scratch):
@@ -30,7 +22,7 @@ def test_one_agency_period_delivery_rebuilds_only_its_partition(scratch):
     assert build(dg.DagsterInstance.ephemeral()).success
     db = scratch / "warehouse" / "cx.duckdb"
     stamps = "select agency_code, delivery_period, min(_built_at), count(*) from marts.fct_contact group by 1, 2"
-    before = {(a, p): (t, n) for a, p, t, n in _built(db, stamps)}
+    before = {(a, p): (t, n) for a, p, t, n in read_db(db, stamps)}
 
     rows = call_center_rows(random.Random(7), date(2026, 1, 1), 40, reasons=["PAYMENT"], queues=["National 800"],
                             hms=False, stamp="%Y-%m-%d %H:%M:%S", prefix="N")  # fmt: skip
@@ -41,13 +33,13 @@ def test_one_agency_period_delivery_rebuilds_only_its_partition(scratch):
     )
     assert result.success
 
-    after = {(a, p): (t, n) for a, p, t, n in _built(db, stamps)}
+    after = {(a, p): (t, n) for a, p, t, n in read_db(db, stamps)}
     assert after[("SSA", "2026-01")][1] == 40  # the new partition
     assert after[("SSA", "2025-12")][1] == before[("SSA", "2025-12")][1]
     assert after[("SSA", "2025-12")][0] > before[("SSA", "2025-12")][0]  # rebuilt: repeats may cross the month
     untouched = [k for k in before if k not in {("SSA", "2025-12")}]
     assert untouched and all(after[k] == before[k] for k in untouched)  # history not rebuilt
-    month = _built(
+    month = read_db(
         db,
         "select sum(contacts) from marts.mart_contact_center where agency_code = 'SSA' and month_start = date '2026-01-01'",
     )
@@ -74,7 +66,7 @@ def test_an_older_month_delivered_again_keeps_repeats_in_the_next_month(scratch)
         partition_key=partition_key("SSA", "2025-11"), instance=dg.DagsterInstance.ephemeral()
     )
     assert result.success
-    flags = _built(
+    flags = read_db(
         scratch / "warehouse" / "cx.duckdb",
         "select contact_id, is_followed_by_repeat from marts.fct_contact where customer_key = 'CREPEAT' order by 1",
     )

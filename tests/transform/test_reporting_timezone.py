@@ -8,21 +8,13 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import duckdb
 import pytest
 
 from dagster_project.demo.generate import generate
+from tests.conftest import read_db
 
 pytestmark = pytest.mark.slow
 ET = ZoneInfo("America/New_York")
-
-
-def _built(db, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_evening_contacts_and_responses_count_in_the_agencys_local_month_and_quarter(scratch):
@@ -39,12 +31,12 @@ def test_evening_contacts_and_responses_count_in_the_agencys_local_month_and_qua
     assert build(dg.DagsterInstance.ephemeral()).success
     db = scratch / "warehouse" / "cx.duckdb"
 
-    assert _built(
+    assert read_db(
         db,
         "select opened_at, reporting_timezone, opened_date, opened_month, fiscal_year, fiscal_quarter"
         " from marts.fct_contact where contact_id = 'S2508999999'",
     ) == [(datetime(2025, 9, 1, 1, 30), "America/New_York", date(2025, 8, 31), datetime(2025, 8, 1), 2025, 4)]
-    assert _built(
+    assert read_db(
         db,
         "select distinct submitted_at, submitted_date, fiscal_year, fiscal_quarter"
         " from marts.fct_survey_response where response_key = 'IRS:IRS251099999'",
@@ -59,14 +51,14 @@ def test_evening_contacts_and_responses_count_in_the_agencys_local_month_and_qua
                 month = written.astimezone(ET).strftime("%Y-%m")  # reporting zone
                 months[month] = months.get(month, 0) + 1
     got = dict(
-        _built(
+        read_db(
             db,
             "select strftime(month_start, '%Y-%m'), sum(contacts) from marts.mart_contact_center"
             " where agency_code = 'SSA' group by 1",
         )
     )
     assert got == months
-    utc_months = _built(
+    utc_months = read_db(
         db,
         "select count(*) from marts.fct_contact where agency_code = 'SSA'"
         " and strftime(opened_at, '%Y-%m') <> strftime(opened_month, '%Y-%m')",
