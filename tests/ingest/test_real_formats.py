@@ -162,7 +162,7 @@ TYPOS = [  # folder, text replaced, replacement, the exact problems cxw check-re
       " not 'finish'"]),
     ("qualtrics_three_headers", "    header_row: 1\n", "    header_rw: 1\n",
      ["feeds/VA.yml: feeds[0] (visit_survey).header_rw: unknown key 'header_rw' (did you mean 'header_row'?)"]),
-    ("connect_ctr_jsonl", "        else: answered", "        els: answered",
+    ("connect_ctr_jsonl", "        else: other", "        els: other",
      ["feeds/IRS.yml: feeds[0] (connect_ctr).columns.outcome.els: unknown key 'els' (did you mean 'else'?)"]),
 ]  # fmt: skip
 
@@ -505,7 +505,7 @@ def _ctr_expected(ctr: dict) -> tuple:
     handle = None if all(p is None for p in parts) else float(sum(p or 0 for p in parts))
     queued, connected = queue.get("EnqueueTimestamp") is not None, agent.get("ConnectedToAgentTimestamp") is not None
     outcome = (
-        "abandoned" if queued and not connected else "self_service" if not queued and not connected else "answered"
+        "abandoned" if queued and not connected else "self_service" if not queued and not connected else "other"
     )
     return (
         {"VOICE": "call", "CHAT": "chat"}[ctr["Channel"]],
@@ -529,7 +529,7 @@ def test_connect_ctr_derived_values_equal_their_definition(con):
     ctrs = [json.loads(line) for line in CTR_FILE.read_text().splitlines()]
     expected = {c["ContactId"]: _ctr_expected(c) for c in ctrs}
     kinds = Counter(v[-1] for v in expected.values())
-    assert set(kinds) == {"answered", "abandoned", "self_service"} and {c["Channel"] for c in ctrs} == {"VOICE", "CHAT"}
+    assert set(kinds) == {"other", "abandoned", "self_service"} and {c["Channel"] for c in ctrs} == {"VOICE", "CHAT"}
     assert any(c["Agent"] and c["Agent"]["CustomerHoldDuration"] for c in ctrs)  # hold time counts in handle time
     outcome = _load(con, _spec(CTR, "connect_ctr"), CTR_FILE, CTR)
     assert (outcome.rows_loaded, outcome.rows_quarantined) == (len(ctrs), 0)
