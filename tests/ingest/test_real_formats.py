@@ -504,9 +504,7 @@ def _ctr_expected(ctr: dict) -> tuple:
     parts = [agent.get(k) for k in ("AgentInteractionDuration", "CustomerHoldDuration", "AfterContactWorkDuration")]
     handle = None if all(p is None for p in parts) else float(sum(p or 0 for p in parts))
     queued, connected = queue.get("EnqueueTimestamp") is not None, agent.get("ConnectedToAgentTimestamp") is not None
-    outcome = (
-        "abandoned" if queued and not connected else "self_service" if not queued and not connected else "other"
-    )
+    outcome = "abandoned" if queued and not connected else "self_service" if not queued and not connected else "other"
     return (
         {"VOICE": "call", "CHAT": "chat"}[ctr["Channel"]],
         {"VOICE": "phone", "CHAT": "chat"}[ctr["Channel"]],
