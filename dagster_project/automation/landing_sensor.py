@@ -25,7 +25,7 @@ def scan_landing() -> dict[str, tuple[str, str, str]]:
     found: dict[str, tuple[str, str, str]] = {}
     for spec in load_registry():
         for path in discover(spec, landing):
-            st = path.stat()
+            st = path.lstat()  # a link is judged (and rejected) by the loader, never followed here
             period = spec.period_of(path.name)
             if not in_partition_range(period):
                 period = f"{date.today():%Y-%m}"  # still run it: the loader rejects or loads it, and says so

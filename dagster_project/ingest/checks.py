@@ -247,7 +247,7 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
             _err(
                 f"{t} is not null and {v} is null",
                 lab,
-                f"'cannot read \"' || {t} || '\" as {_expected(col.type, fmt)}'",
+                f"'cannot read \"' || {t} || {lit(chr(34) + ' as ' + _expected(col.type, fmt))}",  # fmt may hold a quote
             )
         )
     if col.min_value is not None:
@@ -318,7 +318,7 @@ def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) 
                 _err(
                     f"{value} not in ({allowed})",
                     c,
-                    f"'value \"' || src.{ident(c)} || '\" is not one of {', '.join(group.allowed)}'",
+                    f"'value \"' || src.{ident(c)} || {lit(chr(34) + ' is not one of ' + ', '.join(group.allowed))}",
                 )  # fmt: skip
             )
     for c in wide if spec.kind == "survey_counts" else ():

@@ -120,7 +120,13 @@ def sha256_of(path: Path) -> str:
 
 
 def discover(spec: FeedSpec, landing: Path) -> list[Path]:
-    return sorted(p for p in (landing / spec.agency).glob(spec.pattern) if p.is_file())
+    """The feed's files under landing/<agency>/ (a link is listed; the loader refuses one that leads out)."""
+    return sorted(p for p in (landing / spec.agency).glob(spec.pattern) if p.is_file() or p.is_symlink())
+
+
+def _outside(path: Path, landing: Path) -> bool:
+    """True when the file (after links) is not inside the landing zone: it is never read."""
+    return not path.resolve().is_relative_to(landing.resolve())
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -173,6 +179,20 @@ def load_files(
         try:
             for n, path in enumerate(paths):
                 rel = str(path.relative_to(landing)) if path.is_relative_to(landing) else str(path)
+                if path.is_symlink() and (not path.exists() or _outside(path, landing)):
+                    # a link out of the landing zone (or to nothing): rejected by name, its target never opened
+                    sha = hashlib.sha256(f"link:{rel}".encode()).hexdigest()
+                    base = {"agency": spec.agency, "feed": spec.name, "kind": spec.kind, "file": rel, "sha256": sha,
+                            "period": spec.period_of(path.name)}  # fmt: skip
+                    if sha not in seen:
+                        reason = (
+                            "a link to a file outside the landing zone (or to no file): deliveries must be files in it"
+                        )
+                        outcomes[n] = _in_transaction(con, _reject_file, spec, rel, sha, run_id, reason, base)
+                        seen[sha] = f"{rel} (rejected)"
+                    else:
+                        outcomes[n] = FileOutcome(**base, status="skipped", reason=f"same link as {seen[sha]}")
+                    continue
                 sha = sha256_of(path)
                 base = {"agency": spec.agency, "feed": spec.name, "kind": spec.kind, "file": rel, "sha256": sha,
                         "period": spec.period_of(path.name)}  # fmt: skip

@@ -25,11 +25,14 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.ingest.contracts import LINEAGE_COLUMNS
 from dagster_project.ingest.registry import FeedSpec
 
 UTF8 = ("utf-8", "utf8", "utf-8-sig")
 AUTO_FALLBACK = "windows-1252"  # encoding: auto reads a file that is not UTF-8 as this
 HEADER_MAX_BYTES = 1 << 20  # the header lines are read in Python: never more than this
+# names of the reader's own columns and of the lineage every raw row carries: a file may not use them
+RESERVED_COLUMNS = {"_row_number", "_ord", "_file", *LINEAGE_COLUMNS}
 csv.field_size_limit(sys.maxsize)  # line numbers are also wanted for records with huge fields
 
 
@@ -169,12 +172,18 @@ def _header(path: Path, delimiter: str, header_rows: int = 1, header_row: int = 
             " check the delimiter and the line endings"
         )
     fields = records[header_row - 1] if len(records) >= header_row else []
-    names: list[str] = []
-    for i, field in enumerate(fields):
-        name = field or f"column{i}"
-        while name in names:
-            name += f"_{i}"
-        names.append(name)
+    names = [field.strip() or f"column{i}" for i, field in enumerate(fields)]  # a blank name is named by position
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        # DuckDB's column names ignore case: "why,WHY" is one name twice, and the second would be lost
+        if name.lower() in seen:
+            raise UnreadableFile(
+                f"the header names one column twice: columns {seen[name.lower()]} and {i} are both {name!r}"
+                " (names are compared ignoring case)"
+            )
+        seen[name.lower()] = i
+        if name.lower() in RESERVED_COLUMNS:
+            raise UnreadableFile(f"column {i} of the header is named {name!r}, a name the warehouse keeps for lineage")
     if not names:
         raise UnreadableFile("the first line (the header) is empty" if header_row == 1
                              else f"header line {header_row} (naming the columns) is empty")  # fmt: skip

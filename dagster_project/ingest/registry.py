@@ -50,6 +50,7 @@ JSON_FORMATS = ("json", "dap_json", "jsonl")
 # named groups year and month.
 DEFAULT_PERIOD_PATTERN = r"(?P<year>20\d{2})[-_]?(?P<month>0[1-9]|1[0-2])"
 SCHEMA_FILE = "feed.schema.json"
+AGENCY_CODE = r"^[A-Z][A-Z0-9_]{1,15}$"  # also a folder name and a partition key: nothing else gets in
 # strftime/strptime directives DuckDB and Python share (a '-' flag may precede the letter)
 _FORMAT_DIRECTIVES = set("aAwdbBmyYHIpMSfzZjUWcxXgGenT%")
 
@@ -308,6 +309,15 @@ class FeedDoc(_Strict):
     kind: Kind
     format: Format
     pattern: str = Field(description="glob of the feed's files under data/landing/<AGENCY>/")
+
+    @field_validator("pattern")
+    @classmethod
+    def _inside_landing(cls, v: str) -> str:
+        # a pattern finds files under the agency's folder and nowhere else
+        if v.startswith(("/", "\\")) or ".." in Path(v).parts or ":" in v or "**" in v:
+            raise ValueError(f"pattern {v!r} must stay inside the agency's landing folder (no /, .., ** or drive)")
+        return v
+
     columns: dict[str, ValueExpr] = Field(description="canonical column -> how to get it from the delivery")
     defaults: dict[str, Text] = Field(default_factory=dict, description="canonical column -> constant")
     delimiter: str = Field(",", description="csv: one character; \\t or tab for tabs")
@@ -429,7 +439,7 @@ class FeedDoc(_Strict):
 class RegistryDoc(_Strict):
     """One agency's feed YAML."""
 
-    agency: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="agency code, as in seeds/agencies.csv")
+    agency: str = Field(pattern=AGENCY_CODE, description="agency code, as in seeds/agencies.csv")
     feeds: tuple[FeedDoc, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -622,6 +632,9 @@ def registry_problems(directory: Path | None = None) -> tuple[list[FeedSpec], li
     specs: list[FeedSpec] = []
     problems: list[str] = []
     agencies = _known_agencies()
+    bad_seed_codes = sorted(a for a in agencies if not re.match(AGENCY_CODE, a))
+    if bad_seed_codes:
+        problems.append(f"seeds/agencies.csv: agency codes must match {AGENCY_CODE}: {bad_seed_codes}")
     seen: dict[str, str] = {}
     for path in sorted(directory.glob("*.yml")):
         shown = f"feeds/{path.name}"

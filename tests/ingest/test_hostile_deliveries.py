@@ -1,0 +1,144 @@
+"""Hostile deliveries and crafted configuration (issue 13, first part): headers that would lose a
+column, links out of the landing zone, paths and codes that would leave it, quotes that would
+break out of SQL. Each is refused with a reason a person reads, and nothing behind it is read."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+from dagster_project.ingest.loader import connect, discover, ensure_tables, load_files
+from dagster_project.ingest.registry import load_registry, registry_problems
+
+HEADER = "call_id|call_start|queue|reason_code|caller_key|queue_wait_sec|handle_sec|disposition"
+ROW = "S1|2025-07-01 09:00:00|N800|SSN_CARD|C1|10|100|RESOLVED"
+SECRET = "SSN 321-54-9876"  # planted where no delivery should be read from
+
+
+def _spec(**changes):
+    base = next(f for f in load_registry() if f.agency == "SSA" and f.name == "call_center")
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    c = connect(tmp_path / "w.duckdb")
+    ensure_tables(c)
+    yield c
+    c.close()
+
+
+def _deliver(landing: Path, header: str, name: str = "ssa_800_calls_2025-07.psv") -> Path:
+    path = landing / "SSA" / "call_center" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + "\n" + ROW + "\n")
+    return path
+
+
+def _everything_stored(con) -> str:
+    """Every value of every table the loader writes, as one text (to search for leaks)."""
+    tables = con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables where table_schema in ('raw', 'quarantine')"
+    ).fetchall()
+    return "\n".join(str(row) for (t,) in tables for row in con.execute(f"select * from {t}").fetchall())
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (HEADER.replace("queue_wait_sec", "queue"),
+         "the header names one column twice: columns 3 and 6 are both 'queue' (names are compared ignoring case)"),
+        (HEADER.replace("queue_wait_sec", "QUEUE"),
+         "the header names one column twice: columns 3 and 6 are both 'QUEUE' (names are compared ignoring case)"),
+        (HEADER + "|_row_number", "column 9 of the header is named '_row_number', a name the warehouse keeps for lineage"),
+        (HEADER + "|_SOURCE_FILE",
+         "column 9 of the header is named '_SOURCE_FILE', a name the warehouse keeps for lineage"),
+    ],
+)  # fmt: skip
+def test_a_header_that_would_lose_or_shadow_a_column_rejects_the_file(tmp_path, con, header, reason):
+    landing = tmp_path / "landing"
+    path = _deliver(landing, header)
+    (o,) = load_files(con, _spec(), [path], landing, "run-1")
+    assert (o.status, o.reason) == ("rejected", reason)
+    assert con.execute("select count(*) from raw.contacts").fetchone() == (0,)
+    assert con.execute("select reason from quarantine.rejected_files").fetchall() == [(reason,)]
+
+
+def test_a_link_out_of_the_landing_zone_is_rejected_without_being_read(tmp_path, con):
+    landing = tmp_path / "landing"
+    good = _deliver(landing, HEADER)
+    elsewhere = tmp_path / "elsewhere.psv"
+    elsewhere.write_text(f"{SECRET}|x\n{ROW}\n")
+    link = good.parent / "ssa_800_calls_2025-08.psv"
+    os.symlink(elsewhere, link)
+    dangling = good.parent / "ssa_800_calls_2025-09.psv"
+    os.symlink(tmp_path / "gone.psv", dangling)
+    spec = _spec()
+    assert discover(spec, landing) == [good, link, dangling]  # seen, so never silently skipped
+
+    outcomes = load_files(con, spec, discover(spec, landing), landing, "run-1")
+    reason = "a link to a file outside the landing zone (or to no file): deliveries must be files in it"
+    assert [(o.status, o.reason) for o in outcomes] == [("loaded", ""), ("rejected", reason), ("rejected", reason)]
+    assert outcomes[0].rows_loaded == 1
+    assert SECRET not in _everything_stored(con)
+    # the next run does not try again: the link is remembered by name
+    again = load_files(con, spec, discover(spec, landing), landing, "run-2")
+    assert [o.status for o in again] == ["skipped", "skipped", "skipped"]
+
+
+def test_a_link_inside_the_landing_zone_loads(tmp_path, con):
+    landing = tmp_path / "landing"
+    original = _deliver(landing, HEADER, "archive_2025-07.psv")
+    link = original.parent / "ssa_800_calls_2025-07.psv"
+    os.symlink(original, link)
+    (o,) = load_files(con, _spec(), [link], landing, "run-1")
+    assert (o.status, o.rows_loaded) == ("loaded", 1)
+
+
+FEED = """\
+agency: SSA
+feeds:
+  - name: call_center
+    kind: contacts
+    format: csv
+    pattern: "call_center/*.psv"
+    defaults: {contact_type: call}
+    columns: {contact_id: call_id, opened_at: call_start}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('pattern: "call_center/*.psv"', 'pattern: "../../../../elsewhere/*"',
+         "feeds/SSA.yml: feeds[0] (call_center).pattern: pattern '../../../../elsewhere/*' must stay inside the"
+         " agency's landing folder (no /, .., ** or drive)"),
+        ('pattern: "call_center/*.psv"', 'pattern: "/etc/*"',
+         "feeds/SSA.yml: feeds[0] (call_center).pattern: pattern '/etc/*' must stay inside the agency's landing"
+         " folder (no /, .., ** or drive)"),
+        ("agency: SSA", "agency: ../../x",
+         "feeds/SSA.yml: agency: String should match pattern '^[A-Z][A-Z0-9_]{1,15}$', not '../../x'"),
+        ("agency: SSA", "agency: X' || (select 'pwned') || '",
+         "feeds/SSA.yml: agency: String should match pattern '^[A-Z][A-Z0-9_]{1,15}$', not \"X' || (select 'pwned')"
+         " || '\""),
+    ],
+)  # fmt: skip
+def test_paths_and_codes_cannot_leave_the_landing_zone_or_reach_sql(tmp_path, old, new, expected):
+    assert old in FEED
+    (tmp_path / "SSA.yml").write_text(FEED.replace(old, new))
+    assert expected in registry_problems(tmp_path)[1]
+
+
+def test_quotes_in_formats_and_allowed_answers_stay_text(tmp_path, con):
+    landing = tmp_path / "landing"
+    path = landing / "SSA" / "call_center" / "ssa_800_calls_2025-07.psv"
+    path.parent.mkdir(parents=True)
+    path.write_text(HEADER + "\nS1|2025-07-01T09'00|N800|SSN_CARD|C1|10|100|RESOLVED\nS2|not a time|N800|X|C2|1|1|R\n")
+    spec = _spec(timestamp_format="%Y-%m-%dT%H'%M")
+    (o,) = load_files(con, spec, [path], landing, "run-1")
+    assert (o.status, o.rows_loaded, o.rows_quarantined) == ("loaded", 1, 1)
+    reason = con.execute("select reason from quarantine.rejected_rows").fetchone()[0]
+    assert reason == 'call_start: cannot read "not a time" as a timestamp like %Y-%m-%dT%H\'%M'

@@ -1,0 +1,69 @@
+"""BI reads the published snapshot the way README shows: read-only with external access off, so a
+connection can neither attach the working warehouse (raw records, unredacted comments) nor read
+local files. Each README snippet is run as written, in its own process (DuckDB refuses two
+configurations of one file in one process)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from dagster_project.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+README = (PROJECT_ROOT / "README.md").read_text()
+
+PROBE = """
+import duckdb, sys
+con = CONNECT
+print("marts:", con.execute("select count(*) from marts.mart_agency_scorecard").fetchone()[0])
+for attempt in ("attach '{working}' as w (read_only)", "select * from read_text('{readme}')",
+                "select * from read_csv('{readme}')"):
+    try:
+        con.execute(attempt.format(working=sys.argv[1], readme=sys.argv[2]))
+        print("ALLOWED:", attempt)
+    except duckdb.Error as exc:
+        print("refused:", type(exc).__name__)
+"""
+
+
+def _run(connect: str, demo_build) -> str:
+    code = PROBE.replace("CONNECT", connect)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(demo_build.warehouse), str(PROJECT_ROOT / "README.md")],
+        cwd=demo_build.published.parent.parent.parent, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_readme_python_snippet_cannot_attach_the_working_file_or_read_local_files(demo_build):
+    snippet = re.search(r"con = (duckdb\.connect\(\"data/published/cx_warehouse\.duckdb\".*?\))\n", README, re.S)
+    assert snippet and "enable_external_access" in snippet.group(1)
+    out = _run(textwrap.dedent(snippet.group(1)).replace("\n", " "), demo_build)
+    assert out.startswith("marts: ") and int(out.split()[1]) > 0
+    assert out.count("refused: PermissionException") == 3 and "ALLOWED" not in out, out
+
+
+def test_the_readme_sqlalchemy_url_is_read_only_without_external_access(demo_build):
+    url = re.search(r"duckdb:////absolute/path/to/(\S+)", README).group(1)
+    assert "access_mode=read_only" in url and "enable_external_access=false" in url
+    connect = (
+        "__import__('sqlalchemy').create_engine('duckdb:///"
+        + str(demo_build.published.parent.parent.parent / url)
+        + "').raw_connection().driver_connection"
+    )
+    out = _run(connect, demo_build)
+    assert out.count("refused: PermissionException") == 3 and "ALLOWED" not in out, out
+
+
+def test_without_the_setting_a_reader_could_attach_the_working_file(demo_build):
+    """Why the setting matters: the plain read-only connection README used to show."""
+    out = _run(f"duckdb.connect({str(demo_build.published)!r}, read_only=True)", demo_build)
+    assert "ALLOWED: attach" in out
