@@ -27,6 +27,20 @@ from dagster_project.ingest.registry import (
 FORMULA_PATTERN = r"^\s*[=+\-@]\s*[A-Za-z_][A-Za-z0-9_.]*\s*\(|^\s*=\s*[A-Za-z]{1,3}[0-9]+"
 FUTURE_TOLERANCE = "interval 1 day"  # clocks and time zones differ; tomorrow is not yet "the future"
 
+# Messages go to the audit pages and Dagster's logs: a bad value is quoted only when it cannot be
+# personal data (a short value of a code, date or number column that looks like none of these);
+# otherwise it is described by its shape. The original record stays in quarantine.rejected_rows.raw_record.
+SHOWN_MAX = 40
+PII_LIKE = "|".join([
+    r"@",  # an email address
+    r"\d{3}[- .]?\d{2}[- .]?\d{4}",  # a social security number
+    r"\(?\d{3}\)?[- .]\d{3}[- .]\d{4}",  # a phone number
+    r"\+\d[\d -]{6,}",  # an international phone number
+    r"\d{8,}",  # an account, card or other long number
+    r"(\d{4}[- ]){2,}\d",  # a card number in groups
+    FORMULA_PATTERN,  # a spreadsheet formula (may carry a mailto: link)
+])  # fmt: skip
+
 
 @lru_cache(maxsize=1)
 def channel_labels() -> dict[str, frozenset[str]]:
@@ -172,7 +186,7 @@ def expression_checks(spec: FeedSpec, canonical: str) -> list[str]:
     if expr.when is not None:
         condition = f"({condition_sql(expr.when)}) and {condition}"
     return [_err(condition, label(spec, canonical),
-                 f"'value \"' || {base} || '\" is not in the map of {canonical} in feeds/{spec.agency}.yml'")]  # fmt: skip
+                 f"'value ' || {shown(base)} || ' is not in the map of {canonical} in feeds/{spec.agency}.yml'")]  # fmt: skip
 
 
 FISCAL = "fiscal quarter"  # the format of a fiscal-quarter mapping: its SQL writes the date as ISO text
@@ -231,6 +245,21 @@ def _expected(col_type: str, fmt: str) -> str:
     }[col_type]
 
 
+def shown(text: str, identifying: bool = False) -> str:
+    """SQL for a bad value as a message may show it: quoted, or described by length and shape."""
+    described = (
+        f"'a value of ' || length({text}) || ' characters (' || concat_ws(', ',"
+        f" case when regexp_matches({text}, '[A-Za-z]') then 'letters' end,"
+        f" case when regexp_matches({text}, '[0-9]') then 'digits' end,"
+        f" case when regexp_matches({text}, '\\s') then 'spaces' end,"
+        f" case when regexp_matches({text}, '[^A-Za-z0-9\\s]') then 'other signs' end) || ')'"
+    )
+    if identifying:
+        return described
+    return (f"case when length({text}) <= {SHOWN_MAX} and not regexp_matches({text}, {lit(PII_LIKE)})"
+            f" then '\"' || {text} || '\"' else {described} end")  # fmt: skip
+
+
 def _err(condition: str, lab: str, reason_sql: str) -> str:
     return f"case when {condition} then {lit(lab + '|')} || {reason_sql} end"
 
@@ -247,14 +276,14 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
             _err(
                 f"{t} is not null and {v} is null",
                 lab,
-                f"'cannot read \"' || {t} || {lit(chr(34) + ' as ' + _expected(col.type, fmt))}",  # fmt may hold a quote
+                f"'cannot read ' || {shown(t, col.identifying)} || {lit(' as ' + _expected(col.type, fmt))}",
             )
         )
     if col.min_value is not None:
-        checks.append(_err(f"{v} < {col.min_value}", lab, f"'\"' || {t} || '\" is below {col.min_value}'"))
+        checks.append(_err(f"{v} < {col.min_value}", lab, f"{shown(t)} || ' is below {col.min_value}'"))
     if col.type in (TIMESTAMP, DATE):
         now = "cast(current_timestamp as timestamp)"
-        checks.append(_err(f"{v} > {now} + {FUTURE_TOLERANCE}", lab, f"'\"' || {t} || '\" is in the future'"))
+        checks.append(_err(f"{v} > {now} + {FUTURE_TOLERANCE}", lab, f"{shown(t)} || ' is in the future'"))
     if col.type == TIMESTAMP and spec.timezone.upper() != "UTC" and not _has_offset(fmt):
         local = (
             f"try_strptime({t}, {lit(fmt)})"
@@ -269,12 +298,12 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
             _err(
                 f"{utc} > {before}",
                 lab,
-                f"'\"' || {t} || '\" happens twice in {spec.timezone} (clocks go back): send UTC or an offset'",
+                f"{shown(t)} || ' happens twice in {spec.timezone} (clocks go back): send UTC or an offset'",
             )  # fmt: skip
         )
         checks.append(
             _err(
-                f"{after} < {utc}", lab, f"'\"' || {t} || '\" does not exist in {spec.timezone} (clocks go forward)'"
+                f"{after} < {utc}", lab, f"{shown(t)} || ' does not exist in {spec.timezone} (clocks go forward)'"
             )  # fmt: skip
         )
     if col.type == TEXT:
@@ -289,7 +318,7 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
             _err(
                 f"regexp_matches({t}, {lit(FORMULA_PATTERN)})",
                 lab,
-                f"'\"' || left({t}, 40) || '\" looks like a spreadsheet formula; refused (formula injection)'",
+                f"{shown(t, True)} || ' that looks like a spreadsheet formula; refused (formula injection)'",
             )  # fmt: skip
         )
     if col.channel and name in spec.columns:
@@ -299,7 +328,7 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
             _err(
                 f"lower({t}) not in ({allowed})",
                 lab,
-                f"'unknown channel \"' || {t} || '\" for {spec.agency} (map it in seeds/channel_synonyms.csv)'",
+                f"'unknown channel ' || {shown(t)} || ' for {spec.agency} (map it in seeds/channel_synonyms.csv)'",
             )  # fmt: skip
         )
     return checks
@@ -318,7 +347,7 @@ def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) 
                 _err(
                     f"{value} not in ({allowed})",
                     c,
-                    f"'value \"' || src.{ident(c)} || {lit(chr(34) + ' is not one of ' + ', '.join(group.allowed))}",
+                    f"'value ' || {shown(f'src.{ident(c)}')} || {lit(' is not one of ' + ', '.join(group.allowed))}",
                 )  # fmt: skip
             )
     for c in wide if spec.kind == "survey_counts" else ():
@@ -327,7 +356,7 @@ def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) 
             _err(
                 f"{text} is not null and coalesce({_whole_number(text)} < 0, true)",
                 c,
-                f"'\"' || {text} || '\" is not a count (a whole number, 0 or more)'",
+                f"{shown(text)} || ' is not a count (a whole number, 0 or more)'",
             )  # fmt: skip
         )
     return checks

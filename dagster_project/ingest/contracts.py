@@ -21,6 +21,7 @@ class Column:
     max_length: int = CODE_MAX
     channel: bool = False  # checked against seeds/channel_synonyms.csv for the agency
     min_value: int | None = None
+    identifying: bool = False  # ids and free text: a message describes a bad value, never quotes it
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,11 @@ CONTRACTS: dict[str, Contract] = {
     "survey_responses": Contract(
         "survey_responses",
         {
-            "response_id": Column(TEXT, required=True),
+            "response_id": Column(TEXT, required=True, identifying=True),
             "submitted_at": Column(TIMESTAMP, required=True),  # UTC
             "service_code": Column(TEXT),
             "channel_code": Column(TEXT, channel=True),
-            "comment": Column(TEXT, max_length=FREE_TEXT_MAX),  # personal data: redacted in staging
+            "comment": Column(TEXT, max_length=FREE_TEXT_MAX, identifying=True),  # personal data: redacted in staging
         },
         key=("response_id",),
         period_column="submitted_at",
@@ -68,14 +69,14 @@ CONTRACTS: dict[str, Contract] = {
     "contacts": Contract(
         "contacts",
         {
-            "contact_id": Column(TEXT, required=True),
+            "contact_id": Column(TEXT, required=True, identifying=True),
             "contact_type": Column(TEXT, required=True),  # canonical: seeds/contact_types.csv
             "opened_at": Column(TIMESTAMP, required=True),  # UTC
             "closed_at": Column(TIMESTAMP),
             "service_code": Column(TEXT),
             "channel_code": Column(TEXT, channel=True),
             "reason_code": Column(TEXT),
-            "customer_key": Column(TEXT),
+            "customer_key": Column(TEXT, identifying=True),
             "queue_wait_seconds": Column(DURATION, min_value=0),
             "handle_seconds": Column(DURATION, min_value=0),
             "outcome": Column(TEXT),

@@ -23,7 +23,15 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.config import duckdb_memory_limit
-from dagster_project.ingest.checks import all_checks, condition_sql, label, text_expr, typed_expr, value_format
+from dagster_project.ingest.checks import (
+    all_checks,
+    condition_sql,
+    label,
+    shown,
+    text_expr,
+    typed_expr,
+    value_format,
+)
 from dagster_project.ingest.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES, TIMESTAMP
 from dagster_project.ingest.readers import Read, UnreadableFile, ident, lit, physical_lines, read_source, sniff_hint
 from dagster_project.ingest.registry import FeedSpec
@@ -503,10 +511,13 @@ def _flag_duplicates(con, spec: FeedSpec) -> None:
     file of this batch, is a duplicate (checked in that order, as loading file by file would)."""
     contract = CONTRACTS[spec.kind]
     key = list(contract.key)
-    shown = " + ".join(label(spec, k) for k in key)
-    value = " || ' ' || ".join(f"coalesce(cast({k} as varchar), '')" for k in key)
+    names = " + ".join(label(spec, k) for k in key)
     partition = ", ".join(key)
-    again = f"{lit(shown + '|')} || '\"' || {value} || '\" '"
+    if any(contract.columns[k].identifying for k in key):  # an id is never quoted: say which record had it first
+        again = f"{lit(names + '|the same ' + names + ' ')}"
+    else:
+        value = " || ' ' || ".join(f"coalesce(cast({k} as varchar), '')" for k in key)
+        again = f"{lit(names + '|')} || {shown(value)} || ' '"
     con.execute(
         f"""update typed set _errors = list_append(_errors, {again} || 'appears again (first at record ' || first_at || ')')
         from (select _file as f, _row_number as r, min(_row_number) over (partition by _file, {partition}) as first_at

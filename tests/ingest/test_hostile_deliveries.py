@@ -142,3 +142,57 @@ def test_quotes_in_formats_and_allowed_answers_stay_text(tmp_path, con):
     assert (o.status, o.rows_loaded, o.rows_quarantined) == ("loaded", 1, 1)
     reason = con.execute("select reason from quarantine.rejected_rows").fetchone()[0]
     assert reason == 'call_start: cannot read "not a time" as a timestamp like %Y-%m-%dT%H\'%M'
+
+
+PLANTED = {
+    "channel": "SSN 321-54-9876",  # a shifted column puts an SSN where a channel code belongs
+    "opened": "call me at (202) 555-0143",
+    "wait": "acct 4111111111111111",
+    "id": "jane.doe@example.org",
+    "reason": '=HYPERLINK("mailto:jane.doe@example.org")',
+}
+
+
+def test_a_message_never_repeats_a_value_that_may_be_personal_data(tmp_path, con):
+    from dagster_project.ingest.validate import validate_feed
+
+    landing = tmp_path / "landing"
+    path = landing / "SSA" / "call_center" / "ssa_800_calls_2025-07.psv"
+    path.parent.mkdir(parents=True)
+    p = PLANTED
+    path.write_text(
+        HEADER + "\n"
+        f"A1|{p['opened']}|N800|SSN_CARD|C1|10|100|RESOLVED\n"
+        f"A2|2025-07-01 09:00:00|N800|SSN_CARD|C2|{p['wait']}|100|RESOLVED\n"
+        f"{p['id']}|2025-07-01 09:00:00|N800|SSN_CARD|C3|10|100|RESOLVED\n"
+        f"{p['id']}|2025-07-01 09:05:00|N800|SSN_CARD|C3|10|100|RESOLVED\n"
+        f"A5|2025-07-01 09:00:00|N800|{p['reason']}|C5|10|100|RESOLVED\n"
+        "A6|2025-13-01 09:00:00|N800|SSN_CARD|C6|-4|100|RESOLVED\n"
+    )
+    spec = _spec(columns={**_spec().columns, "channel_code": "queue"})  # the queue column read as the channel
+    path_with_channel = path.with_name("ssa_800_calls_2025-08.psv")
+    path_with_channel.write_text(HEADER + "\n" + f"A7|2025-08-01 09:00:00|{p['channel']}|SSN_CARD|C7|10|100|R\n")
+
+    load_files(con, _spec(), [path], landing, "run-1")
+    load_files(con, spec, [path_with_channel], landing, "run-2")
+    reasons = [r for (r,) in con.execute("select reason from quarantine.rejected_rows order by 1").fetchall()]
+    assert len(reasons) == 6  # A6 has two errors in one record
+    # a safe value is still quoted, so an agency can find it
+    assert any('cannot read "2025-13-01 09:00:00" as a timestamp' in r for r in reasons)
+    assert any('queue_wait_sec: "-4" is below 0' in r for r in reasons)
+    # everything else is described by its shape
+    assert "call_start: cannot read a value of 25 characters (letters, digits, spaces, other signs)" in " ".join(
+        reasons
+    )
+    assert "unknown channel a value of 15 characters (letters, digits, spaces, other signs) for SSA" in " ".join(
+        reasons
+    )
+    assert "call_id: the same call_id appears again (first at record 3)" in reasons
+    text = "\n".join(reasons) + validate_feed(path, "SSA", "call_center").text()
+    for value in PLANTED.values():
+        assert value not in text
+        for fragment in ("321-54-9876", "555-0143", "4111111111111111", "jane.doe"):
+            assert fragment not in text
+    # the original records are kept, in the working warehouse only, for the people who fix them
+    kept = " ".join(r for (r,) in con.execute("select raw_record from quarantine.rejected_rows").fetchall())
+    assert all(fragment in kept for fragment in ("321-54-9876", "555-0143", "4111111111111111", "jane.doe"))
