@@ -222,17 +222,42 @@ def load_files(
                 staged = _stage(con, n, base, read, periods)
                 full = sum(s.rows_read for s in batch) + staged.rows_read > BATCH_ROWS
                 if batch and (full or any(set(s.periods) & set(periods) for s in batch)):
-                    outcomes.update(_in_transaction(con, _load_batch, spec, batch, run_id))
+                    outcomes.update(_load_or_reject(con, spec, batch, run_id))
                     _drop_staged(con, batch)
                     batch = []
                 batch.append(staged)
                 seen[sha] = f"{rel} (loaded)"
             if batch:
-                outcomes.update(_in_transaction(con, _load_batch, spec, batch, run_id))
+                outcomes.update(_load_or_reject(con, spec, batch, run_id))
         finally:
             _drop_staged(con, batch)
             _drop_reader_tables(con)
     return [outcomes[n] for n in range(len(paths))]
+
+
+def _load_or_reject(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[int, FileOutcome]:
+    """Load a batch; if the database refuses it (out of memory, a constraint), load its files one by
+    one, and a file that still fails is rejected with the reason - never retried in a loop by the
+    next run, never taking the other files down with it."""
+    try:
+        return _in_transaction(con, _load_batch, spec, batch, run_id)
+    except (duckdb.Error, MemoryError) as exc:
+        if len(batch) > 1:
+            outcomes: dict[int, FileOutcome] = {}
+            for s in batch:
+                outcomes.update(_load_or_reject(con, spec, [s], run_id))
+            return outcomes
+        s = batch[0]
+        reason = _failure_reason(exc)
+        return {s.n: _in_transaction(con, _reject_file, spec, s.base["file"], s.base["sha256"], run_id, reason, s.base)}
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """Why the database refused a file, without its message (which may quote a value)."""
+    if isinstance(exc, (duckdb.OutOfMemoryException, MemoryError)):
+        return (f"the file could not be loaded within the memory limit ({duckdb_memory_limit()},"
+                " CXW_DUCKDB_MEMORY_LIMIT): split it, or raise the limit")  # fmt: skip
+    return f"the warehouse refused the file while loading it ({type(exc).__name__}); nothing of it was loaded"
 
 
 def _seen_before(con, spec: FeedSpec) -> dict[str, str]:

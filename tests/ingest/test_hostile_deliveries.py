@@ -196,3 +196,43 @@ def test_a_message_never_repeats_a_value_that_may_be_personal_data(tmp_path, con
     # the original records are kept, in the working warehouse only, for the people who fix them
     kept = " ".join(r for (r,) in con.execute("select raw_record from quarantine.rejected_rows").fetchall())
     assert all(fragment in kept for fragment in ("321-54-9876", "555-0143", "4111111111111111", "jane.doe"))
+
+
+def test_a_file_the_database_refuses_is_rejected_and_the_others_load(tmp_path, con):
+    """One file of a batch that fails inside the load transaction (here a constraint the warehouse
+    enforces) no longer fails the run and every later run: the batch is retried file by file, and
+    the file that still fails is rejected with a reason that quotes nothing from it."""
+    landing = tmp_path / "landing"
+    folder = landing / "SSA" / "call_center"
+    folder.mkdir(parents=True)
+    files = []
+    for month, outcome in (("07", "RESOLVED"), ("08", ""), ("09", "RESOLVED")):
+        path = folder / f"ssa_800_calls_2025-{month}.psv"
+        path.write_text(f"{HEADER}\nS{month}|2025-{month}-01 09:00:00|N800|SSN_CARD|C1|10|100|{outcome}\n")
+        files.append(path)
+    con.execute("alter table raw.contacts alter column outcome set not null")  # the warehouse's own rule
+    outcomes = load_files(con, _spec(), files, landing, "run-1")
+    reason = "the warehouse refused the file while loading it (ConstraintException); nothing of it was loaded"
+    assert [(o.status, o.reason) for o in outcomes] == [("loaded", ""), ("rejected", reason), ("loaded", "")]
+    assert con.execute("select contact_id from raw.contacts order by 1").fetchall() == [("S07",), ("S09",)]
+    log = con.execute("select source_file, status from raw.ingest_log order by 1").fetchall()
+    assert [s for _, s in log] == ["loaded", "rejected", "loaded"]
+    # the next run does not try the refused file again
+    assert [o.status for o in load_files(con, _spec(), files, landing, "run-2")] == ["skipped"] * 3
+
+
+def test_a_file_too_big_for_the_memory_cap_is_rejected_with_the_limit_named(tmp_path, con):
+    landing = tmp_path / "landing"
+    folder = landing / "SSA" / "call_center"
+    folder.mkdir(parents=True)
+    big = folder / "ssa_800_calls_2025-07.psv"
+    with big.open("w") as f:
+        f.write(HEADER + "\n")
+        for i in range(200_000):
+            f.write(f"S{i}|2025-07-01 09:00:00|N800|SSN_CARD|C{i}|10|100|RESOLVED\n")
+    small = folder / "ssa_800_calls_2025-08.psv"
+    small.write_text(f"{HEADER}\nS1|2025-08-01 09:00:00|N800|SSN_CARD|C1|10|100|RESOLVED\n")
+    con.execute("set memory_limit = '8MB'")
+    big_outcome, small_outcome = load_files(con, _spec(), [big, small], landing, "run-1")
+    assert big_outcome.status == "rejected" and "Out of Memory" in big_outcome.reason
+    assert (small_outcome.status, small_outcome.rows_loaded) == ("loaded", 1)
