@@ -375,7 +375,14 @@ def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, t
     missing = sorted(spec.source_columns(read.header) - header)
     if missing:
         return f"missing column(s) {', '.join(missing)}; the file has {_shown(header)}{sniff_hint(header)}", nothing
-    if con.execute("select (select count(*) from src) + (select count(*) from src_rejects)").fetchone()[0] == 0:
+    took = con.execute("select (select count(*) from src) + (select count(*) from src_rejects)").fetchone()[0]
+    if read.records is not None and read.records != took:  # nothing may vanish between the file and the reader
+        return (
+            f"the file holds {read.records} records but the reader took {took}: a record would be lost (a line"
+            " longer than the reader takes, or broken quoting); nothing of it was loaded",
+            nothing,
+        )
+    if took == 0:
         return "no data rows (header only)", nothing
     return None, read
 

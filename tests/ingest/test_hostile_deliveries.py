@@ -236,3 +236,25 @@ def test_a_file_too_big_for_the_memory_cap_is_rejected_with_the_limit_named(tmp_
     big_outcome, small_outcome = load_files(con, _spec(), [big, small], landing, "run-1")
     assert big_outcome.status == "rejected" and "Out of Memory" in big_outcome.reason
     assert (small_outcome.status, small_outcome.rows_loaded) == ("loaded", 1)
+
+
+def test_a_record_the_reader_would_drop_is_never_lost_unseen(tmp_path, con):
+    """DuckDB's reader silently skipped a 50 MB line between two good records (2 in = 2 loaded, the
+    reconciliation balanced, a record gone). Records are now counted in the file itself."""
+    import gzip
+
+    landing = tmp_path / "landing"
+    path = landing / "SSA" / "call_center" / "ssa_800_calls_2025-07.psv.gz"
+    path.parent.mkdir(parents=True)
+    with gzip.open(path, "wb") as f:  # 50 MB inside, about 50 kB on disk
+        f.write(f"{HEADER}\n{ROW}\n".encode())
+        f.write(b"S2|" + b"x" * (50 << 20) + b"|N800|SSN_CARD|C2|10|100|RESOLVED\n")
+        f.write(ROW.replace("S1", "S3").encode() + b"\n")
+    assert path.stat().st_size < 1 << 20
+    (o,) = load_files(con, _spec(pattern="call_center/*.psv.gz"), [path], landing, "run-1")
+    assert o.status == "rejected"
+    assert o.reason == (
+        "the file holds 3 records but the reader took 2: a record would be lost (a line longer than the reader"
+        " takes, or broken quoting); nothing of it was loaded"
+    )
+    assert con.execute("select count(*) from raw.contacts").fetchone() == (0,)
