@@ -9,7 +9,7 @@ import pytest
 
 from dagster_project.demo.generate import generate
 from dagster_project.ingest.deliveries import DeliveryError, Selector, act, select
-from dagster_project.ingest.loader import connect, discover, ensure_tables, load_file, load_files
+from dagster_project.ingest.loader import discover, load_file, load_files
 from dagster_project.ingest.registry import load_registry
 
 
@@ -21,14 +21,6 @@ def _spec(agency: str, feed: str):
 def landing(tmp_path: Path) -> Path:
     generate(tmp_path / "landing", scale=0.2)
     return tmp_path / "landing"
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    c = connect(tmp_path / "w.duckdb")
-    ensure_tables(c)
-    yield c
-    c.close()
 
 
 def _log(con, file: str) -> list[tuple]:

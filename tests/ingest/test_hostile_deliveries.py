@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.ingest.loader import connect, discover, ensure_tables, load_files
+from dagster_project.ingest.loader import discover, load_files
 from dagster_project.ingest.registry import load_registry, registry_problems
 
 HEADER = "call_id|call_start|queue|reason_code|caller_key|queue_wait_sec|handle_sec|disposition"
@@ -21,14 +21,6 @@ SECRET = "SSN 321-54-9876"  # planted where no delivery should be read from
 def _spec(**changes):
     base = next(f for f in load_registry() if f.agency == "SSA" and f.name == "call_center")
     return dataclasses.replace(base, **changes)
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    c = connect(tmp_path / "w.duckdb")
-    ensure_tables(c)
-    yield c
-    c.close()
 
 
 def _deliver(landing: Path, header: str, name: str = "ssa_800_calls_2025-07.psv") -> Path:

@@ -21,14 +21,6 @@ def landing(tmp_path: Path) -> Path:
     return tmp_path / "landing"
 
 
-@pytest.fixture
-def con(tmp_path: Path):
-    c = connect(tmp_path / "w.duckdb")
-    ensure_tables(c)
-    yield c
-    c.close()
-
-
 def test_every_file_reconciles_and_bad_rows_are_quarantined_with_reason(landing: Path, con):
     for spec in load_registry():
         for path in discover(spec, landing):

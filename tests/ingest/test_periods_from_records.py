@@ -6,9 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
-
-from dagster_project.ingest.loader import connect, ensure_tables, load_files, touched_by_run
+from dagster_project.ingest.loader import load_files, touched_by_run
 from dagster_project.ingest.registry import load_registry
 from dagster_project.partitions import widened
 
@@ -24,14 +22,6 @@ def _write(path: Path, rows: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(HEADER + "".join(r + "\n" for r in rows))
     return path
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    c = connect(tmp_path / "w.duckdb")
-    ensure_tables(c)
-    yield c
-    c.close()
 
 
 def _log(con) -> list[tuple]:

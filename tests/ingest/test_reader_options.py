@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-from pathlib import Path
 
-import pytest
-
-from dagster_project.ingest.loader import connect, ensure_tables, load_files
+from dagster_project.ingest.loader import load_files
 from dagster_project.ingest.readers import HEADER_MAX_BYTES
 from dagster_project.ingest.registry import load_registry
 
@@ -19,14 +16,6 @@ HEADER = "call_id|call_start|queue|reason_code|caller_key|queue_wait_sec|handle_
 def _spec(**changes):
     base = next(f for f in load_registry() if f.agency == "SSA" and f.name == "call_center")
     return dataclasses.replace(base, **changes)
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    c = connect(tmp_path / "w.duckdb")
-    ensure_tables(c)
-    yield c
-    c.close()
 
 
 def test_encoding_auto_reads_each_file_as_what_it_is_and_records_it(tmp_path, con):
