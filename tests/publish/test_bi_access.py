@@ -67,3 +67,16 @@ def test_without_the_setting_a_reader_could_attach_the_working_file(demo_build):
     """Why the setting matters: the plain read-only connection README used to show."""
     out = _run(f"duckdb.connect({str(demo_build.published)!r}, read_only=True)", demo_build)
     assert "ALLOWED: attach" in out
+
+
+def test_what_the_pipeline_writes_is_not_world_readable(demo_build):
+    """The working warehouse (quarantined records), the published snapshot and the audit pages are
+    written owner and group only (the package sets umask 027)."""
+    import stat
+
+    written = [demo_build.warehouse, demo_build.published, demo_build.report.page, demo_build.report.index]
+    written += sorted((demo_build.published.parent / "parquet").glob("*.parquet"))[:3]
+    for path in written:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o007 == 0, f"{path} is {oct(mode)}"
+    assert stat.S_IMODE(demo_build.warehouse.parent.stat().st_mode) & 0o007 == 0
