@@ -3,6 +3,7 @@ so tests and CI build in a temporary directory and never touch a developer's dat
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,15 @@ class Paths:
 def paths() -> Paths:
     """Resolved at call time, so a test can point CXW_DATA_DIR elsewhere before building."""
     return Paths(Path(os.environ.get("CXW_DATA_DIR", PROJECT_ROOT / "data")).resolve())
+
+
+def seed_rows(name: str) -> list[dict[str, str]]:
+    """The rows of a dbt seed (seeds/<name>), for Python that must agree with dbt; [] when absent."""
+    path = SEEDS_DIR / name
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def feeds_dir() -> Path:

@@ -6,11 +6,10 @@ the message a person reads points at the column in *their* file.
 
 from __future__ import annotations
 
-import csv
 import re
 from functools import lru_cache
 
-from dagster_project.config import SEEDS_DIR
+from dagster_project.config import seed_rows
 from dagster_project.ingest.contracts import CONTRACTS, DATE, DURATION, INTEGER, TEXT, TIMESTAMP, Column
 from dagster_project.ingest.readers import ident, lit
 from dagster_project.ingest.registry import (
@@ -42,14 +41,11 @@ PII_LIKE = "|".join([
 ])  # fmt: skip
 
 
-@lru_cache(maxsize=1)
-def channel_labels() -> dict[str, frozenset[str]]:
-    """Known source channel labels per agency ('*' = every agency), from the dbt seed."""
-    out: dict[str, set[str]] = {}
-    with (SEEDS_DIR / "channel_synonyms.csv").open(newline="") as f:
-        for row in csv.DictReader(f):
-            out.setdefault(row["agency_code"], set()).add(row["source_label"].strip().lower())
-    return {k: frozenset(v) for k, v in out.items()}
+@lru_cache(maxsize=64)
+def known_labels(seed: str, agency: str) -> frozenset[str]:
+    """Source labels a synonym seed (seeds/*_synonyms.csv) maps for an agency: its own rows and
+    the '*' rows, trimmed and lower-cased, as the dbt models compare them."""
+    return frozenset(r["source_label"].strip().lower() for r in seed_rows(seed) if r["agency_code"] in ("*", agency))
 
 
 def label(spec: FeedSpec, canonical: str) -> str:
@@ -113,8 +109,7 @@ def text_expr(spec: FeedSpec, canonical: str) -> str:
     if isinstance(expr, str):
         return cell(expr)
     if isinstance(expr, tuple):
-        parts = ", ".join(f"trim(cast(src.{ident(c)} as varchar))" for c in expr)
-        return f"nullif(concat_ws('-', {parts}), '')"
+        return text_expr_of_join(expr)
     if isinstance(expr, ColumnExpr):
         base = cell(expr.column) if isinstance(expr.column, str) else text_expr_of_join(expr.column)
         if expr.map is not None:
@@ -322,7 +317,7 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
             )  # fmt: skip
         )
     if col.channel and name in spec.columns:
-        known = sorted(channel_labels().get("*", frozenset()) | channel_labels().get(spec.agency, frozenset()))
+        known = sorted(known_labels("channel_synonyms.csv", spec.agency))
         allowed = ", ".join(lit(k) for k in known)
         checks.append(
             _err(

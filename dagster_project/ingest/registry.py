@@ -18,7 +18,6 @@ question and the scale point; record filters leave declared records out, counted
 from __future__ import annotations
 
 import codecs
-import csv
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from dagster_project.config import SEEDS_DIR, feeds_dir
+from dagster_project.config import feeds_dir, seed_rows
 from dagster_project.ingest.contracts import CONTRACTS
 
 FORMATS = ("csv", "json", "dap_json", "jsonl", "parquet", "xlsx")
@@ -675,11 +674,7 @@ def load_registry(directory: Path | None = None) -> list[FeedSpec]:
 
 
 def _known_agencies() -> set[str]:
-    seed = SEEDS_DIR / "agencies.csv"
-    if not seed.is_file():
-        return set()
-    with seed.open(newline="") as f:
-        return {row["agency_code"] for row in csv.DictReader(f)}
+    return {row["agency_code"] for row in seed_rows("agencies.csv")}
 
 
 def json_schema() -> dict:
@@ -691,18 +686,13 @@ def json_schema() -> dict:
     contracts = "; ".join(f"{kind}: {', '.join(c.columns)}" for kind, c in CONTRACTS.items())
     columns = schema["$defs"]["FeedDoc"]["properties"]["columns"]
     columns["description"] += f". Canonical columns per kind - {contracts}"
-    vocabularies = [(name, seed, column) for name, seed, column in _VOCABULARIES if (SEEDS_DIR / seed).is_file()]
+    vocabularies = [(name, seed, column) for name, seed, column in _VOCABULARIES if seed_rows(seed)]
     schema["description"] = (
         "Canonical values the marts count (map an agency's words onto them in seeds/*_synonyms.csv): "
-        + "; ".join(f"{name}: {', '.join(_seed_values(seed, column))}" for name, seed, column in vocabularies)
+        + "; ".join(f"{name}: {', '.join(r[column] for r in seed_rows(seed))}" for name, seed, column in vocabularies)
     )
     return schema
 
 
 _VOCABULARIES = (("contact_type", "contact_types.csv", "contact_type"), ("outcome", "outcomes.csv", "outcome"),
                  ("status", "request_statuses.csv", "status"), ("channel_code", "channels.csv", "channel_code"))  # fmt: skip
-
-
-def _seed_values(seed: str, column: str) -> list[str]:
-    with (SEEDS_DIR / seed).open(newline="") as f:
-        return [row[column] for row in csv.DictReader(f)]

@@ -6,15 +6,13 @@ opened, so it is safe to run beside a build.
 
 from __future__ import annotations
 
-import csv
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from dagster_project.config import SEEDS_DIR
-from dagster_project.ingest.checks import FISCAL, ISO8601, label, text_expr, value_format
+from dagster_project.ingest.checks import FISCAL, ISO8601, known_labels, label, text_expr, value_format
 from dagster_project.ingest.contracts import CONTRACTS, DATE, TIMESTAMP
 from dagster_project.ingest.loader import FileOutcome, connect, discover, ensure_tables, load_file
 from dagster_project.ingest.readers import UnreadableFile, lit, read_source
@@ -98,18 +96,13 @@ VOCABULARY_SEEDS = {
 }  # fmt: skip
 
 
-def _known_labels(seed: str, agency: str) -> set[str]:
-    with (SEEDS_DIR / seed).open(newline="") as f:
-        return {r["source_label"].strip().lower() for r in csv.DictReader(f) if r["agency_code"] in ("*", agency)}
-
-
 def _unmapped_values(con: duckdb.DuckDBPyConnection, spec: FeedSpec) -> list[str]:
     """Values the warehouse has no canonical word for: they would load, but stay outside every rate
     that needs the word (abandonment, transfers, closed requests) until a seed row maps them."""
     out = []
     table = CONTRACTS[spec.kind].table
     for column, seed in VOCABULARY_SEEDS.get(spec.kind, {}).items():
-        known = _known_labels(seed, spec.agency)
+        known = known_labels(seed, spec.agency)
         rows = con.execute(
             f"select trim({column}) as v, count(*) from raw.{table} where nullif(trim({column}), '') is not null"
             " group by v order by v"
