@@ -7,20 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.demo.generate import generate
 from dagster_project.ingest.deliveries import DeliveryError, Selector, act, select
 from dagster_project.ingest.loader import discover, load_file, load_files
-from dagster_project.ingest.registry import load_registry
-
-
-def _spec(agency: str, feed: str):
-    return next(f for f in load_registry() if f.agency == agency and f.name == feed)
-
-
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    generate(tmp_path / "landing", scale=0.2)
-    return tmp_path / "landing"
+from tests.ingest.conftest import feed_spec
 
 
 def _log(con, file: str) -> list[tuple]:
@@ -30,7 +19,7 @@ def _log(con, file: str) -> list[tuple]:
 
 
 def test_a_file_rejected_by_a_misconfigured_feed_loads_after_the_fix_and_a_purge(landing: Path, con):
-    fixed = _spec("SSA", "call_center")
+    fixed = feed_spec("SSA", "call_center")
     broken = replace(fixed, columns={**fixed.columns, "queue_wait_seconds": "queue_wait_secs"})  # a typo
     path = discover(fixed, landing)[0]
     file = str(path.relative_to(landing))
@@ -46,7 +35,7 @@ def test_a_file_rejected_by_a_misconfigured_feed_loads_after_the_fix_and_a_purge
 
 
 def test_a_held_file_is_not_loaded_again_and_a_correction_replaces_it(landing: Path, con):
-    spec = _spec("IRS", "toll_free")
+    spec = feed_spec("IRS", "toll_free")
     path = discover(spec, landing)[0]
     file = str(path.relative_to(landing))
     first = load_file(con, spec, path, landing, "run-1")
@@ -63,7 +52,7 @@ def test_a_held_file_is_not_loaded_again_and_a_correction_replaces_it(landing: P
 
 
 def test_selection_by_sha256_prefix_and_its_limits(landing: Path, con):
-    spec = _spec("IRS", "toll_free")
+    spec = feed_spec("IRS", "toll_free")
     outcomes = [load_file(con, spec, p, landing, "run-1") for p in discover(spec, landing)[:2]]
     sha = outcomes[1].sha256
     assert [d.file for d in select(con, Selector(file=sha[:8].upper()))] == [outcomes[1].file]
@@ -83,7 +72,7 @@ def test_selection_by_sha256_prefix_and_its_limits(landing: Path, con):
 
 def test_a_file_spanning_months_is_held_by_month_and_purged_whole(tmp_path: Path, con):
     landing = tmp_path / "landing"
-    spec = replace(_spec("SSA", "call_center"), period_from="records", pattern="exports/*.psv")
+    spec = replace(feed_spec("SSA", "call_center"), period_from="records", pattern="exports/*.psv")
     path = landing / "SSA/exports/calls_export.psv"
     path.parent.mkdir(parents=True)
     path.write_text(

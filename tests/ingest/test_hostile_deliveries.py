@@ -4,23 +4,17 @@ break out of SQL. Each is refused with a reason a person reads, and nothing behi
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
 import pytest
 
 from dagster_project.ingest.loader import discover, load_files
-from dagster_project.ingest.registry import load_registry, registry_problems
+from dagster_project.ingest.registry import registry_problems
+from tests.ingest.conftest import SSA_CALL_HEADER, feed_spec
 
-HEADER = "call_id|call_start|queue|reason_code|caller_key|queue_wait_sec|handle_sec|disposition"
 ROW = "S1|2025-07-01 09:00:00|N800|SSN_CARD|C1|10|100|RESOLVED"
 SECRET = "SSN 321-54-9876"  # planted where no delivery should be read from
-
-
-def _spec(**changes):
-    base = next(f for f in load_registry() if f.agency == "SSA" and f.name == "call_center")
-    return dataclasses.replace(base, **changes)
 
 
 def _deliver(landing: Path, header: str, name: str = "ssa_800_calls_2025-07.psv") -> Path:
@@ -41,19 +35,19 @@ def _everything_stored(con) -> str:
 @pytest.mark.parametrize(
     ("header", "reason"),
     [
-        (HEADER.replace("queue_wait_sec", "queue"),
+        (SSA_CALL_HEADER.replace("queue_wait_sec", "queue"),
          "the header names one column twice: columns 3 and 6 are both 'queue' (names are compared ignoring case)"),
-        (HEADER.replace("queue_wait_sec", "QUEUE"),
+        (SSA_CALL_HEADER.replace("queue_wait_sec", "QUEUE"),
          "the header names one column twice: columns 3 and 6 are both 'QUEUE' (names are compared ignoring case)"),
-        (HEADER + "|_row_number", "column 9 of the header is named '_row_number', a name the warehouse keeps for lineage"),
-        (HEADER + "|_SOURCE_FILE",
+        (SSA_CALL_HEADER + "|_row_number", "column 9 of the header is named '_row_number', a name the warehouse keeps for lineage"),
+        (SSA_CALL_HEADER + "|_SOURCE_FILE",
          "column 9 of the header is named '_SOURCE_FILE', a name the warehouse keeps for lineage"),
     ],
 )  # fmt: skip
 def test_a_header_that_would_lose_or_shadow_a_column_rejects_the_file(tmp_path, con, header, reason):
     landing = tmp_path / "landing"
     path = _deliver(landing, header)
-    (o,) = load_files(con, _spec(), [path], landing, "run-1")
+    (o,) = load_files(con, feed_spec("SSA", "call_center"), [path], landing, "run-1")
     assert (o.status, o.reason) == ("rejected", reason)
     assert con.execute("select count(*) from raw.contacts").fetchone() == (0,)
     assert con.execute("select reason from quarantine.rejected_files").fetchall() == [(reason,)]
@@ -61,14 +55,14 @@ def test_a_header_that_would_lose_or_shadow_a_column_rejects_the_file(tmp_path, 
 
 def test_a_link_out_of_the_landing_zone_is_rejected_without_being_read(tmp_path, con):
     landing = tmp_path / "landing"
-    good = _deliver(landing, HEADER)
+    good = _deliver(landing, SSA_CALL_HEADER)
     elsewhere = tmp_path / "elsewhere.psv"
     elsewhere.write_text(f"{SECRET}|x\n{ROW}\n")
     link = good.parent / "ssa_800_calls_2025-08.psv"
     os.symlink(elsewhere, link)
     dangling = good.parent / "ssa_800_calls_2025-09.psv"
     os.symlink(tmp_path / "gone.psv", dangling)
-    spec = _spec()
+    spec = feed_spec("SSA", "call_center")
     assert discover(spec, landing) == [good, link, dangling]  # seen, so never silently skipped
 
     outcomes = load_files(con, spec, discover(spec, landing), landing, "run-1")
@@ -83,10 +77,10 @@ def test_a_link_out_of_the_landing_zone_is_rejected_without_being_read(tmp_path,
 
 def test_a_link_inside_the_landing_zone_loads(tmp_path, con):
     landing = tmp_path / "landing"
-    original = _deliver(landing, HEADER, "archive_2025-07.psv")
+    original = _deliver(landing, SSA_CALL_HEADER, "archive_2025-07.psv")
     link = original.parent / "ssa_800_calls_2025-07.psv"
     os.symlink(original, link)
-    (o,) = load_files(con, _spec(), [link], landing, "run-1")
+    (o,) = load_files(con, feed_spec("SSA", "call_center"), [link], landing, "run-1")
     assert (o.status, o.rows_loaded) == ("loaded", 1)
 
 
@@ -128,8 +122,10 @@ def test_quotes_in_formats_and_allowed_answers_stay_text(tmp_path, con):
     landing = tmp_path / "landing"
     path = landing / "SSA" / "call_center" / "ssa_800_calls_2025-07.psv"
     path.parent.mkdir(parents=True)
-    path.write_text(HEADER + "\nS1|2025-07-01T09'00|N800|SSN_CARD|C1|10|100|RESOLVED\nS2|not a time|N800|X|C2|1|1|R\n")
-    spec = _spec(timestamp_format="%Y-%m-%dT%H'%M")
+    path.write_text(
+        SSA_CALL_HEADER + "\nS1|2025-07-01T09'00|N800|SSN_CARD|C1|10|100|RESOLVED\nS2|not a time|N800|X|C2|1|1|R\n"
+    )
+    spec = feed_spec("SSA", "call_center", timestamp_format="%Y-%m-%dT%H'%M")
     (o,) = load_files(con, spec, [path], landing, "run-1")
     assert (o.status, o.rows_loaded, o.rows_quarantined) == ("loaded", 1, 1)
     reason = con.execute("select reason from quarantine.rejected_rows").fetchone()[0]
@@ -153,7 +149,7 @@ def test_a_message_never_repeats_a_value_that_may_be_personal_data(tmp_path, con
     path.parent.mkdir(parents=True)
     p = PLANTED
     path.write_text(
-        HEADER + "\n"
+        SSA_CALL_HEADER + "\n"
         f"A1|{p['opened']}|N800|SSN_CARD|C1|10|100|RESOLVED\n"
         f"A2|2025-07-01 09:00:00|N800|SSN_CARD|C2|{p['wait']}|100|RESOLVED\n"
         f"{p['id']}|2025-07-01 09:00:00|N800|SSN_CARD|C3|10|100|RESOLVED\n"
@@ -161,11 +157,15 @@ def test_a_message_never_repeats_a_value_that_may_be_personal_data(tmp_path, con
         f"A5|2025-07-01 09:00:00|N800|{p['reason']}|C5|10|100|RESOLVED\n"
         "A6|2025-13-01 09:00:00|N800|SSN_CARD|C6|-4|100|RESOLVED\n"
     )
-    spec = _spec(columns={**_spec().columns, "channel_code": "queue"})  # the queue column read as the channel
+    spec = feed_spec(
+        "SSA", "call_center", columns={**feed_spec("SSA", "call_center").columns, "channel_code": "queue"}
+    )  # the queue column read as the channel
     path_with_channel = path.with_name("ssa_800_calls_2025-08.psv")
-    path_with_channel.write_text(HEADER + "\n" + f"A7|2025-08-01 09:00:00|{p['channel']}|SSN_CARD|C7|10|100|R\n")
+    path_with_channel.write_text(
+        SSA_CALL_HEADER + "\n" + f"A7|2025-08-01 09:00:00|{p['channel']}|SSN_CARD|C7|10|100|R\n"
+    )
 
-    load_files(con, _spec(), [path], landing, "run-1")
+    load_files(con, feed_spec("SSA", "call_center"), [path], landing, "run-1")
     load_files(con, spec, [path_with_channel], landing, "run-2")
     reasons = [r for (r,) in con.execute("select reason from quarantine.rejected_rows order by 1").fetchall()]
     assert len(reasons) == 6  # A6 has two errors in one record
@@ -200,17 +200,19 @@ def test_a_file_the_database_refuses_is_rejected_and_the_others_load(tmp_path, c
     files = []
     for month, outcome in (("07", "RESOLVED"), ("08", ""), ("09", "RESOLVED")):
         path = folder / f"ssa_800_calls_2025-{month}.psv"
-        path.write_text(f"{HEADER}\nS{month}|2025-{month}-01 09:00:00|N800|SSN_CARD|C1|10|100|{outcome}\n")
+        path.write_text(f"{SSA_CALL_HEADER}\nS{month}|2025-{month}-01 09:00:00|N800|SSN_CARD|C1|10|100|{outcome}\n")
         files.append(path)
     con.execute("alter table raw.contacts alter column outcome set not null")  # the warehouse's own rule
-    outcomes = load_files(con, _spec(), files, landing, "run-1")
+    outcomes = load_files(con, feed_spec("SSA", "call_center"), files, landing, "run-1")
     reason = "the warehouse refused the file while loading it (ConstraintException); nothing of it was loaded"
     assert [(o.status, o.reason) for o in outcomes] == [("loaded", ""), ("rejected", reason), ("loaded", "")]
     assert con.execute("select contact_id from raw.contacts order by 1").fetchall() == [("S07",), ("S09",)]
     log = con.execute("select source_file, status from raw.ingest_log order by 1").fetchall()
     assert [s for _, s in log] == ["loaded", "rejected", "loaded"]
     # the next run does not try the refused file again
-    assert [o.status for o in load_files(con, _spec(), files, landing, "run-2")] == ["skipped"] * 3
+    assert [o.status for o in load_files(con, feed_spec("SSA", "call_center"), files, landing, "run-2")] == [
+        "skipped"
+    ] * 3
 
 
 def test_a_file_too_big_for_the_memory_cap_is_rejected_with_the_limit_named(tmp_path, con):
@@ -219,13 +221,13 @@ def test_a_file_too_big_for_the_memory_cap_is_rejected_with_the_limit_named(tmp_
     folder.mkdir(parents=True)
     big = folder / "ssa_800_calls_2025-07.psv"
     with big.open("w") as f:
-        f.write(HEADER + "\n")
+        f.write(SSA_CALL_HEADER + "\n")
         for i in range(200_000):
             f.write(f"S{i}|2025-07-01 09:00:00|N800|SSN_CARD|C{i}|10|100|RESOLVED\n")
     small = folder / "ssa_800_calls_2025-08.psv"
-    small.write_text(f"{HEADER}\nS1|2025-08-01 09:00:00|N800|SSN_CARD|C1|10|100|RESOLVED\n")
+    small.write_text(f"{SSA_CALL_HEADER}\nS1|2025-08-01 09:00:00|N800|SSN_CARD|C1|10|100|RESOLVED\n")
     con.execute("set memory_limit = '8MB'")
-    big_outcome, small_outcome = load_files(con, _spec(), [big, small], landing, "run-1")
+    big_outcome, small_outcome = load_files(con, feed_spec("SSA", "call_center"), [big, small], landing, "run-1")
     assert big_outcome.status == "rejected" and "Out of Memory" in big_outcome.reason
     assert (small_outcome.status, small_outcome.rows_loaded) == ("loaded", 1)
 
@@ -239,11 +241,11 @@ def test_a_record_the_reader_would_drop_is_never_lost_unseen(tmp_path, con):
     path = landing / "SSA" / "call_center" / "ssa_800_calls_2025-07.psv.gz"
     path.parent.mkdir(parents=True)
     with gzip.open(path, "wb") as f:  # 50 MB inside, about 50 kB on disk
-        f.write(f"{HEADER}\n{ROW}\n".encode())
+        f.write(f"{SSA_CALL_HEADER}\n{ROW}\n".encode())
         f.write(b"S2|" + b"x" * (50 << 20) + b"|N800|SSN_CARD|C2|10|100|RESOLVED\n")
         f.write(ROW.replace("S1", "S3").encode() + b"\n")
     assert path.stat().st_size < 1 << 20
-    (o,) = load_files(con, _spec(pattern="call_center/*.psv.gz"), [path], landing, "run-1")
+    (o,) = load_files(con, feed_spec("SSA", "call_center", pattern="call_center/*.psv.gz"), [path], landing, "run-1")
     assert o.status == "rejected"
     assert o.reason == (
         "the file holds 3 records but the reader took 2: a record would be lost (a line longer than the reader"

@@ -4,21 +4,9 @@ import csv
 import shutil
 from pathlib import Path
 
-import pytest
-
-from dagster_project.demo.generate import generate
 from dagster_project.ingest.loader import connect, discover, ensure_tables, load_file, load_files
 from dagster_project.ingest.registry import load_registry
-
-
-def _spec(agency: str, feed: str):
-    return next(f for f in load_registry() if f.agency == agency and f.name == feed)
-
-
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    generate(tmp_path / "landing", scale=0.2)
-    return tmp_path / "landing"
+from tests.ingest.conftest import feed_spec
 
 
 def test_every_file_reconciles_and_bad_rows_are_quarantined_with_reason(landing: Path, con):
@@ -28,7 +16,7 @@ def test_every_file_reconciles_and_bad_rows_are_quarantined_with_reason(landing:
             assert o.status == "loaded", o
             assert o.rows_in == o.rows_loaded + o.rows_quarantined
     # rows in counted independently of DuckDB, from the CSV files themselves
-    va = _spec("VA", "touchpoints_survey")
+    va = feed_spec("VA", "touchpoints_survey")
     counted = 0
     for path in discover(va, landing):
         with path.open(newline="") as f:
@@ -52,7 +40,7 @@ def test_every_file_reconciles_and_bad_rows_are_quarantined_with_reason(landing:
 
 
 def test_same_file_twice_is_loaded_once(landing: Path, con):
-    spec = _spec("IRS", "toll_free")
+    spec = feed_spec("IRS", "toll_free")
     path = discover(spec, landing)[0]
     first = load_file(con, spec, path, landing, "run-1")
     copy = path.with_name("copy_of_" + path.name)
@@ -63,7 +51,7 @@ def test_same_file_twice_is_loaded_once(landing: Path, con):
 
 
 def test_file_missing_a_mapped_column_is_rejected_whole_with_reason(landing: Path, con):
-    spec = _spec("SSA", "call_center")
+    spec = feed_spec("SSA", "call_center")
     path = discover(spec, landing)[0]
     text = path.read_text().replace("queue_wait_sec", "wait", 1)
     broken = path.with_name("renamed_header_2025-07.psv")
@@ -77,14 +65,14 @@ def test_file_missing_a_mapped_column_is_rejected_whole_with_reason(landing: Pat
 
 
 def test_windows_1252_is_decoded(landing: Path, con):
-    spec = _spec("FSA", "csat_survey")
+    spec = feed_spec("FSA", "csat_survey")
     for path in discover(spec, landing):
         load_file(con, spec, path, landing, "run-1")
     assert con.execute("select count(*) from raw.survey_responses where comment like '%José%résumé%'").fetchone()[0] > 0
 
 
 def test_local_times_are_stored_in_utc(landing: Path, con):
-    spec = _spec("NYC311", "service_requests")
+    spec = feed_spec("NYC311", "service_requests")
     path = discover(spec, landing)[0]
     load_file(con, spec, path, landing, "run-1")
     with path.open(newline="") as f:

@@ -19,8 +19,8 @@ import pytest
 
 from dagster_project.demo.generate import generate
 from dagster_project.ingest.loader import connect, ensure_tables, load_file
-from dagster_project.ingest.registry import load_registry
 from dagster_project.ingest.validate import validate_feed
+from tests.ingest.conftest import feed_spec
 
 SSA_CALLS = ("SSA", "call_center", "SSA/call_center/ssa_800_calls_2025-07.psv")
 SSA_SURVEY = ("SSA", "a11_survey", "SSA/a11_survey/ssa_a11_2025-08.csv")
@@ -308,14 +308,10 @@ def test_unknown_agency_and_feed_are_named(base: Path):
     )
 
 
-def _spec(agency: str, feed: str):
-    return next(f for f in load_registry() if f.agency == agency and f.name == feed)
-
-
 def test_duplicate_id_across_files_and_the_same_file_twice(base: Path, tmp_path: Path):
     con = connect(tmp_path / "w.duckdb")
     ensure_tables(con)
-    spec = _spec(*SSA_CALLS[:2])
+    spec = feed_spec(*SSA_CALLS[:2])
     july = base / SSA_CALLS[2]
     august = tmp_path / "ssa_800_calls_2025-08.psv"
     lines = _lines(base / "SSA/call_center/ssa_800_calls_2025-08.psv")
@@ -336,7 +332,7 @@ def test_duplicate_id_across_files_and_the_same_file_twice(base: Path, tmp_path:
 def test_corrected_redelivery_replaces_the_period_in_one_transaction(base: Path, tmp_path: Path):
     con = connect(tmp_path / "w.duckdb")
     ensure_tables(con)
-    spec = _spec(*SSA_CALLS[:2])
+    spec = feed_spec(*SSA_CALLS[:2])
     original = base / SSA_CALLS[2]
     corrected = tmp_path / "ssa_800_calls_2025-07_v2.psv"
     lines = _lines(original)

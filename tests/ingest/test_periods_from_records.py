@@ -3,19 +3,13 @@ period logs and replaces on its own, and the run's dbt window widens to the mont
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from dagster_project.ingest.loader import load_files, touched_by_run
-from dagster_project.ingest.registry import load_registry
 from dagster_project.partitions import widened
+from tests.ingest.conftest import SSA_CALL_HEADER, feed_spec
 
-HEADER = "call_id|call_start|queue|reason_code|caller_key|queue_wait_sec|handle_sec|disposition\n"
-
-
-def _spec():
-    base = next(f for f in load_registry() if f.agency == "SSA" and f.name == "call_center")
-    return dataclasses.replace(base, period_from="records", pattern="exports/*.psv")
+HEADER = SSA_CALL_HEADER + "\n"
 
 
 def _write(path: Path, rows: list[str]) -> Path:
@@ -33,7 +27,7 @@ def _log(con) -> list[tuple]:
 
 def test_periods_come_from_the_records_in_local_time_and_replace_period_by_period(tmp_path, con):
     landing = tmp_path / "landing"
-    spec = _spec()
+    spec = feed_spec("SSA", "call_center", period_from="records", pattern="exports/*.psv")
     first = _write(landing / "SSA/exports/calls_export.psv", [
         "A1|2025-01-10 09:00:00|N800|SSN_CARD|C1|10|100|RESOLVED",
         # 23:30 Eastern on 31 January is 04:30 UTC on 1 February: it belongs to January
@@ -80,7 +74,9 @@ def test_periods_come_from_the_records_in_local_time_and_replace_period_by_perio
 def test_a_file_with_no_readable_date_is_rejected_whole(tmp_path, con):
     landing = tmp_path / "landing"
     path = _write(landing / "SSA/exports/undated.psv", ["A1|yesterday|N800|SSN_CARD|C1|10|100|RESOLVED"])
-    (o,) = load_files(con, _spec(), [path], landing, "run-1")
+    (o,) = load_files(
+        con, feed_spec("SSA", "call_center", period_from="records", pattern="exports/*.psv"), [path], landing, "run-1"
+    )
     assert o.status == "rejected"
     assert o.reason == "no record has a readable call_start, so the delivery period cannot be told"
 

@@ -3,19 +3,13 @@ header that is never read whole into memory when it is absurdly long."""
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 
 from dagster_project.ingest.loader import load_files
 from dagster_project.ingest.readers import HEADER_MAX_BYTES
-from dagster_project.ingest.registry import load_registry
+from tests.ingest.conftest import SSA_CALL_HEADER, feed_spec
 
-HEADER = "call_id|call_start|queue|reason_code|caller_key|queue_wait_sec|handle_sec|disposition\n"
-
-
-def _spec(**changes):
-    base = next(f for f in load_registry() if f.agency == "SSA" and f.name == "call_center")
-    return dataclasses.replace(base, **changes)
+HEADER = SSA_CALL_HEADER + "\n"
 
 
 def test_encoding_auto_reads_each_file_as_what_it_is_and_records_it(tmp_path, con):
@@ -29,11 +23,11 @@ def test_encoding_auto_reads_each_file_as_what_it_is_and_records_it(tmp_path, co
     cp1252.write_bytes((HEADER + rows.replace("S1", "S2").replace("07-01", "08-01")).encode("windows-1252"))
     assert b"\xe9" in cp1252.read_bytes()
 
-    declared_utf8 = load_files(con, _spec(), [cp1252], landing, "run-0")[0]
+    declared_utf8 = load_files(con, feed_spec("SSA", "call_center"), [cp1252], landing, "run-0")[0]
     assert (declared_utf8.rows_loaded, declared_utf8.rows_quarantined) == (0, 1)  # the old behaviour: row lost
 
     con.execute("delete from raw.ingest_log; delete from quarantine.rejected_rows")
-    outcomes = load_files(con, _spec(encoding="auto"), [utf8, cp1252], landing, "run-1")
+    outcomes = load_files(con, feed_spec("SSA", "call_center", encoding="auto"), [utf8, cp1252], landing, "run-1")
     assert [(o.status, o.rows_loaded, o.encoding) for o in outcomes] == [
         ("loaded", 1, "utf-8"),
         ("loaded", 1, "windows-1252"),
@@ -55,7 +49,7 @@ def test_a_header_longer_than_the_cap_rejects_the_file_without_reading_it_whole(
     with gzip.open(path, "wb") as f:  # 8 MB of one header line, a few kB on disk
         f.write(b"call_id|" + b"x" * (8 * HEADER_MAX_BYTES) + b"\nS1|2025-07-01 09:00:00\n")
     assert path.stat().st_size < HEADER_MAX_BYTES
-    (o,) = load_files(con, _spec(pattern="call_center/*.psv.gz"), [path], landing, "run-1")
+    (o,) = load_files(con, feed_spec("SSA", "call_center", pattern="call_center/*.psv.gz"), [path], landing, "run-1")
     assert o.status == "rejected"
     assert o.reason == (
         "the header (the first 1 line(s)) is longer than 1 MB; check the delimiter and the line endings"
