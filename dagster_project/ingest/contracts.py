@@ -22,6 +22,7 @@ class Column:
     channel: bool = False  # checked against seeds/channel_synonyms.csv for the agency
     min_value: int | None = None
     identifying: bool = False  # ids and free text: a message describes a bad value, never quotes it
+    pseudonymised: bool = False  # a direct identifier: stored as its keyed hash (ingest/pseudonyms.py)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ CONTRACTS: dict[str, Contract] = {
             "service_code": Column(TEXT),
             "channel_code": Column(TEXT, channel=True),
             "reason_code": Column(TEXT),
-            "customer_key": Column(TEXT, identifying=True),
+            "customer_key": Column(TEXT, identifying=True, pseudonymised=True),  # who called again: a pseudonym
             "queue_wait_seconds": Column(DURATION, min_value=0),
             "handle_seconds": Column(DURATION, min_value=0),
             "outcome": Column(TEXT),

@@ -33,7 +33,19 @@ from dagster_project.ingest.checks import (
     value_format,
 )
 from dagster_project.ingest.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES, TIMESTAMP
-from dagster_project.ingest.readers import Read, UnreadableFile, ident, lit, physical_lines, read_source, sniff_hint
+from dagster_project.ingest.pseudonyms import key_fingerprint, pseudonym_sql
+from dagster_project.ingest.readers import (
+    Read,
+    UnreadableFile,
+    db_error,
+    ident,
+    lit,
+    out_of_memory_reason,
+    physical_lines,
+    read_source,
+    shown_names,
+    sniff_hint,
+)
 from dagster_project.ingest.registry import FeedSpec
 
 DDL = """
@@ -47,6 +59,8 @@ create table if not exists raw.ingest_log (
 alter table raw.ingest_log add column if not exists rows_excluded bigint;
 alter table raw.ingest_log add column if not exists excluded_by varchar;
 alter table raw.ingest_log add column if not exists encoding varchar;
+-- fingerprint of the key that pseudonymised the file's customer keys (ingest/pseudonyms.py)
+alter table raw.ingest_log add column if not exists pseudonym_key varchar;
 -- who set a status the loader did not (held, released back to loaded, purged: an operator's
 -- `cxw deliveries`, or a check), why and when (dagster_project/ingest/deliveries.py)
 alter table raw.ingest_log add column if not exists status_by varchar;
@@ -182,6 +196,7 @@ def load_files(
     quarantine rows and lineage, exactly as if the files had been loaded one by one."""
     outcomes: dict[int, FileOutcome] = {}
     batch: list[_Staged] = []
+    _check_pseudonym_key(con, spec)
     seen = _seen_before(con, spec)  # sha256 -> file, also for identical bytes twice in one call
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -207,19 +222,25 @@ def load_files(
                 if sha in seen:
                     outcomes[n] = FileOutcome(**base, status="skipped", reason=f"same bytes as {seen[sha]}")
                     continue
-                # Reading happens outside the transaction: a reader error must not abort it.
-                problem, read = _read_and_check_shape(con, spec, path, base["period"], Path(tmp) / str(n))
-                periods = [base["period"]] if base["period"] else _record_periods(con, spec) if not problem else []
-                if not problem and not periods:
-                    problem = (f"no record has a readable {label(spec, CONTRACTS[spec.kind].period_column)}, so the"
-                               " delivery period cannot be told")  # fmt: skip
+                # Reading happens outside the transaction: a reader error must not abort it. Anything
+                # that goes wrong with one file (out of memory, a bug) is that file's rejection: it
+                # is logged, so the next run does not retry it in a loop, and the other files go on.
+                try:
+                    problem, read = _read_and_check_shape(con, spec, path, base["period"], Path(tmp) / str(n))
+                    periods = [base["period"]] if base["period"] else _record_periods(con, spec) if not problem else []
+                    if not problem and not periods:
+                        problem = (f"no record has a readable {label(spec, CONTRACTS[spec.kind].period_column)},"
+                                   " so the delivery period cannot be told")  # fmt: skip
+                    if not problem:
+                        base["period"] = periods[-1]
+                        staged = _stage(con, n, base, read, periods)
+                except Exception as exc:  # noqa: BLE001 - see above
+                    problem = _failure_reason(exc)
                 if problem:
                     _drop_reader_tables(con)
                     outcomes[n] = _in_transaction(con, _reject_file, spec, rel, sha, run_id, problem, base)
                     seen[sha] = f"{rel} (rejected)"
                     continue
-                base["period"] = periods[-1]
-                staged = _stage(con, n, base, read, periods)
                 full = sum(s.rows_read for s in batch) + staged.rows_read > BATCH_ROWS
                 if batch and (full or any(set(s.periods) & set(periods) for s in batch)):
                     outcomes.update(_load_or_reject(con, spec, batch, run_id))
@@ -241,7 +262,7 @@ def _load_or_reject(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> d
     next run, never taking the other files down with it."""
     try:
         return _in_transaction(con, _load_batch, spec, batch, run_id)
-    except (duckdb.Error, MemoryError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a file the database refuses is rejected, not retried forever
         if len(batch) > 1:
             outcomes: dict[int, FileOutcome] = {}
             for s in batch:
@@ -253,11 +274,43 @@ def _load_or_reject(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> d
 
 
 def _failure_reason(exc: BaseException) -> str:
-    """Why the database refused a file, without its message (which may quote a value)."""
+    """Why a file could not be loaded, without the error's message (which may quote a value)."""
     if isinstance(exc, (duckdb.OutOfMemoryException, MemoryError)):
-        return (f"the file could not be loaded within the memory limit ({duckdb_memory_limit()},"
-                " CXW_DUCKDB_MEMORY_LIMIT): split it, or raise the limit")  # fmt: skip
-    return f"the warehouse refused the file while loading it ({type(exc).__name__}); nothing of it was loaded"
+        return out_of_memory_reason()
+    if isinstance(exc, duckdb.Error):
+        return (f"the warehouse refused the file while loading it ({type(exc).__name__}: {db_error(exc)});"
+                " nothing of it was loaded")  # fmt: skip
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = f" at {Path(frame.tb_frame.f_code.co_filename).name}:{frame.tb_lineno}" if frame else ""
+    return (f"the loader failed on this file ({type(exc).__name__}{where}); nothing of it was loaded -"
+            " a bug to report with this line")  # fmt: skip
+
+
+def _pseudonymises(spec: FeedSpec) -> bool:
+    return any(c.pseudonymised for c in CONTRACTS[spec.kind].columns.values())
+
+
+class PseudonymKeyChanged(RuntimeError):
+    """Contacts of this kind were loaded under another pseudonym key: adding more would split customers."""
+
+
+def _check_pseudonym_key(con, spec: FeedSpec) -> None:
+    """Pseudonyms made under two keys never match, so repeat contacts would silently vanish: loud instead."""
+    if not _pseudonymises(spec):
+        return
+    (other,) = con.execute(
+        "select count(*) from raw.ingest_log where feed_kind = ? and status in ('loaded', 'held')"
+        " and pseudonym_key is distinct from ?",
+        [spec.kind, key_fingerprint()],
+    ).fetchone()
+    if other:
+        raise PseudonymKeyChanged(
+            f"{other} {spec.kind} deliveries in the warehouse were pseudonymised under another key (or none) than"
+            f" CXW_PSEUDONYM_KEY now gives (fingerprint {key_fingerprint()}): restore the key, or rotate it by"
+            " rebuilding from the landing zone (make clean && make run) - README 'Personal data'"
+        )
 
 
 def _seen_before(con, spec: FeedSpec) -> dict[str, str]:
@@ -340,7 +393,7 @@ def _reject_file(con, spec: FeedSpec, rel: str, sha: str, run_id: str, reason: s
 
 INGEST_LOG_COLUMNS = (
     "file_sha256, agency_code, feed_name, feed_kind, source_file, period, status, rows_in,"
-    " rows_loaded, rows_quarantined, rows_excluded, excluded_by, reason, run_id, loaded_at, encoding"
+    " rows_loaded, rows_quarantined, rows_excluded, excluded_by, reason, run_id, loaded_at, encoding, pseudonym_key"
 )
 
 
@@ -348,9 +401,10 @@ def _log(con, spec: FeedSpec, sha, rel, period, status, rows_in, loaded, quarant
          reason, run_id, encoding) -> None:  # fmt: skip
     con.execute(
         f"insert into raw.ingest_log ({INGEST_LOG_COLUMNS})"
-        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?)",
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?)",
         [sha, spec.agency, spec.name, spec.kind, rel, period, status, rows_in, loaded, quarantined, excluded,
-         excluded_by or None, reason or None, run_id, encoding or None],
+         excluded_by or None, reason or None, run_id, encoding or None,
+         key_fingerprint() if status == "loaded" and _pseudonymises(spec) else None],
     )  # fmt: skip
 
 
@@ -368,13 +422,19 @@ def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, t
         return str(exc), nothing
     header = set(read.header)
     if spec.grid is not None and not spec.long_columns(read.header):
-        return f"no column matches the grid pattern {spec.grid.pattern!r}; the file has {_shown(header)}", nothing
+        return f"no column matches the grid pattern {spec.grid.pattern!r}; the file has {shown_names(header)}", nothing
     for group in spec.answers:
         if group.pattern and not spec.answer_columns(read.header):
-            return f"no column matches the answer pattern {group.pattern!r}; the file has {_shown(header)}", nothing
+            return (
+                f"no column matches the answer pattern {group.pattern!r}; the file has {shown_names(header)}",
+                nothing,
+            )
     missing = sorted(spec.source_columns(read.header) - header)
     if missing:
-        return f"missing column(s) {', '.join(missing)}; the file has {_shown(header)}{sniff_hint(header)}", nothing
+        return (
+            f"missing column(s) {', '.join(missing)}; the file has {shown_names(header)}{sniff_hint(header)}",
+            nothing,
+        )
     took = con.execute("select (select count(*) from src) + (select count(*) from src_rejects)").fetchone()[0]
     if read.records is not None and read.records != took:  # nothing may vanish between the file and the reader
         return (
@@ -385,11 +445,6 @@ def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, t
     if took == 0:
         return "no data rows (header only)", nothing
     return None, read
-
-
-def _shown(header: set[str], at_most: int = 40) -> str:
-    names = sorted(header)
-    return ", ".join(names[:at_most]) + (f" and {len(names) - at_most} more" if len(names) > at_most else "")
 
 
 # A record is loaded when no check failed and no exclude rule left it out.
@@ -410,7 +465,8 @@ def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[
     lineage = (
         f"{lit(spec.agency)}, {lit(spec.name)}, bf_file, bf_sha, _row_number, current_timestamp, {lit(run_id)}, _period"
     )
-    cols = ", ".join(contract.columns)
+    # a direct identifier is stored as its pseudonym (the original stays only in quarantine's raw_record)
+    cols = ", ".join(pseudonym_sql(n) if c.pseudonymised else n for n, c in contract.columns.items())
     con.execute(
         f"insert into raw.{contract.table} select {cols}, {lineage}"
         f" from typed join batch_files using (_file) where {OK}"

@@ -18,22 +18,30 @@ import codecs
 import csv
 import gzip
 import io
+import re
 import sys
+import zipfile
+import zlib
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
 import duckdb
 
+from dagster_project.config import duckdb_memory_limit
 from dagster_project.ingest.contracts import LINEAGE_COLUMNS
-from dagster_project.ingest.registry import FeedSpec
+from dagster_project.ingest.registry import FeedSpec, Limits, human_bytes
 
 UTF8 = ("utf-8", "utf8", "utf-8-sig")
 AUTO_FALLBACK = "windows-1252"  # encoding: auto reads a file that is not UTF-8 as this
 HEADER_MAX_BYTES = 1 << 20  # the header lines are read in Python: never more than this
+CHUNK = 1 << 20  # every pass over a file streams it in pieces of this size
+RATIO_FLOOR = 16 << 20  # the expansion ratio is judged once this much is unpacked (tiny files compress well)
 # names of the reader's own columns and of the lineage every raw row carries: a file may not use them
 RESERVED_COLUMNS = {"_row_number", "_ord", "_file", *LINEAGE_COLUMNS}
-csv.field_size_limit(sys.maxsize)  # line numbers are also wanted for records with huge fields
+# physical_lines reads records in Python to number lines: only after _measure proved every record
+# shorter than the feed's limits.record_bytes, so this cannot read more than that
+csv.field_size_limit(sys.maxsize)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,37 @@ class UnreadableFile(Exception):
     """The whole file is rejected; the message says why in words an agency understands."""
 
 
+class OverLimit(UnreadableFile):
+    """The file is over one of its feed's ``limits``; the message names the limit and the value measured."""
+
+    def __init__(self, measured: str, limit: str, value: int, unit: str = "bytes") -> None:
+        shown = human_bytes(value) if unit == "bytes" else f"{value:,}"
+        super().__init__(f"{measured}; the feed's limit limits.{limit} is {shown}")
+        self.limit = limit
+
+
+def safe_name(name: str) -> bool:
+    """True when a header name from the file may be quoted in a reason: it reads like a column
+    name. A name that could be a value (a data line sent as the header, a link to another file)
+    is described, never shown: reasons reach audit pages and logs."""
+    return bool(_NAME.fullmatch(name)) and not _PII_LIKE.search(name)
+
+
+_NAME = re.compile(r"[\w .()/#%&?:+\-]{1,64}")
+_PII_LIKE = re.compile(r"\d{5}|\d{3}[ .-]\d{2}[ .-]\d{4}|\d{3}[ .-]\d{3}[ .-]\d{4}")
+
+
+def shown_names(names, at_most: int = 40) -> str:
+    """Header names for a reason: those that read like column names, and how many others there are."""
+    names = sorted(names)
+    safe = [n for n in names if safe_name(n)]
+    text = ", ".join(safe[:at_most]) + (f" and {len(safe) - at_most} more" if len(safe) > at_most else "")
+    hidden = len(names) - len(safe)
+    if hidden:
+        text += ("; " if safe else "") + f"{hidden} name(s) that do not read like column names (not shown)"
+    return text or "no columns"
+
+
 def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -63,29 +102,75 @@ def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
-def _utf8_copy(path: Path, encoding: str, tmpdir: Path) -> Path:
+def _chunks(path: Path, limits: Limits):
+    """The file's bytes (a gzip unpacked) in pieces, measured against the size limits as they come:
+    a gzip bomb is stopped after a few megabytes, not after it filled the memory or the disk."""
+    packed = path.stat().st_size
+    unpacked = 0
+    with _open_bytes(path) as f:
+        try:
+            for chunk in iter(lambda: f.read(CHUNK), b""):
+                unpacked += len(chunk)
+                _check_unpacked(unpacked, packed, limits, compressed=path.suffix == ".gz")
+                yield chunk
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise UnreadableFile(f"not a readable gzip file ({type(exc).__name__}) after {unpacked:,} bytes") from exc
+
+
+def _check_unpacked(unpacked: int, packed: int, limits: Limits, *, compressed: bool) -> None:
+    if unpacked > limits.uncompressed_bytes:
+        raise OverLimit(f"the file unpacks to more than {human_bytes(limits.uncompressed_bytes)}",
+                        "uncompressed_bytes", limits.uncompressed_bytes)  # fmt: skip
+    if compressed and unpacked > RATIO_FLOOR and unpacked > limits.expansion_ratio * packed:
+        raise OverLimit(f"the file expands more than {limits.expansion_ratio}-fold: its {packed:,} bytes on disk"
+                        f" unpack to more than {unpacked:,}", "expansion_ratio", limits.expansion_ratio,
+                        unit="times")  # fmt: skip
+
+
+def check_file_size(path: Path, limits: Limits) -> None:
+    """The file as delivered, before anything reads it."""
+    size = path.stat().st_size
+    if size > limits.compressed_bytes:
+        raise OverLimit(f"the file is {human_bytes(size)} on disk", "compressed_bytes", limits.compressed_bytes)
+
+
+def ascii_compatible(encoding: str) -> bool:
+    """True when quotes and line breaks are the same bytes as in ASCII (UTF-8, Windows-1252, Latin-1
+    ...; not UTF-16): the file's records can be measured in its own bytes."""
+    if encoding == "auto":
+        return True  # UTF-8 or Windows-1252
+    try:
+        return '\n"'.encode(encoding) == b'\n"'
+    except (LookupError, UnicodeError):
+        return False
+
+
+def _utf8_copy(path: Path, encoding: str, tmpdir: Path, limits: Limits) -> Path:
     """DuckDB reads UTF-8; other encodings are transcoded in one streaming pass."""
     tmpdir.mkdir(parents=True, exist_ok=True)
     out = tmpdir / (path.name.removesuffix(".gz") + ".utf8")
     try:
-        with _open_bytes(path) as src, out.open("w", encoding="utf-8", newline="") as dst:
-            reader = codecs.getreader(encoding)(src, errors="strict")
-            for chunk in iter(lambda: reader.read(1 << 20), ""):
-                dst.write(chunk)
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"bytes that are not {encoding} at byte {exc.start}: {exc.reason}") from exc
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     except LookupError as exc:
         raise UnreadableFile(f"unknown encoding {encoding!r} in the feed registry") from exc
+    at = 0
+    try:
+        with out.open("w", encoding="utf-8", newline="") as dst:
+            for chunk in _chunks(path, limits):
+                dst.write(decoder.decode(chunk))
+                at += len(chunk)
+            dst.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"bytes that are not {encoding} at byte {at + exc.start}: {exc.reason}") from exc
     return out
 
 
-def _is_utf8(path: Path) -> bool:
+def _is_utf8(path: Path, limits: Limits) -> bool:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     try:
-        with _open_bytes(path) as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
+        for chunk in _chunks(path, limits):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
     return True
@@ -96,13 +181,13 @@ def _has_crlf(path: Path) -> bool:
         return b"\r\n" in f.read(1 << 16)
 
 
-def _normalised_copy(path: Path, tmpdir: Path) -> Path:
+def _normalised_copy(path: Path, tmpdir: Path, limits: Limits) -> Path:
     """The file with every CRLF as LF: DuckDB's reader fails on a file whose line endings mix."""
     tmpdir.mkdir(parents=True, exist_ok=True)
     out = tmpdir / (path.name.removesuffix(".gz") + ".lf")
-    with _open_bytes(path) as src, out.open("wb") as dst:
+    with out.open("wb") as dst:
         carry = b""
-        for chunk in iter(lambda: src.read(1 << 20), b""):
+        for chunk in _chunks(path, limits):
             chunk = carry + chunk
             carry = b"\r" if chunk.endswith(b"\r") else b""
             dst.write(chunk[: len(chunk) - len(carry)].replace(b"\r\n", b"\n"))
@@ -110,27 +195,53 @@ def _normalised_copy(path: Path, tmpdir: Path) -> Path:
     return out
 
 
-def _xlsx_to_csv(path: Path, sheet: str | None, tmpdir: Path) -> Path:
-    """Excel: stream the sheet into a UTF-8 CSV (row n of the sheet = line n of the CSV)."""
+def _xlsx_to_csv(path: Path, sheet: str | None, tmpdir: Path, limits: Limits) -> Path:
+    """Excel: stream the sheet into a UTF-8 CSV (row n of the sheet = line n of the CSV).
+
+    The workbook's parts are measured in its zip directory before anything is unpacked: the
+    reader holds the shared strings in memory, so a workbook whose strings unpack to gigabytes is
+    rejected unopened. Cells are counted as the sheet streams."""
     from openpyxl import load_workbook  # only feeds that send Excel pay for the import
 
+    _check_workbook(path, limits)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a non-workbook
-        raise UnreadableFile(f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # openpyxl raises many types for a non-workbook; its messages may quote the file
+        raise UnreadableFile(f"not a readable .xlsx workbook ({type(exc).__name__})") from exc
     try:
         if sheet is not None and sheet not in book.sheetnames:
-            raise UnreadableFile(f"no worksheet {sheet!r}; the workbook has {', '.join(book.sheetnames)}")
+            raise UnreadableFile(f"no worksheet {sheet!r}; the workbook has {shown_names(book.sheetnames)}")
         ws = book[sheet] if sheet else book.worksheets[0]
         tmpdir.mkdir(parents=True, exist_ok=True)
         out = tmpdir / (path.stem + ".csv")
+        cells = 0
         with out.open("w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             for row in ws.iter_rows(values_only=True):
+                cells += len(row)
+                if cells > limits.sheet_cells:
+                    raise OverLimit(f"the worksheet holds more than {limits.sheet_cells:,} cells", "sheet_cells",
+                                    limits.sheet_cells, unit="cells")  # fmt: skip
                 writer.writerow(["" if v is None else _cell_text(v) for v in row])
         return out
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:  # a part that lies about its size or content
+        raise UnreadableFile(f"not a readable .xlsx workbook ({type(exc).__name__} while reading the sheet)") from exc
     finally:
         book.close()
+
+
+def _check_workbook(path: Path, limits: Limits) -> None:
+    try:
+        with zipfile.ZipFile(path) as z:
+            parts = z.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnreadableFile(f"not a readable .xlsx workbook ({type(exc).__name__})") from exc
+    unpacked = sum(p.file_size for p in parts)
+    _check_unpacked(unpacked, path.stat().st_size, limits, compressed=True)
+    strings = sum(p.file_size for p in parts if p.filename.lower().endswith("sharedstrings.xml"))
+    if strings > limits.shared_strings_bytes:
+        raise OverLimit(f"the workbook's shared strings unpack to {human_bytes(strings)}", "shared_strings_bytes",
+                        limits.shared_strings_bytes)  # fmt: skip
 
 
 def _cell_text(value: object) -> str:
@@ -146,6 +257,8 @@ def _delimiter(spec: FeedSpec) -> str:
 
 
 def _csv_relation(spec: FeedSpec, path: Path, delimiter: str, names: list[str]) -> str:
+    # max_line_size: DuckDB's own limit (2 MB) would drop a longer record; every record is already
+    # measured shorter than limits.record_bytes, so DuckDB is told to take records that long
     # The header is read here and handed over with auto_detect off: DuckDB's sniffer cost
     # ~17 ms per file even with every option given, more than reading a small file. With several
     # header rows (survey platforms) every record is read and the header records dropped after.
@@ -154,7 +267,8 @@ def _csv_relation(spec: FeedSpec, path: Path, delimiter: str, names: list[str]) 
     return (
         f"read_csv({lit(str(path))}, header = {header}, auto_detect = false, columns = {{{columns}}},"
         f" delim = {lit(delimiter)}, quote = '\"', escape = '\"', strict_mode = true, null_padding = false,"
-        " compression = 'auto', store_rejects = true, rejects_table = 'src_rejects_raw', rejects_scan = 'src_rejects_scan')"
+        f" compression = 'auto', max_line_size = {spec.limits.record_bytes + 2}, store_rejects = true,"
+        " rejects_table = 'src_rejects_raw', rejects_scan = 'src_rejects_scan')"
     )
 
 
@@ -178,8 +292,9 @@ def _header(path: Path, delimiter: str, header_rows: int = 1, header_row: int = 
     for i, name in enumerate(names, start=1):
         # DuckDB's column names ignore case: "why,WHY" is one name twice, and the second would be lost
         if name.lower() in seen:
+            both = f" are both {name!r}" if safe_name(name) else " have the same name"
             raise UnreadableFile(
-                f"the header names one column twice: columns {seen[name.lower()]} and {i} are both {name!r}"
+                f"the header names one column twice: columns {seen[name.lower()]} and {i}{both}"
                 " (names are compared ignoring case)"
             )
         seen[name.lower()] = i
@@ -194,25 +309,35 @@ def _header(path: Path, delimiter: str, header_rows: int = 1, header_row: int = 
 def csv_source_path(spec: FeedSpec, path: Path, tmpdir: Path) -> tuple[Path, str]:
     """The UTF-8 CSV that DuckDB reads for a csv or xlsx delivery, and the encoding it was read with."""
     if spec.format == "xlsx":
-        return _xlsx_to_csv(path, spec.sheet, tmpdir), "xlsx"
+        return _xlsx_to_csv(path, spec.sheet, tmpdir, spec.limits), "xlsx"
     if spec.encoding == "auto":
-        if _is_utf8(path):
+        if _is_utf8(path, spec.limits):
             return path, "utf-8"
-        return _utf8_copy(path, AUTO_FALLBACK, tmpdir), AUTO_FALLBACK
+        return _utf8_copy(path, AUTO_FALLBACK, tmpdir, spec.limits), AUTO_FALLBACK
     if spec.encoding.lower() in UTF8:
         return path, spec.encoding
-    return _utf8_copy(path, spec.encoding, tmpdir), spec.encoding
+    return _utf8_copy(path, spec.encoding, tmpdir, spec.limits), spec.encoding
 
 
 def read_source(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, tmpdir: Path) -> Read:
-    """Fill temp tables ``src`` and ``src_rejects``."""
+    """Fill temp tables ``src`` and ``src_rejects``.
+
+    Before DuckDB or Python holds any of it, the file is measured against the feed's limits as it
+    streams (size on disk, unpacked size and ratio, record length, records): over one, it is
+    rejected whole. Every later pass can then trust those bounds."""
     con.execute("drop table if exists src_rejects_raw; drop table if exists src_rejects_scan")
     if path.stat().st_size == 0:
         raise UnreadableFile("the file is empty (0 bytes)")
+    check_file_size(path, spec.limits)
     encoding = spec.encoding
     try:
         if spec.format in ("csv", "xlsx"):
+            records = None
+            if spec.format == "csv" and ascii_compatible(spec.encoding):  # measured in its own bytes, first
+                records = count_records(path, spec.header_rows, spec.limits)
             readable, encoding = csv_source_path(spec, path, tmpdir)
+            if records is None:  # a sheet, or an encoding such as UTF-16: measured as UTF-8
+                records = count_records(readable, spec.header_rows, spec.limits)
             names = _header(readable, _delimiter(spec), spec.header_rows, spec.header_row)
             try:
                 _read_csv(con, spec, readable, names)
@@ -221,50 +346,181 @@ def read_source(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, tmpd
                 # reader, as a parser error or as a quote that seems never closed: read it with LF only
                 if not _has_crlf(readable):
                     raise
-                readable = _normalised_copy(readable, tmpdir / "lf")
+                readable = _normalised_copy(readable, tmpdir / "lf", spec.limits)
                 _read_csv(con, spec, readable, names)
-            return Read(readable, names, encoding, count_records(readable, spec.header_rows))
+            _check_fields(con, spec, names)
+            return Read(readable, names, encoding, records)
         if spec.format in ("json", "dap_json", "jsonl"):
-            return Read(None, _read_json(con, spec, path), "utf-8")
+            records = count_lines(path, spec.limits) if spec.format == "jsonl" else None
+            if spec.format != "jsonl" and path.suffix == ".gz":
+                for _ in _chunks(path, spec.limits):  # a gzip JSON is measured unpacked before DuckDB reads it
+                    pass
+            names = _read_json(con, spec, path)
+            _check_fields(con, spec, names)
+            return Read(None, names, "utf-8", records)
         if spec.format == "parquet":
             relation = f"read_parquet({lit(str(path))})"
         else:  # pragma: no cover - the registry refuses other formats
             raise UnreadableFile(f"unsupported format {spec.format}")
+        (rows,) = con.execute(f"select sum(num_rows) from parquet_file_metadata({lit(str(path))})").fetchone()
+        if rows is not None and rows > spec.limits.records:
+            raise OverLimit(f"the file holds {rows:,} records", "records", spec.limits.records, unit="records")
         con.execute(
             f"create or replace temp table src as select row_number() over () as _row_number, * from {relation}"
         )
         con.execute(_EMPTY_REJECTS)
         names = [r[0] for r in con.execute("select name from pragma_table_info('src')").fetchall()][1:]
-        return Read(None, names, "parquet")
+        _check_fields(con, spec, names)
+        return Read(None, names, "parquet", rows)
+    except duckdb.OutOfMemoryException as exc:
+        raise UnreadableFile(out_of_memory_reason()) from exc
     except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
         hint = " - check the delimiter, quoting and encoding" if spec.format in ("csv", "xlsx") else ""
         raise UnreadableFile(
-            f"unreadable as {spec.format} ({encoding}, delimiter {spec.delimiter!r}){hint}: {first}"
+            f"unreadable as {spec.format} ({encoding}, delimiter {spec.delimiter!r}){hint}: {db_error(exc)}"
         ) from exc
 
 
-def count_records(path: Path, header_rows: int = 1) -> int:
-    """Data records in a CSV, counted as the file streams and independently of DuckDB's reader: a
-    line break ends a record unless it is inside quotes; blank lines are not records (DuckDB skips
-    them too). Checks that no record vanished (DuckDB silently skipped a 50 MB line)."""
-    records, in_quote, content = 0, False, False
-    with _open_bytes(path) as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            for i, part in enumerate(chunk.split(b'"')):
-                if i:  # a quote character: it belongs to the current record and toggles the state
-                    in_quote, content = not in_quote, True
-                if in_quote:
-                    content = content or bool(part)
-                    continue
-                lines = part.split(b"\n")
-                for line in lines[:-1]:  # each line break outside quotes ends a record
-                    if content or line.strip(b"\r"):
-                        records += 1
-                    content = False
-                content = content or bool(lines[-1].strip(b"\r"))
-    records += content  # a last record without a line break
-    return max(records - header_rows, 0)
+def out_of_memory_reason() -> str:
+    return (f"the file could not be loaded within the memory limit ({duckdb_memory_limit()},"
+            " CXW_DUCKDB_MEMORY_LIMIT): split it, or raise the limit")  # fmt: skip
+
+
+def db_error(exc: BaseException) -> str:
+    """What went wrong, in DuckDB's words, without what it quotes from the file (its messages can
+    carry the offending line or JSON text, e.g. '... Input: "SSN 321-54-9876"')."""
+    first = (str(exc).splitlines() or [""])[0]
+    first = re.split(r"(?i)\binput:|original line|[\"'`]|\bat line|\bline:", first)[0]
+    return first.strip(" :.,") or type(exc).__name__
+
+
+def count_records(path: Path, header_rows: int = 1, limits: Limits | None = None) -> int:
+    """Data records in a CSV, counted as the file streams and independently of DuckDB's reader, and
+    measured against the feed's limits on the way: a line break ends a record unless it is inside
+    quotes; blank lines are not records (DuckDB skips them too). The count checks that no record
+    vanished (DuckDB silently skipped a 50 MB line); the length check means no later pass, in
+    Python or in DuckDB, ever holds a record longer than ``limits.record_bytes``."""
+    return _RecordScan(limits or Limits(), header_rows).run(path)
+
+
+class _RecordScan:
+    """One pass over a delimited text file: records, the longest, and where each starts."""
+
+    def __init__(self, limits: Limits, header_rows: int) -> None:
+        self.limits, self.header_rows = limits, header_rows
+        self.records = 0  # records ended so far, the header records included
+        self.line = 1  # physical line the scan is on
+        self.start = 1  # physical line the current record started on
+        self.length = 0  # bytes of the current record so far
+        self.content = False  # the current record has something in it (a blank line is no record)
+        self.in_quote = False
+
+    def run(self, path: Path) -> int:
+        for chunk in _chunks(path, self.limits):
+            parts = chunk.split(b'"')
+            quoted = parts[0 if self.in_quote else 1 :: 2]
+            if b"\n" not in b"\0".join(quoted):
+                self._lines_only(chunk, len(parts) - 1)  # no line break inside quotes: lines are records
+            else:
+                self._by_parts(parts)
+            if self.records - self.header_rows > self.limits.records:
+                raise OverLimit(f"the file holds more than {self.limits.records:,} records", "records",
+                                self.limits.records, unit="records")  # fmt: skip
+        if self.content:
+            self._end_record(b"")  # a last record without a line break
+        return max(self.records - self.header_rows, 0)
+
+    def _lines_only(self, chunk: bytes, quotes: int) -> None:
+        """The common case, done with C-speed bytes operations: split the chunk at line breaks."""
+        lines = chunk.split(b"\n")
+        if quotes % 2:
+            self.in_quote = not self.in_quote
+        if len(lines) == 1:
+            self._grow(chunk)
+            return
+        self._grow(lines[0])
+        self._end_record(lines[0])
+        middle = lines[1:-1]
+        if middle:
+            longest = max(map(len, middle))
+            if longest > self.limits.record_bytes:
+                i = next(i for i, line in enumerate(middle) if len(line) == longest)
+                self.line += 1 + i
+                self.start, self.length = self.line, longest
+                self._too_long()
+            self.records += len(middle) - middle.count(b"") - middle.count(b"\r")
+        self.line += len(lines) - 1
+        self.start, self.length, self.content = self.line, 0, False
+        self._grow(lines[-1])
+
+    def _by_parts(self, parts: list[bytes]) -> None:
+        """A quoted field holds a line break: follow the quotes."""
+        for i, part in enumerate(parts):
+            if i:  # a quote character: it belongs to the current record and toggles the state
+                self.in_quote, self.content = not self.in_quote, True
+                self.length += 1
+            if self.in_quote:
+                self.line += part.count(b"\n")
+                self.content = self.content or bool(part)
+                self.length += len(part)
+                self._check_length()
+                continue
+            lines = part.split(b"\n")
+            self._grow(lines[0])
+            for line in lines[1:]:  # each line break outside quotes ends a record
+                self._end_record(b"x" if self.content else b"")
+                self.line += 1
+                self.start, self.length, self.content = self.line, 0, False
+                self._grow(line)
+
+    def _grow(self, piece: bytes) -> None:
+        self.length += len(piece)
+        self.content = self.content or bool(piece.strip(b"\r"))
+        self._check_length()
+
+    def _end_record(self, last_piece: bytes) -> None:
+        if self.content or last_piece.strip(b"\r"):
+            self.records += 1
+
+    def _check_length(self) -> None:
+        if self.length > self.limits.record_bytes:
+            self._too_long()
+
+    def _too_long(self) -> None:
+        ordinal = self.records + 1 - self.header_rows
+        which = f"record {ordinal} (from line {self.start})" if ordinal > 0 else f"the header (line {self.start})"
+        raise OverLimit(f"{which} is longer than {human_bytes(self.limits.record_bytes)}"
+                        " - check the delimiter, the quoting and the line endings", "record_bytes",
+                        self.limits.record_bytes)  # fmt: skip
+
+
+def count_lines(path: Path, limits: Limits) -> int:
+    """JSON lines: the non-blank lines, each measured against ``limits.record_bytes``."""
+    scan = _RecordScan(limits, header_rows=0)
+    for chunk in _chunks(path, limits):
+        scan._lines_only(chunk, 0)  # a JSON string holds no raw line break: quotes never matter
+        if scan.records > limits.records:
+            raise OverLimit(f"the file holds more than {limits.records:,} records", "records", limits.records,
+                            unit="records")  # fmt: skip
+    if scan.content:
+        scan._end_record(b"")
+    return scan.records
+
+
+def _check_fields(con: duckdb.DuckDBPyConnection, spec: FeedSpec, names: list[str]) -> None:
+    """No field of src longer than ``limits.field_bytes`` (each record is already known to be
+    shorter than ``limits.record_bytes``, so this is read in DuckDB, within its memory cap)."""
+    limit = spec.limits.field_bytes
+    if not names:
+        return
+    longest = con.execute(f"select {', '.join(f'max(strlen({ident(n)}))' for n in names)} from src").fetchone()
+    for name, n in zip(names, longest, strict=True):
+        if n is not None and n > limit:
+            (record,) = con.execute(
+                f"select min(_row_number) from src where strlen({ident(name)}) > {limit}"
+            ).fetchone()
+            column = repr(name) if safe_name(name) else "a column"
+            raise OverLimit(f"{column} of record {record} holds {human_bytes(n)}", "field_bytes", limit)
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, spec: FeedSpec, readable: Path, names: list[str]) -> None:
@@ -292,7 +548,7 @@ def _read_json(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path) -> li
             f"""create or replace temp table src_json as
             select row_number() over () as _row_number, line from read_csv({p}, header = false, auto_detect = false,
                 columns = {{'line': 'VARCHAR'}}, delim = E'\\x1f', quote = '', escape = '', strict_mode = false,
-                null_padding = false, compression = 'auto')"""
+                null_padding = false, compression = 'auto', max_line_size = {spec.limits.record_bytes + 2})"""
         )
         con.execute(
             """insert into src_rejects select _row_number, '(whole record)',

@@ -297,6 +297,56 @@ class ExcludeRule(_Strict):
     when: Conditions = Field(description="condition(s), all must hold")
 
 
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+
+
+def _bytes(v: Any) -> Any:
+    """A size as a number of bytes, or text such as '64 MB' / '1GiB' (what people write in YAML)."""
+    if isinstance(v, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*", v, re.IGNORECASE)
+        if not m:
+            raise ValueError(f"{v!r} is not a size (a number of bytes, or e.g. '64 MB', '2 GiB')")
+        return int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
+    return v
+
+
+Size = Annotated[int, BeforeValidator(_bytes), Field(ge=1), WithJsonSchema({"type": ["integer", "string"]})]
+
+
+def human_bytes(n: int) -> str:
+    """1,048,576 bytes (1 MiB): the exact figure and a readable one."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n:,} bytes ({n / size:.3g} {unit})"
+    return f"{n:,} bytes"
+
+
+class Limits(_Strict):
+    """What one delivery file may hold. Checked while the file streams, before any of it is read
+    into memory or the warehouse: a file over a limit is rejected whole, and the reason names the
+    limit and the value measured. The defaults fit every real feed seen so far with room to spare
+    (a 1 GB delivery loads); an agency that sends more raises its own limit here."""
+
+    compressed_bytes: Size = Field(1 << 30, description="size of the file as delivered (gzip, xlsx: compressed)")
+    uncompressed_bytes: Size = Field(4 << 30, description="size after gzip, or of the workbook's parts unzipped")
+    expansion_ratio: int = Field(
+        200, ge=1, description="uncompressed / compressed size of a gzip or xlsx (checked past 16 MiB unpacked)"
+    )
+    record_bytes: Size = Field(4 << 20, description="one record: a line, or lines joined by a quoted line break")
+    field_bytes: Size = Field(1 << 20, description="one field (a cell) of a record")
+    records: int = Field(50_000_000, ge=1, description="data records in one file")
+    sheet_cells: int = Field(20_000_000, ge=1, description="xlsx: cells in the worksheet read")
+    shared_strings_bytes: Size = Field(
+        256 << 20, description="xlsx: the workbook's shared-strings part unpacked (the reader holds it in memory)"
+    )
+
+    @model_validator(mode="after")
+    def _field_within_record(self) -> Limits:
+        if self.field_bytes > self.record_bytes:
+            raise ValueError(f"field_bytes ({self.field_bytes:,}) cannot exceed record_bytes ({self.record_bytes:,})")
+        return self
+
+
 Format = Literal["csv", "json", "dap_json", "jsonl", "parquet", "xlsx"]
 Kind = Literal["survey_responses", "survey_counts", "contacts", "web_analytics"]
 
@@ -339,6 +389,7 @@ class FeedDoc(_Strict):
     period_pattern: str = DEFAULT_PERIOD_PATTERN
     sheet: str | None = Field(None, description="xlsx: the worksheet (default: the first)")
     records_path: str | None = Field(None, description="json: dotted path to the list of records")
+    limits: Limits = Field(default_factory=Limits, description="what one file may hold; over a limit it is rejected")
 
     @field_validator("delimiter")
     @classmethod
@@ -479,6 +530,7 @@ class FeedSpec:
     header_row: int = 1
     fiscal_year_start_month: int = 10
     period_from: str = "file_name"  # or records: each record's month of the kind's date column
+    limits: Limits = field(default_factory=lambda: Limits())
 
     @property
     def key(self) -> str:
@@ -539,7 +591,7 @@ def _to_spec(agency: str, doc: FeedDoc, source: Path) -> FeedSpec:
         date_format=doc.date_format, timezone=doc.timezone, answers=doc.answers, counts=doc.counts,
         period_pattern=doc.period_pattern, sheet=doc.sheet, records_path=records_path, source=source,
         grid=doc.grid, exclude=doc.exclude, header_rows=doc.header_rows, header_row=doc.header_row,
-        fiscal_year_start_month=doc.fiscal_year_start_month, period_from=doc.period_from,
+        fiscal_year_start_month=doc.fiscal_year_start_month, period_from=doc.period_from, limits=doc.limits,
     )  # fmt: skip
 
 

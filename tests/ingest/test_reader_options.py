@@ -47,11 +47,12 @@ def test_a_header_longer_than_the_cap_rejects_the_file_without_reading_it_whole(
     path = landing / "SSA" / "call_center" / "ssa_800_calls_2025-07.psv.gz"
     path.parent.mkdir(parents=True)
     with gzip.open(path, "wb") as f:  # 8 MB of one header line, a few kB on disk
-        f.write(b"call_id|" + b"x" * (8 * HEADER_MAX_BYTES) + b"\nS1|2025-07-01 09:00:00\n")
+        f.write(b"call_id|" + b"x" * (8 << 20) + b"\nS1|2025-07-01 09:00:00\n")
     assert path.stat().st_size < HEADER_MAX_BYTES
     (o,) = load_files(con, feed_spec("SSA", "call_center", pattern="call_center/*.psv.gz"), [path], landing, "run-1")
     assert o.status == "rejected"
     assert o.reason == (
-        "the header (the first 1 line(s)) is longer than 1 MB; check the delimiter and the line endings"
+        "the header (line 1) is longer than 4,194,304 bytes (4 MiB) - check the delimiter, the quoting and the line"
+        " endings; the feed's limit limits.record_bytes is 4,194,304 bytes (4 MiB)"
     )
     assert con.execute("select status, reason from raw.ingest_log").fetchall() == [("rejected", o.reason)]

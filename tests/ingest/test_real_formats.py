@@ -39,6 +39,7 @@ import yaml
 
 from dagster_project.config import FEEDS_DIR
 from dagster_project.ingest.loader import FileOutcome, connect, ensure_tables, load_files
+from dagster_project.ingest.pseudonyms import pseudonym
 from dagster_project.ingest.registry import SCHEMA_FILE, FeedSpec, load_registry, registry_problems
 
 HERE = Path(__file__).parent / "real_formats"
@@ -431,7 +432,7 @@ def test_call_log_outcome_wording_arrives_as_delivered(con):
     ).fetchall()
     assert {r[0]: r[1:] for r in rows} == {
         r["Call ID"]: ("call", "phone", _local_to_utc(r["Call Start"], CALL_FMT, "America/New_York"), r["Skill"],
-                       r["ANI"], float(r["Queue Time"]), _hms(r["Handle Time"]), r["Disposition"])
+                       pseudonym(r["ANI"]), float(r["Queue Time"]), _hms(r["Handle Time"]), r["Disposition"])
         for r in records
     }  # fmt: skip
 
