@@ -276,6 +276,8 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
         )
     if col.min_value is not None:
         checks.append(_err(f"{v} < {col.min_value}", lab, f"{shown(t)} || ' is below {col.min_value}'"))
+    if col.max_value is not None:
+        checks.append(_err(f"{v} > {col.max_value}", lab, f"{shown(t)} || ' is above {col.max_value}'"))
     if col.type in (TIMESTAMP, DATE):
         now = "cast(current_timestamp as timestamp)"
         checks.append(_err(f"{v} > {now} + {FUTURE_TOLERANCE}", lab, f"{shown(t)} || ' is in the future'"))

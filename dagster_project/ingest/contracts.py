@@ -12,6 +12,7 @@ TEXT, TIMESTAMP, DATE, INTEGER, DURATION = "text", "timestamp", "date", "integer
 SQL_TYPES = {TEXT: "varchar", TIMESTAMP: "timestamp", DATE: "date", INTEGER: "bigint", DURATION: "double"}
 CODE_MAX = 200  # ids, codes and labels
 FREE_TEXT_MAX = 10_000  # a survey comment; longer is abuse or a broken export
+DAY = 86_400  # seconds
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Column:
     max_length: int = CODE_MAX
     channel: bool = False  # checked against seeds/channel_synonyms.csv for the agency
     min_value: int | None = None
+    max_value: int | None = None  # beyond it the value is not what the column means (a shifted column)
     identifying: bool = False  # ids and free text: a message describes a bad value, never quotes it
     pseudonymised: bool = False  # a direct identifier: stored as its keyed hash (ingest/pseudonyms.py)
 
@@ -78,8 +80,9 @@ CONTRACTS: dict[str, Contract] = {
             "channel_code": Column(TEXT, channel=True),
             "reason_code": Column(TEXT),
             "customer_key": Column(TEXT, identifying=True, pseudonymised=True),  # who called again: a pseudonym
-            "queue_wait_seconds": Column(DURATION, min_value=0),
-            "handle_seconds": Column(DURATION, min_value=0),
+            # a contact that waited or lasted over a day is a shifted column or an id, not a duration
+            "queue_wait_seconds": Column(DURATION, min_value=0, max_value=DAY),
+            "handle_seconds": Column(DURATION, min_value=0, max_value=DAY),
             "outcome": Column(TEXT),
             "status": Column(TEXT),
         },

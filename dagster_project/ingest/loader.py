@@ -432,7 +432,8 @@ def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, t
     missing = sorted(spec.source_columns(read.header) - header)
     if missing:
         return (
-            f"missing column(s) {', '.join(missing)}; the file has {shown_names(header)}{sniff_hint(header)}",
+            f"missing column(s) {', '.join(missing)}; the file has"
+            f" {shown_names(header, spec.source_columns(read.header))}{sniff_hint(header)}",
             nothing,
         )
     took = con.execute("select (select count(*) from src) + (select count(*) from src_rejects)").fetchone()[0]

@@ -76,12 +76,16 @@ def safe_name(name: str) -> bool:
 
 
 _NAME = re.compile(r"[\w .()/#%&?:+\-]{1,64}")
-_PII_LIKE = re.compile(r"\d{5}|\d{3}[ .-]\d{2}[ .-]\d{4}|\d{3}[ .-]\d{3}[ .-]\d{4}")
+_PII_LIKE = re.compile(r"\d{5}|\d{3}[ .-]\d{2}[ .-]\d{4}|\(?\d{3}\)?[ .-]*\d{3}[ .-]\d{4}")
 
 
-def shown_names(names, at_most: int = 40) -> str:
-    """Header names for a reason: those that read like column names, and how many others there are."""
+def shown_names(names, expected=(), at_most: int = 40) -> str:
+    """Header names for a reason: those that read like column names, and how many others there are.
+    When none of the ``expected`` columns is among them, the first line is no header at all (a data
+    line, another kind of file): then none is shown."""
     names = sorted(names)
+    if expected and not set(expected) & set(names):
+        return f"{len(names)} field(s) in its first line and none of them is a column of this feed (not shown)"
     safe = [n for n in names if safe_name(n)]
     text = ", ".join(safe[:at_most]) + (f" and {len(safe) - at_most} more" if len(safe) > at_most else "")
     hidden = len(names) - len(safe)
@@ -105,13 +109,14 @@ def _open_bytes(path: Path):
 def _chunks(path: Path, limits: Limits):
     """The file's bytes (a gzip unpacked) in pieces, measured against the size limits as they come:
     a gzip bomb is stopped after a few megabytes, not after it filled the memory or the disk."""
-    packed = path.stat().st_size
     unpacked = 0
     with _open_bytes(path) as f:
+        # the expansion so far: unpacked bytes against the compressed bytes read to make them
+        packed = (lambda: f.fileobj.tell()) if path.suffix == ".gz" else None
         try:
             for chunk in iter(lambda: f.read(CHUNK), b""):
                 unpacked += len(chunk)
-                _check_unpacked(unpacked, packed, limits, compressed=path.suffix == ".gz")
+                _check_unpacked(unpacked, packed() if packed else unpacked, limits, compressed=packed is not None)
                 yield chunk
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise UnreadableFile(f"not a readable gzip file ({type(exc).__name__}) after {unpacked:,} bytes") from exc
@@ -122,8 +127,8 @@ def _check_unpacked(unpacked: int, packed: int, limits: Limits, *, compressed: b
         raise OverLimit(f"the file unpacks to more than {human_bytes(limits.uncompressed_bytes)}",
                         "uncompressed_bytes", limits.uncompressed_bytes)  # fmt: skip
     if compressed and unpacked > RATIO_FLOOR and unpacked > limits.expansion_ratio * packed:
-        raise OverLimit(f"the file expands more than {limits.expansion_ratio}-fold: its {packed:,} bytes on disk"
-                        f" unpack to more than {unpacked:,}", "expansion_ratio", limits.expansion_ratio,
+        raise OverLimit(f"the file expands more than {limits.expansion_ratio}-fold: {packed:,} bytes of it on disk"
+                        f" unpack to {unpacked:,} bytes", "expansion_ratio", limits.expansion_ratio,
                         unit="times")  # fmt: skip
 
 

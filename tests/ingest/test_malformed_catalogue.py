@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from dagster_project.config import PROJECT_ROOT
 from dagster_project.demo.generate import generate
-from dagster_project.ingest.loader import connect, ensure_tables, load_file
+from dagster_project.ingest.loader import FileOutcome, connect, ensure_tables, load_file
+from dagster_project.ingest.registry import human_bytes
 from dagster_project.ingest.validate import validate_feed
-from tests.ingest.conftest import feed_spec
+from tests.conftest import read_db
+from tests.ingest.conftest import SSA_CALL_HEADER, feed_spec
 
 SSA_CALLS = ("SSA", "call_center", "SSA/call_center/ssa_800_calls_2025-07.psv")
 SSA_SURVEY = ("SSA", "a11_survey", "SSA/a11_survey/ssa_a11_2025-08.csv")
@@ -347,3 +355,268 @@ def test_corrected_redelivery_replaces_the_period_in_one_transaction(base: Path,
     statuses = dict(con.execute("select source_file, status from raw.ingest_log").fetchall())
     assert statuses[SSA_CALLS[2]] == "superseded" and statuses[corrected.name] == "loaded"
     con.close()
+
+
+# ---- hostile deliveries --------------------------------------------------------------------------
+# Files crafted to take the warehouse down, lose a record unseen or leak what they hold (issue 13).
+# All are loaded in one child process (tests/ingest/load_measured.py) that reports its peak resident
+# memory after each, each followed by a good delivery of the same feed, each into its own warehouse;
+# then every table outside quarantine's raw_record, and the child's output, are searched for the
+# personal data planted in them. The files are small on disk: gzip members and zip parts that unpack
+# to gigabytes are compressed once and repeated, never built in memory.
+
+# (not the demo's own: its comments carry personal data on purpose, for the redaction tests)
+SSN, EMAIL, PHONE, ACCOUNT = "321-54-9876", "kim.hostile@example.org", "(202) 555-0199", "4485221190874411"
+PLANTED = (SSN, SSN.replace("-", ""), EMAIL, PHONE, ACCOUNT)
+CALL = "S{n}|2025-09-01 09:00:00|National 800|SSN_CARD|C{n}|10|100|RESOLVED\n"
+MEMORY_CAP = "256MB"  # DuckDB's cap in the child; Python, DuckDB and openpyxl themselves take ~200 MB
+MEMORY_BOUND_MB = 400  # the child's peak resident memory (134 MB measured): a file read whole takes gigabytes
+LIMIT = "; the feed's limit limits."
+TOO_LONG = (
+    " - check the delimiter, the quoting and the line endings" + LIMIT + "record_bytes is 4,194,304 bytes (4 MiB)"
+)
+
+
+def _gzip_repeated(path: Path, head: bytes, block: bytes, times: int, tail: bytes = b"") -> None:
+    """head + block * times + tail as a gzip file of one member per part: gigabytes unpacked, the
+    block compressed once."""
+    member = gzip.compress(block, compresslevel=9)
+    with path.open("wb") as f:
+        f.write(gzip.compress(head))
+        for _ in range(times):
+            f.write(member)
+        if tail:
+            f.write(gzip.compress(tail))
+
+
+def _calls(n: int, start: int = 1) -> str:
+    return "".join(CALL.format(n=i) for i in range(start, start + n))
+
+
+def _bomb_header(path: Path, base: Path) -> None:  # finding 1: a header line that unpacks to 1.2 GB
+    _gzip_repeated(path, b"call_id|", b"x" * (1 << 20), 1200)
+
+
+def _bomb_rows(path: Path, base: Path) -> None:  # one record repeated to 1.2 GB: no real delivery expands so
+    block = CALL.format(n=1).encode() * 16_000
+    _gzip_repeated(path, (SSA_CALL_HEADER + "\n").encode(), block, (1200 << 20) // len(block))
+
+
+def _endless_last_line(path: Path, base: Path) -> None:  # finding 3: 1.2 GB without a line break
+    _gzip_repeated(path, f"{SSA_CALL_HEADER}\nS1|".encode(), b"9" * (1 << 20), 1200)
+
+
+def _long_line_between(path: Path, base: Path) -> None:  # finding 3: 50 MB between two good records
+    tail = f"|National 800|SSN_CARD|C2|10|100|RESOLVED\n{_calls(1, 3)}"
+    _gzip_repeated(path, f"{SSA_CALL_HEADER}\n{_calls(1)}S2|".encode(), b"x" * (1 << 20), 50, tail.encode())
+
+
+LONG_COMMENT = f"my ssn is {SSN} " + "x" * (2 << 20)
+
+
+def _long_comment(path: Path, base: Path) -> None:  # the record is within its limit, the field is not
+    shutil.copy(base / IRS_SURVEY[2], path)
+    _csv_edit_cell("verbatim", LONG_COMMENT, 1)(path)
+
+
+def _good_calls(base: Path) -> list[str]:
+    return _lines(base / SSA_CALLS[2])
+
+
+def _one_call_more(path: Path, base: Path) -> None:  # the good delivery's records and one more
+    _write(path, [*_good_calls(base), _calls(1, 99)])
+
+
+def _one_row_more(path: Path, base: Path) -> None:  # the good workbook and one more row
+    from openpyxl import load_workbook
+
+    book = load_workbook(base / DOS_COUNTS[2])
+    book.active.append([c.value for c in book.active[2]])
+    book.save(path)
+
+
+def _sheet_cells(base: Path) -> int:
+    from openpyxl import load_workbook
+
+    book = load_workbook(base / DOS_COUNTS[2], read_only=True)
+    return sum(len(row) for row in book.active.iter_rows(values_only=True))
+
+
+def _not_gzip(path: Path, base: Path) -> None:
+    path.write_text(f"{SSA_CALL_HEADER}\n{_calls(1)}")  # named .gz, plain text inside
+
+
+def _pii_line_as_header(path: Path, base: Path) -> None:  # finding 4: a data line where the header belongs
+    path.write_text(f"Jane Doe|{SSN}|{EMAIL}|{PHONE}\n{_calls(2)}")
+
+
+def _cut_json_with_ssn(path: Path, base: Path) -> None:
+    path.write_text('{"name": "devices", "data": [{"date": "2025-09-01", "device": "SSN ' + SSN + '", "visits":')
+
+
+def _shifted_pii(path: Path, base: Path) -> None:
+    """Columns shifted: an SSN where the time belongs, an email formula where a code belongs, a phone
+    number and an account number where durations belong; an email and an SSN as customer keys."""
+    path.write_text(
+        SSA_CALL_HEADER + "\n"
+        + f"S1|SSN {SSN}|National 800|SSN_CARD|C1|10|100|RESOLVED\n"
+        + f'S2|2025-09-01 09:00:00|National 800|=HYPERLINK("mailto:{EMAIL}","x")|C2|10|100|RESOLVED\n'
+        + f"S3|2025-09-01 09:00:00|National 800|SSN_CARD|C3|{PHONE}|100|RESOLVED\n"
+        + f"S4|2025-09-01 09:00:00|National 800|SSN_CARD|C4|10|{ACCOUNT}|RESOLVED\n"
+        + f"S5|2025-09-01 09:05:00|National 800|SSN_CARD|{EMAIL}|10|100|RESOLVED\n"
+        + f"S6|2025-09-01 09:05:00|National 800|SSN_CARD|{SSN}|10|100|RESOLVED\n"
+    )  # fmt: skip
+
+
+def _workbook_bomb(path: Path, base: Path) -> None:  # finding 2: DOS's workbook, shared strings of 1.2 GB
+    import zipfile
+
+    with zipfile.ZipFile(base / DOS_COUNTS[2]) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            if not item.filename.endswith("sharedStrings.xml"):
+                dst.writestr(item, src.read(item))
+        with dst.open("xl/sharedStrings.xml", "w", force_zip64=True) as f:
+            block = b"<si><t>" + b"A" * 1000 + b"</t></si>"
+            for _ in range(1_200_000):
+                f.write(block)
+
+
+def _unpacked(path: Path) -> int:
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return sum(i.file_size for i in z.infolist())
+
+
+@dataclass(frozen=True)
+class Hostile:
+    kind: str
+    feed: tuple[str, str, str]  # agency, feed, a good delivery of it (loaded after the hostile one)
+    name: str  # the hostile file's name (its period differs from the good one's)
+    make: Callable[[Path, Path], None]
+    status: str
+    # exact: the file's (a pattern where a figure depends on gzip's buffering), or each quarantined record's
+    reason: str | re.Pattern | Callable[[Path, dict], str] | tuple[str, ...]
+    limits: Callable[[Path], dict] | None = None  # the feed's limits for this case (the good delivery fits)
+    pattern: str | None = None
+
+
+GZ = "call_center/*.psv*"
+HOSTILE = [
+    Hostile("gzip header bomb", SSA_CALLS, "ssa_800_calls_2025-09.psv.gz", _bomb_header, "rejected",
+            "the header (line 1) is longer than 4,194,304 bytes (4 MiB)" + TOO_LONG, pattern=GZ),
+    Hostile("gzip rows bomb", SSA_CALLS, "ssa_800_calls_2025-09.psv.gz", _bomb_rows, "rejected",
+            re.compile(r"the file expands more than 200-fold: [\d,]+ bytes of it on disk unpack to 17,825,792 bytes"
+                       + re.escape(LIMIT + "expansion_ratio is 200")), pattern=GZ),
+    Hostile("1.2 GB last line without a line break", SSA_CALLS, "ssa_800_calls_2025-09.psv.gz", _endless_last_line,
+            "rejected", "record 1 (from line 2) is longer than 4,194,304 bytes (4 MiB)" + TOO_LONG, pattern=GZ),
+    Hostile("50 MB line between good records", SSA_CALLS, "ssa_800_calls_2025-09.psv.gz", _long_line_between,
+            "rejected", "record 2 (from line 3) is longer than 4,194,304 bytes (4 MiB)" + TOO_LONG, pattern=GZ),
+    Hostile("2 MB comment", IRS_SURVEY, "irs_cx_2025-09.csv", _long_comment, "rejected",
+            f"'verbatim' of record 1 holds {len(LONG_COMMENT):,} bytes (2 MiB){LIMIT}field_bytes is 1,048,576 bytes"
+            " (1 MiB)"),
+    Hostile("more records than the feed allows", SSA_CALLS, "ssa_800_calls_2025-09.psv", _one_call_more,
+            "rejected", lambda p, lim: f"the file holds more than {lim['records']:,} records{LIMIT}records is"
+                                       f" {lim['records']:,}", limits=lambda base: {"records": len(_good_calls(base)) - 1}),
+    Hostile("bigger on disk than the feed allows", SSA_CALLS, "ssa_800_calls_2025-09.psv", _one_call_more,
+            "rejected", lambda p, lim: f"the file is {human_bytes(p.stat().st_size)} on disk{LIMIT}compressed_bytes"
+                                       f" is {human_bytes(lim['compressed_bytes'])}",
+            limits=lambda base: {"compressed_bytes": (base / SSA_CALLS[2]).stat().st_size}),
+    Hostile("workbook whose shared strings unpack to 1.2 GB", DOS_COUNTS, "dos_a11_counts_2025-09.xlsx",
+            _workbook_bomb, "rejected",
+            lambda p, lim: f"the file expands more than 200-fold: {p.stat().st_size:,} bytes of it on disk unpack to"
+                           f" {_unpacked(p):,} bytes{LIMIT}expansion_ratio is 200"),
+    Hostile("worksheet with more cells than the feed allows", DOS_COUNTS, "dos_a11_counts_2025-09.xlsx",
+            _one_row_more, "rejected", lambda p, lim: f"the worksheet holds more than {lim['sheet_cells']:,} cells"
+            f"{LIMIT}sheet_cells is {lim['sheet_cells']:,}", limits=lambda base: {"sheet_cells": _sheet_cells(base)}),
+    Hostile("not gzip inside", SSA_CALLS, "ssa_800_calls_2025-09.psv.gz", _not_gzip, "rejected",
+            "not a readable gzip file (BadGzipFile) after 0 bytes", pattern=GZ),
+    Hostile("personal data where the header belongs", SSA_CALLS, "ssa_800_calls_2025-09.psv", _pii_line_as_header,
+            "rejected", "missing column(s) call_id, call_start, caller_key, disposition, handle_sec, queue,"
+            " queue_wait_sec, reason_code; the file has 4 field(s) in its first line and none of them is a column"
+            " of this feed (not shown)"),
+    Hostile("JSON cut off after an SSN", VA_WEB, "devices_2025-09.json", _cut_json_with_ssn, "rejected",
+            "unreadable as dap_json (utf-8, delimiter ','): Invalid Input Error: Malformed JSON in file"),
+    Hostile("shifted columns carrying personal data", SSA_CALLS, "ssa_800_calls_2025-09.psv", _shifted_pii,
+            "loaded", ("call_start: cannot read a value of 15 characters (letters, digits, spaces, other signs) as a"
+                       " timestamp like %Y-%m-%d %H:%M:%S",
+                       "reason_code: a value of 48 characters (letters, other signs) that looks like a spreadsheet"
+                       " formula; refused (formula injection)",
+                       "queue_wait_sec: cannot read a value of 14 characters (digits, spaces, other signs) as seconds"
+                       " or hh:mm:ss",
+                       "handle_sec: a value of 16 characters (digits) is above 86400")),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hostile_loads(base: Path, tmp_path_factory) -> dict[str, dict]:
+    """Every hostile delivery loaded in one child process: id -> outcomes, peak memory, the file."""
+    root = tmp_path_factory.mktemp("hostile")
+    plan = []
+    for case in HOSTILE:
+        agency, feed, good = case.feed
+        landing = root / case.kind.replace(" ", "_")
+        path = landing / agency / feed / case.name
+        path.parent.mkdir(parents=True)
+        case.make(path, base)
+        limits = case.limits(base) if case.limits else None
+        plan.append({"id": case.kind, "agency": agency, "feed": feed, "limits": limits, "pattern": case.pattern,
+                     "landing": str(landing), "warehouse": str(landing / "w.duckdb"),
+                     "files": [str(path), str(shutil.copy(base / good, path.parent))]})  # fmt: skip
+    (root / "plan.json").write_text(json.dumps(plan))
+    env = {**os.environ, "CXW_DUCKDB_MEMORY_LIMIT": MEMORY_CAP}
+    child = subprocess.run([sys.executable, "-m", "tests.ingest.load_measured", str(root / "plan.json")],
+                           env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600)  # fmt: skip
+    assert child.returncode == 0, child.stderr[-3000:]
+    results = {r["id"]: r for r in map(json.loads, child.stdout.splitlines())}
+    for item in plan:
+        results[item["id"]].update(path=Path(item["files"][0]), warehouse=item["warehouse"], limits=item["limits"],
+                                   output=child.stdout + child.stderr)  # fmt: skip
+    return results
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[c.kind for c in HOSTILE])
+def test_hostile_delivery(case: Hostile, hostile_loads):
+    got = hostile_loads[case.kind]
+    hostile, good = (FileOutcome(**o) for o in got["outcomes"])
+    reason = case.reason(got["path"], got["limits"]) if callable(case.reason) else case.reason
+    if isinstance(reason, re.Pattern):
+        assert hostile.status == "rejected" and reason.fullmatch(hostile.reason), hostile.reason
+    elif case.status == "rejected":
+        assert (hostile.status, hostile.reason) == ("rejected", reason)
+    else:  # loaded, and each bad record quarantined with a reason that describes its value
+        reasons = read_db(got["warehouse"], "select reason from quarantine.rejected_rows order by record_number")
+        assert hostile.status == "loaded" and [r for (r,) in reasons] == list(reason)
+    # nothing unseen: every record of the file is loaded or quarantined, and the log says so
+    log = read_db(got["warehouse"], "select status, rows_in, rows_loaded, rows_quarantined, reason from raw.ingest_log"
+                                    " where source_file like ? ", [f"%{case.name}"])  # fmt: skip
+    quarantined = read_db(got["warehouse"], "select count(*) from quarantine.rejected_rows where source_file like ?",
+                          [f"%{case.name}"])[0][0]  # fmt: skip
+    assert log == [
+        (hostile.status, hostile.rows_in, hostile.rows_loaded, hostile.rows_quarantined, hostile.reason or None)
+    ]
+    assert hostile.rows_in == hostile.rows_loaded + hostile.rows_quarantined and quarantined == hostile.rows_quarantined
+    # the build goes on: the good delivery after it loads whole
+    assert good.status == "loaded" and good.rows_loaded > 0 and good.rows_quarantined == 0, good
+    # memory stayed bounded, measured in the child that read the file
+    assert got["peak_mb"] < MEMORY_BOUND_MB, f"{case.kind}: peak {got['peak_mb']:.0f} MB"
+
+
+def test_hostile_deliveries_leak_nothing(hostile_loads):
+    """No planted personal data in any table outside quarantine's raw_record, nor in the output."""
+    for got in hostile_loads.values():
+        found = [(where, s) for where, text in _stored_text(got["warehouse"]) for s in PLANTED if s in text]
+        assert found == [], f"{got['id']}: {found}"
+    output = next(iter(hostile_loads.values()))["output"]
+    assert [s for s in PLANTED if s in output] == []
+
+
+def _stored_text(warehouse: str):
+    """(table.column, every value of it as text) for every column the loader writes, but raw_record."""
+    columns = read_db(warehouse, "select table_schema || '.' || table_name, column_name from information_schema.columns"
+                                 " where table_schema in ('raw', 'quarantine')")  # fmt: skip
+    for table, column in columns:
+        if (table, column) == ("quarantine.rejected_rows", "raw_record"):
+            continue
+        values = read_db(warehouse, f'select string_agg(cast("{column}" as varchar), chr(10)) from {table}')
+        yield f"{table}.{column}", values[0][0] or ""
