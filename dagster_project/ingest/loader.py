@@ -61,6 +61,9 @@ alter table raw.ingest_log add column if not exists excluded_by varchar;
 alter table raw.ingest_log add column if not exists encoding varchar;
 -- fingerprint of the key that pseudonymised the file's customer keys (ingest/pseudonyms.py)
 alter table raw.ingest_log add column if not exists pseudonym_key varchar;
+-- records counted in the file itself as it streamed, apart from the parser (null: JSON arrays, counted
+-- by the parser only); per file, the rows in of its periods add up to it (GX reconcile_ingest_log)
+alter table raw.ingest_log add column if not exists records_in_file bigint;
 -- who set a status the loader did not (held, released back to loaded, purged: an operator's
 -- `cxw deliveries`, or a check), why and when (dagster_project/ingest/deliveries.py)
 alter table raw.ingest_log add column if not exists status_by varchar;
@@ -180,6 +183,7 @@ class _Staged:
     header: list[str]  # the file's columns (a grid or answer pattern is resolved against them)
     encoding: str
     periods: list[str]  # the delivery periods its records fall in (one unless period_from: records)
+    records: int | None  # records counted in the file itself (readers.count_records), None when only parsed
 
 
 def load_file(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, landing: Path, run_id: str) -> FileOutcome:
@@ -362,7 +366,7 @@ def _stage(con, n: int, base: dict, read: Read, periods: list[str]) -> _Staged:
     rows, rejects = con.execute("select (select count(*) from src), (select count(*) from src_rejects)").fetchone()
     con.execute(f"drop table if exists src_{n}; drop table if exists src_rejects_{n}")
     con.execute(f"alter table src rename to src_{n}; alter table src_rejects rename to src_rejects_{n}")
-    return _Staged(n, base, read.readable, rows, rejects, read.header, read.encoding, periods)
+    return _Staged(n, base, read.readable, rows, rejects, read.header, read.encoding, periods, read.records)
 
 
 def _drop_reader_tables(con) -> None:
@@ -393,18 +397,19 @@ def _reject_file(con, spec: FeedSpec, rel: str, sha: str, run_id: str, reason: s
 
 INGEST_LOG_COLUMNS = (
     "file_sha256, agency_code, feed_name, feed_kind, source_file, period, status, rows_in,"
-    " rows_loaded, rows_quarantined, rows_excluded, excluded_by, reason, run_id, loaded_at, encoding, pseudonym_key"
+    " rows_loaded, rows_quarantined, rows_excluded, excluded_by, reason, run_id, loaded_at, encoding, pseudonym_key,"
+    " records_in_file"
 )
 
 
 def _log(con, spec: FeedSpec, sha, rel, period, status, rows_in, loaded, quarantined, excluded, excluded_by,
-         reason, run_id, encoding) -> None:  # fmt: skip
+         reason, run_id, encoding, records_in_file=None) -> None:  # fmt: skip
     con.execute(
         f"insert into raw.ingest_log ({INGEST_LOG_COLUMNS})"
-        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?)",
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?)",
         [sha, spec.agency, spec.name, spec.kind, rel, period, status, rows_in, loaded, quarantined, excluded,
          excluded_by or None, reason or None, run_id, encoding or None,
-         key_fingerprint() if status == "loaded" and _pseudonymises(spec) else None],
+         key_fingerprint() if status == "loaded" and _pseudonymises(spec) else None, records_in_file],
     )  # fmt: skip
 
 
@@ -496,12 +501,13 @@ def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[
             rejects = s.reader_rejects if p == latest else 0
             rows_in = ok + bad + excluded + rejects
             _log(con, spec, base["sha256"], base["file"], p, "loaded", rows_in, ok, bad + rejects, excluded,
-                 by_rule.get((s.n, p), ""), reason, run_id, s.encoding)  # fmt: skip
+                 by_rule.get((s.n, p), ""), reason, run_id, s.encoding, s.records)  # fmt: skip
             for i, v in enumerate((rows_in, ok, bad + rejects, excluded)):
                 totals[i] += v
-        if totals[0] != s.rows_read + s.reader_rejects:  # every record counted once: anything else is a bug
-            raise RuntimeError(f"{spec.key} {base['file']}: {s.rows_read + s.reader_rejects} records read but"
-                               f" {totals[0]} accounted for")  # fmt: skip
+        in_file = s.records if s.records is not None else s.rows_read + s.reader_rejects
+        if totals[0] != in_file:  # every record of the file counted once: anything else is a bug
+            raise RuntimeError(f"{spec.key} {base['file']}: {in_file} records in the file but {totals[0]} accounted"
+                               " for")  # fmt: skip
         outcomes[s.n] = FileOutcome(**base, status="loaded", rows_in=totals[0], rows_loaded=totals[1],
                                     rows_quarantined=totals[2], rows_excluded=totals[3],
                                     excluded_by="; ".join(v for (f, _), v in sorted(by_rule.items()) if f == s.n),
