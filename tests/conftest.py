@@ -21,6 +21,8 @@ os.environ.pop("CXW_LANDING_DIR", None)
 os.environ.pop("CXW_PUBLISHED_DIR", None)
 os.environ.pop("CXW_AUDIT_DIR", None)
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
+# Hypothesis keeps caches (constants, unicode data) in ./.hypothesis unless told otherwise
+os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(_SESSION_DIR / "hypothesis")
 
 import dagster as dg  # noqa: E402
 import duckdb  # noqa: E402

@@ -181,7 +181,7 @@ def expression_checks(spec: FeedSpec, canonical: str) -> list[str]:
     if expr.when is not None:
         condition = f"({condition_sql(expr.when)}) and {condition}"
     return [_err(condition, label(spec, canonical),
-                 f"'value ' || {shown(base)} || ' is not in the map of {canonical} in feeds/{spec.agency}.yml'")]  # fmt: skip
+                 f"'value ' || {shown(base)} || {lit(f' is not in the map of {canonical} in feeds/{spec.agency}.yml')}")]  # fmt: skip
 
 
 FISCAL = "fiscal quarter"  # the format of a fiscal-quarter mapping: its SQL writes the date as ISO text
@@ -295,12 +295,14 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
             _err(
                 f"{utc} > {before}",
                 lab,
-                f"{shown(t)} || ' happens twice in {spec.timezone} (clocks go back): send UTC or an offset'",
+                f"{shown(t)} || {lit(f' happens twice in {spec.timezone} (clocks go back): send UTC or an offset')}",
             )  # fmt: skip
         )
         checks.append(
             _err(
-                f"{after} < {utc}", lab, f"{shown(t)} || ' does not exist in {spec.timezone} (clocks go forward)'"
+                f"{after} < {utc}",
+                lab,
+                f"{shown(t)} || {lit(f' does not exist in {spec.timezone} (clocks go forward)')}",
             )  # fmt: skip
         )
     if col.type == TEXT:
@@ -325,7 +327,7 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
             _err(
                 f"lower({t}) not in ({allowed})",
                 lab,
-                f"'unknown channel ' || {shown(t)} || ' for {spec.agency} (map it in seeds/channel_synonyms.csv)'",
+                f"'unknown channel ' || {shown(t)} || {lit(f' for {spec.agency} (map it in seeds/channel_synonyms.csv)')}",
             )  # fmt: skip
         )
     return checks

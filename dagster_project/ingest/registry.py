@@ -50,8 +50,10 @@ JSON_FORMATS = ("json", "dap_json", "jsonl")
 DEFAULT_PERIOD_PATTERN = r"(?P<year>20\d{2})[-_]?(?P<month>0[1-9]|1[0-2])"
 SCHEMA_FILE = "feed.schema.json"
 AGENCY_CODE = r"^[A-Z][A-Z0-9_]{1,15}$"  # also a folder name and a partition key: nothing else gets in
-# strftime/strptime directives DuckDB and Python share (a '-' flag may precede the letter)
-_FORMAT_DIRECTIVES = set("aAwdbBmyYHIpMSfzZjUWcxXgGenT%")
+# strftime/strptime directives DuckDB and Python share; DuckDB takes the '-' flag (no padding) on
+# the numbers of _UNPADDED only, and refuses any other (or a lone % at the end) when the SQL runs
+_FORMAT_DIRECTIVES = set("aAwdbBmyYHIpMSfzZjUWcxXgGnT%")
+_UNPADDED = set("dmyHIMSj")
 
 
 class RegistryError(ValueError):
@@ -467,11 +469,24 @@ class FeedDoc(_Strict):
         if self.sheet is not None and self.format != "xlsx":
             problems.append("sheet is for xlsx files")
         problems += self._quarter_read_as_month()
+        problems += self._json_paths_with_an_empty_step()
         if self.encoding != "utf-8" and self.format not in ("csv",):
             problems.append(f"encoding is for csv files; {self.format} files are read as they declare")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _json_paths_with_an_empty_step(self) -> list[str]:
+        """A JSON field is a dotted path into nested objects: DuckDB has no path to an empty key."""
+        if self.format not in JSON_FORMATS:
+            return []
+        fields = {self.records_path or "x", *self.counts.values(), *(c for g in self.answers for c in g.columns)}
+        fields |= {c.column for r in self.exclude for c in conditions_of(r.when)}
+        fields |= {c for expr in self.columns.values() for c in expr_columns(expr)}
+        empty = sorted(f for f in fields if "" in f.split("."))
+        if not empty:
+            return []
+        return [f"JSON field paths {empty} have an empty step (.. or a dot at an end): no JSON path reaches it"]
 
     def _quarter_read_as_month(self) -> list[str]:
         """A quarter column joined into a date read with %m becomes January-April, silently."""
@@ -623,9 +638,12 @@ def _check_format(v: str) -> str:
         return v
     if "%" not in v:
         raise ValueError(f"{v!r} is not a date/time format (it has no % directive, e.g. %Y-%m-%d)")
-    for m in re.finditer(r"%-?(.)", v):
-        if m.group(1) not in _FORMAT_DIRECTIVES:
-            raise ValueError(f"unknown directive %{m.group(1)} in format {v!r}")
+    for m in re.finditer(r"%(-?)(.?)", v, re.DOTALL):
+        flag, letter = m.groups()
+        if not letter:
+            raise ValueError(f"format {v!r} ends with an unfinished directive %{flag}")
+        if letter not in _FORMAT_DIRECTIVES or (flag and letter not in _UNPADDED):
+            raise ValueError(f"unknown directive %{flag}{letter} in format {v!r}")
     return v
 
 
