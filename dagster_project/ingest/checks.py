@@ -255,8 +255,13 @@ def shown(text: str, identifying: bool = False) -> str:
             f" then '\"' || {text} || '\"' else {described} end")  # fmt: skip
 
 
+# An error is '<column label><LABEL_END><reason>': the label is the agency's column name, which may
+# hold any printable character ('|' too), so the separator is a control character no header has.
+LABEL_END = "\x1f"
+
+
 def _err(condition: str, lab: str, reason_sql: str) -> str:
-    return f"case when {condition} then {lit(lab + '|')} || {reason_sql} end"
+    return f"case when {condition} then {lit(lab + LABEL_END)} || {reason_sql} end"
 
 
 def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:

@@ -24,6 +24,7 @@ import duckdb
 
 from dagster_project.config import duckdb_memory_limit
 from dagster_project.ingest.checks import (
+    LABEL_END,
     all_checks,
     condition_sql,
     label,
@@ -609,10 +610,10 @@ def _flag_duplicates(con, spec: FeedSpec) -> None:
     names = " + ".join(label(spec, k) for k in key)
     partition = ", ".join(key)
     if any(contract.columns[k].identifying for k in key):  # an id is never quoted: say which record had it first
-        again = f"{lit(names + '|the same ' + names + ' ')}"
+        again = f"{lit(names + LABEL_END + 'the same ' + names + ' ')}"
     else:
         value = " || ' ' || ".join(f"coalesce(cast({k} as varchar), '')" for k in key)
-        again = f"{lit(names + '|')} || {shown(value)} || ' '"
+        again = f"{lit(names + LABEL_END)} || {shown(value)} || ' '"
     con.execute(
         f"""update typed set _errors = list_append(_errors, {again} || 'appears again (first at record ' || first_at || ')')
         from (select _file as f, _row_number as r, min(_row_number) over (partition by _file, {partition}) as first_at
@@ -674,8 +675,8 @@ def _quarantine_rows(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> 
         common = f"{lit(spec.agency)}, {lit(spec.name)}, {lit(rel)}, {lit(sha)}"
         con.execute(
             f"""insert into quarantine.rejected_rows
-            select {common}, typed._row_number, null, split_part(_errors[1], '|', 1),
-                   array_to_string(list_transform(_errors, lambda e: replace(e, '|', ': ')), '; '),
+            select {common}, typed._row_number, null, split_part(_errors[1], chr(31), 1),
+                   array_to_string(list_transform(_errors, lambda e: replace(e, chr(31), ': ')), '; '),
                    to_json(src)::varchar, {lit(run_id)}, current_timestamp, typed._period
             from typed join src_{s.n} as src using (_row_number)
             where typed._file = {s.n} and len(_errors) > 0 and typed._excluded is null"""

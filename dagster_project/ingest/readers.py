@@ -303,6 +303,8 @@ def _header(path: Path, delimiter: str, header_rows: int = 1, header_row: int = 
                 " (names are compared ignoring case)"
             )
         seen[name.lower()] = i
+        if any(ord(c) < 32 for c in name):  # a line break or control character is no column name
+            raise UnreadableFile(f"column {i} of the header holds a control character (a line break, a tab?)")
         if name.lower() in RESERVED_COLUMNS:
             raise UnreadableFile(f"column {i} of the header is named {name!r}, a name the warehouse keeps for lineage")
     if not names:

@@ -117,10 +117,10 @@ def _csv_text(rows: list[list[str]], delimiter: str = ",") -> str:
 
 def _clean_header(names: list[str]) -> bool:
     """Names a file may carry and the loader must take: the reader trims them, compares them
-    ignoring case and keeps its own names for lineage."""
+    ignoring case, keeps its own names for lineage and refuses control characters."""
     lowered = [n.lower() for n in names]
     return (
-        all(n == n.strip() and n for n in names)
+        all(n == n.strip() and n and all(ord(c) >= 32 for c in n) for n in names)
         and len(set(lowered)) == len(names)
         and not set(lowered) & {r.lower() for r in RESERVED_COLUMNS}
     )
