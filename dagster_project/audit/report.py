@@ -314,13 +314,17 @@ def _failed_checks(checks: list[tuple]) -> list[str]:
     failed = [c for c in checks if not c[3]]
     if not failed:
         return []
+    from dagster_project.quality.gx_suites import safe_result
+
     rows = []
     for c in failed:
         details = json.loads(c[9] or "{}")
         for f in details.get("failures") or [{}]:
             what = f.get("expectation") or details.get("dagster_dbt/message") or ""
             target = ", ".join(f"{k}={v}" for k, v in (f.get("kwargs") or {}).items())
-            sample = ", ".join(map(str, f.get("sample") or [])) or f.get("error") or ""
+            # described again here when it may be personal data: a trail row may predate safe_result
+            safe = safe_result({"sample": f.get("sample") or []}, f.get("kwargs") or {})["sample"]
+            sample = ", ".join(map(str, safe)) or f.get("error") or ""
             rows.append([_badge(False, c[4]), c[0], c[1], f"{what} ({target})" if target else what,
                          f.get("unexpected_count", c[6]), sample])  # fmt: skip
     return [

@@ -37,6 +37,8 @@ PII_LIKE = "|".join([
     r"\+\d[\d -]{6,}",  # an international phone number
     r"\d{8,}",  # an account, card or other long number
     r"(\d{4}[- ]){2,}\d",  # a card number in groups
+    r"(?i:\b\d+[a-z]?\s+([a-z.]+\s+){0,3}(street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|court|ct"
+    r"|crescent|place|pl|way|terrace|parkway|pkwy)\b)",  # a street address
     FORMULA_PATTERN,  # a spreadsheet formula (may carry a mailto: link)
 ])  # fmt: skip
 
@@ -253,6 +255,34 @@ def shown(text: str, identifying: bool = False) -> str:
         return described
     return (f"case when length({text}) <= {SHOWN_MAX} and not regexp_matches({text}, {lit(PII_LIKE)})"
             f" then '\"' || {text} || '\"' else {described} end")  # fmt: skip
+
+
+def described(value: object) -> str:
+    """A value described by length and shape, as ``shown`` describes it in SQL."""
+    text = str(value)
+    kinds = [
+        name
+        for name, pattern in (
+            ("letters", r"[A-Za-z]"),
+            ("digits", r"[0-9]"),
+            ("spaces", r"\s"),
+            ("other signs", r"[^A-Za-z0-9\s]"),
+        )  # fmt: skip
+        if re.search(pattern, text)
+    ]
+    return f"a value of {len(text)} characters ({', '.join(kinds)})"
+
+
+def shown_value(value: object, identifying: bool = False, max_length: int = SHOWN_MAX) -> object:
+    """A value as a message, a log line or an audit page may show it (``shown`` for Python): a
+    number, date or short code that looks like no personal data as it is, anything else
+    described. For samples outside ingest (GX results)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value)
+    if identifying or len(text) > max_length or re.search(PII_LIKE, text):
+        return described(text)
+    return value
 
 
 # An error is '<column label><LABEL_END><reason>': the label is the agency's column name, which may

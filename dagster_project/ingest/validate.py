@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.ingest.checks import FISCAL, ISO8601, known_labels, label, text_expr, value_format
+from dagster_project.ingest.checks import FISCAL, ISO8601, known_labels, label, shown_value, text_expr, value_format
 from dagster_project.ingest.contracts import CONTRACTS, DATE, TIMESTAMP
 from dagster_project.ingest.loader import FileOutcome, connect, discover, ensure_tables, load_file
 from dagster_project.ingest.readers import UnreadableFile, lit, read_source
@@ -109,12 +109,20 @@ def _unmapped_values(con: duckdb.DuckDBPyConnection, spec: FeedSpec) -> list[str
         ).fetchall()
         unmapped = [(v, n) for v, n in rows if v.lower() not in known]
         if unmapped:
-            shown = ", ".join(f"{v!r} ({n})" for v, n in unmapped[:10]) + (" and more" if len(unmapped) > 10 else "")
+            shown = ", ".join(f"{_quoted(v)} ({n})" for v, n in unmapped[:10]) + (
+                " and more" if len(unmapped) > 10 else ""
+            )
             out.append(
                 f"column {label(spec, column)} ({column}): no canonical {column} for {shown}:"
                 f" map them in seeds/{seed} ({spec.agency},<value>,<canonical {column}>)"
             )
     return out
+
+
+def _quoted(value: str) -> str:
+    """A delivered value as a warning may show it: quoted, or described when it may be personal data."""
+    safe = shown_value(value)
+    return repr(value) if safe == value else str(safe)
 
 
 # leading zeros aside ('7/4/2025' is fine for %m/%d/%Y), a value must write back as delivered
@@ -145,7 +153,7 @@ def _dates_that_do_not_read_back(con: duckdb.DuckDBPyConnection, spec: FeedSpec,
             if n:
                 out.append(
                     f"column {label(spec, name)} ({name}): {n} value(s) do not read back as delivered through {fmt!r}"
-                    f" (e.g. {example!r} reads as {back!r}): check the format"
+                    f" (e.g. {_quoted(example)} reads as {_quoted(back)}): check the format"
                 )
             months, rows = con.execute(f"select max(month({parsed})), count({parsed}) from src").fetchone()
             if isinstance(spec.columns[name], tuple) and rows and rows >= 4 and months <= 4:

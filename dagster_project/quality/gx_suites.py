@@ -4,6 +4,7 @@ blocking Dagster asset check."""
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import dagster as dg
 
 from dagster_project.audit import trail as audit
 from dagster_project.config import EXPECTATIONS_DIR, duckdb_memory_limit, paths
+from dagster_project.ingest.checks import shown, shown_value
+from dagster_project.ingest.contracts import CODE_MAX
 from dagster_project.ingest.loader import touched_by_run
 from dagster_project.ingest.readers import lit
 from dagster_project.partitions import run_window, widened
@@ -20,6 +23,13 @@ from dagster_project.resources import WarehouseResource
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no phoning home from a warehouse job
 SAMPLE_SIZE = 10
+# Samples of failing values reach the audit page, Data Docs, audit.check_results and Dagster's
+# event log: a value of an id, key or free-text column, or one that looks like personal data (an
+# email, SSN, phone, account number or street address, a formula; ingest.checks.PII_LIKE) is
+# described by its shape, never shown. Codes and numbers are shown. A suite query that builds a message from a delivered value writes
+# {shown(column)}: the value quoted when it may be shown, else described (as ingest reasons do).
+IDENTIFYING_COLUMN = re.compile(r"(^|_)(id|key|comment|comments|customer|verbatim|text|record|redacted)(_|$)")
+SHOWN_PLACEHOLDER = re.compile(r"\{shown\((\w+)\)\}")
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,8 @@ class Suite:
     @classmethod
     def load(cls, path: Path) -> "Suite":
         doc = json.loads(path.read_text())
-        return cls(doc["name"], doc.get("description", ""), tuple(doc["asset"]), doc["query"],
+        query = SHOWN_PLACEHOLDER.sub(lambda m: shown(m.group(1)), doc["query"])
+        return cls(doc["name"], doc.get("description", ""), tuple(doc["asset"]), query,
                    doc.get("severity", "ERROR"), tuple(doc["expectations"]),
                    tuple(doc["partition_columns"]) if "partition_columns" in doc else None)  # fmt: skip
 
@@ -174,6 +185,10 @@ def run_suite(
         ((result_id, result),) = checkpoint.run(run_id=RunIdentifier(run_name=run_name)).run_results.items()
     finally:
         gx_duckdb.release(source)  # free the file lock for the next writer
+    for r in result.results:  # samples as they may be shown, before Data Docs or anything else shows them
+        if r.result:
+            r.result = safe_result(r.result, r.expectation_config.kwargs)
+    context.validation_results_store.set(result_id, result)
     failed = []
     for r in result.results:
         if r.success:
@@ -192,6 +207,36 @@ def run_suite(
         )
     page = "validations/" + "/".join(str(p) for p in result_id.to_tuple()) + ".html"
     return Outcome(suite.name, bool(result.success), len(result.results), failed, page)
+
+
+SAMPLED_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "unexpected_list", "observed_value", "details",
+                "sample")  # fmt: skip
+
+
+def safe_result(result: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A GX expectation result with every sampled value as it may be shown (see IDENTIFYING_COLUMN)."""
+    column = kwargs.get("column")
+    pair = [kwargs[k] for k in ("column_A", "column_B") if k in kwargs] or list(kwargs.get("column_list") or [])
+    out = dict(result)
+    for key in SAMPLED_KEYS:
+        if key == "observed_value" and not isinstance(out.get(key), (str, list, dict)):
+            continue  # a computed figure (a row count, a mean), not a delivered value
+        if key in out:
+            out[key] = _safe(out[key], column, pair)
+    return out
+
+
+def _safe(value: Any, column: str | None, columns: list[str]) -> Any:
+    if isinstance(value, dict):
+        if {"value", "count"} <= value.keys():  # partial_unexpected_counts: a value and how often
+            return {**value, "value": _safe(value["value"], column, columns)}
+        return {k: _safe(v, k if k in columns else column, columns) for k, v in value.items()}  # {column: value}
+    if isinstance(value, (list, tuple)):
+        if columns and len(value) == len(columns) and not any(isinstance(v, (list, dict)) for v in value):
+            return [_safe(v, c, []) for v, c in zip(value, columns, strict=True)]  # a row of a column pair
+        return [_safe(v, column, columns) for v in value]
+    identifying = any(IDENTIFYING_COLUMN.search(c) for c in ([column] if column else columns) if c)
+    return shown_value(value, identifying=identifying, max_length=CODE_MAX)
 
 
 def _build_check(suite: Suite) -> dg.AssetChecksDefinition:

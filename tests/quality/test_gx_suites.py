@@ -102,3 +102,54 @@ def test_partitioned_run_checks_its_partitions_rows_only(warehouse_copy: Path):
     no_contact_center = {"agencies": ["VA"], "periods": ["2025-07"]}  # VA sends surveys and web reports only
     assert run_suite(suite, warehouse_copy, window=no_contact_center).success
     assert not SUITES["mart_cx_quarterly"].scoped(no_contact_center)  # marts are always checked whole
+
+
+def test_samples_of_ids_free_text_and_personal_data_are_described_not_shown():
+    """GX samples reach the audit page, Data Docs, audit.check_results and Dagster's event log."""
+    from dagster_project.quality.gx_suites import safe_result
+
+    ssn, described = "SSN 604-33-1290", "a value of 15 characters (letters, digits, spaces, other signs)"
+    result = {"unexpected_count": 3, "partial_unexpected_list": [-30.0, "REFERRED", ssn],
+              "partial_unexpected_counts": [{"value": ssn, "count": 2}, {"value": "REFERRED", "count": 1}]}  # fmt: skip
+    assert safe_result(result, {"column": "outcome"}) == {
+        "unexpected_count": 3,
+        "partial_unexpected_list": [-30.0, "REFERRED", described],
+        "partial_unexpected_counts": [{"value": described, "count": 2}, {"value": "REFERRED", "count": 1}],
+    }
+    # an id, key or free-text column: never shown, whatever it holds
+    assert safe_result({"partial_unexpected_list": ["S123", 2025550187]}, {"column": "contact_id"}) == {
+        "partial_unexpected_list": ["a value of 4 characters (letters, digits)", "a value of 10 characters (digits)"]
+    }
+    compound = {"partial_unexpected_list": [{"agency_code": "SSA", "contact_id": "S1"}]}
+    assert safe_result(compound, {"column_list": ["agency_code", "contact_id"]})["partial_unexpected_list"] == [
+        {"agency_code": "SSA", "contact_id": "a value of 2 characters (letters, digits)"}
+    ]
+    pair = {"partial_unexpected_list": [[12, 13], ["jane@example.org", "x"]], "observed_value": 12345678}
+    assert safe_result(pair, {"column_A": "responses", "column_B": "expected"}) == {
+        "partial_unexpected_list": [[12, 13], ["a value of 16 characters (letters, other signs)", "x"]],
+        "observed_value": 12345678,  # a figure GX computed, not a delivered value
+    }
+
+
+def test_an_unmapped_value_that_may_be_personal_data_is_described_everywhere_gx_writes(warehouse_copy: Path):
+    """contact_values_unmapped names each unmapped value; an SSN delivered as an outcome is described
+    in its sample and in the stored result Data Docs render, a code is still quoted."""
+    from dagster_project.config import paths
+
+    con = duckdb.connect(str(warehouse_copy))
+    for column, value in (("outcome", "SSN 604-33-1290"), ("status", "CLOSED-X")):
+        con.execute(
+            f"update marts.fct_contact set source_{column} = ?, is_{column}_unmapped = true where rowid ="
+            f" (select min(rowid) from marts.fct_contact where source_{column} is not null)",
+            [value],
+        )
+    con.close()
+    outcome = run_suite(SUITES["contact_values_unmapped"], warehouse_copy, run_name="unmapped-pii")
+    (failure,) = outcome.failed
+    text = " | ".join(failure["sample"])
+    assert "outcome a value of 15 characters (letters, digits, spaces, other signs) (1 rows in" in text, text
+    assert 'status "CLOSED-X" (1 rows in' in text, text
+    stored = paths().audit_dir / "gx" / "uncommitted" / "validations" / "contact_values_unmapped" / "unmapped-pii"
+    stored_text = "".join(p.read_text() for p in stored.rglob("*.json"))
+    assert "a value of 15 characters" in stored_text and "CLOSED-X" in stored_text
+    assert "604-33-1290" not in stored_text and "604-33-1290" not in text
