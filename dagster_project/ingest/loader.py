@@ -314,7 +314,7 @@ def _check_pseudonym_key(con, spec: FeedSpec) -> None:
         raise PseudonymKeyChanged(
             f"{other} {spec.kind} deliveries in the warehouse were pseudonymised under another key (or none) than"
             f" CXW_PSEUDONYM_KEY now gives (fingerprint {key_fingerprint()}): restore the key, or rotate it by"
-            " rebuilding from the landing zone (make clean && make run) - README 'Personal data'"
+            " rebuilding from the landing zone (make clean && make run) - README 'Pseudonyms'"
         )
 
 

@@ -13,7 +13,7 @@ secret; a production deployment must set its own. Each ingest-log row records wh
 (``pseudonym_key``, a fingerprint of the key, not the key). Rotating the key changes every
 pseudonym: pseudonyms made under two keys never match, so the loader refuses to add contacts under a
 new key to contacts loaded under another, and the rotation is a rebuild from the landing zone
-(``make clean && make run`` with the new key). README "Personal data" says the same.
+(``make clean && make run`` with the new key). README "Pseudonyms" says the same.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ CHUNK = 1 << 20  # every pass over a file streams it in pieces of this size
 RATIO_FLOOR = 16 << 20  # the expansion ratio is judged once this much is unpacked (tiny files compress well)
 # names of the reader's own columns and of the lineage every raw row carries: a file may not use them
 RESERVED_COLUMNS = {"_row_number", "_ord", "_file", *LINEAGE_COLUMNS}
-# physical_lines reads records in Python to number lines: only after _measure proved every record
+# physical_lines reads records in Python to number lines: only after count_records proved every record
 # shorter than the feed's limits.record_bytes, so this cannot read more than that
 csv.field_size_limit(sys.maxsize)
 
