@@ -66,6 +66,7 @@ def export_warehouse_env() -> Path:
     path = paths().warehouse
     path.parent.mkdir(parents=True, exist_ok=True)
     os.environ["CXW_DBT_DUCKDB_PATH"] = str(path)
+    os.environ["CXW_DBT_DUCKDB_TEMP_DIR"] = str(duckdb_temp_dir())
     return path
 
 
@@ -74,3 +75,19 @@ def duckdb_memory_limit() -> str:
     profile reads the same variable): beyond it DuckDB spills to disk. Without it each
     connection may take 80 % of the machine's memory."""
     return os.environ.get("CXW_DUCKDB_MEMORY_LIMIT", "1GB")
+
+
+def duckdb_temp_dir() -> Path:
+    """Where DuckDB spills what does not fit under the memory cap, for every connection the
+    loader opens (dbt's profile is handed the same): CXW_DUCKDB_TEMP_DIR, default
+    <warehouse dir>/.duckdb_tmp, on the warehouse's disk (never a RAM-backed /tmp). DuckDB names
+    its files there by process, so connections and processes share it; a load bigger than the
+    cap needs several times the delivery's uncompressed size in it while the load runs."""
+    return Path(os.environ.get("CXW_DUCKDB_TEMP_DIR", paths().warehouse.parent / ".duckdb_tmp"))
+
+
+def duckdb_max_temp_size() -> str | None:
+    """A cap on DuckDB's temp directory (CXW_DUCKDB_MAX_TEMP_SIZE, e.g. '50GB'); unset: DuckDB's
+    default, 90 % of the disk's free space. A load that would spill beyond it fails, is rolled
+    back and its file rejected with the reason."""
+    return os.environ.get("CXW_DUCKDB_MAX_TEMP_SIZE") or None

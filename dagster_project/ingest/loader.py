@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.config import duckdb_memory_limit
+from dagster_project.config import duckdb_max_temp_size, duckdb_memory_limit, duckdb_temp_dir
 from dagster_project.ingest.checks import (
     LABEL_END,
     all_checks,
@@ -158,8 +158,17 @@ def _outside(path: Path, landing: Path) -> bool:
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
-    # bounded memory, as dbt's profile: DuckDB spills to disk beyond it
+    # bounded memory, as dbt's profile: DuckDB spills to disk beyond it, into its temp directory,
+    # set explicitly (a :memory: connection would otherwise spill to .tmp in the working directory)
     con.execute(f"set memory_limit = {lit(duckdb_memory_limit())}")
+    temp = duckdb_temp_dir()
+    try:
+        temp.mkdir(parents=True, exist_ok=True)  # the package's umask: owner and group only
+    except OSError:
+        pass  # a reader without write access to the data directory: DuckDB says so if it must spill
+    con.execute(f"set temp_directory = {lit(str(temp))}")
+    if duckdb_max_temp_size():
+        con.execute(f"set max_temp_directory_size = {lit(duckdb_max_temp_size())}")
     return con
 
 
@@ -582,23 +591,20 @@ def _build_typed(con, spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -
     )
     excluded = " ".join(f"when {condition_sql(r.when)} then {lit(r.rule)}" for r in spec.exclude)
     excluded = f"case {excluded} end" if excluded else "cast(null as varchar)"
-    con.execute(
-        f"create or replace temp table typed as select src._file, src._row_number, {texts}, {excluded} as _excluded"
-        " from batch_src as src"
-    )
-    con.execute(f"create or replace temp table typed as select *, {typed} from typed")
     # a record's delivery period: the file's, or (period_from: records) its own month; a record
     # whose date does not read falls in the file's latest period (it is quarantined anyway)
     own = _period_sql(spec, CONTRACTS[spec.kind].period_column) if spec.period_from == "records" else "null"
-    con.execute(
-        f"create or replace temp table typed as select typed.*, coalesce({own}, bf_period) as _period"
-        " from typed join batch_files using (_file)"
-    )
     checks = ",\n".join(all_checks(spec, wide))
+    # One statement, one table: a table replaced inside the transaction is kept until it commits,
+    # so building typed in four steps held four copies of the batch (11 GB of temp files for a
+    # 1 GB delivery, and the memory to track them: issue 13).
     con.execute(
         f"""create or replace temp table typed as
+        with texts as (select src._file, src._row_number, {texts}, {excluded} as _excluded from batch_src as src),
+        values_ as (select *, {typed} from texts as typed),
+        periods as (select typed.*, coalesce({own}, bf_period) as _period from values_ as typed join batch_files using (_file))
         select typed.*, list_filter([{checks}], lambda e: e is not null) as _errors
-        from typed join batch_src as src using (_file, _row_number)"""
+        from periods as typed join batch_src as src using (_file, _row_number)"""
     )
 
 
@@ -614,11 +620,18 @@ def _flag_duplicates(con, spec: FeedSpec) -> None:
     else:
         value = " || ' ' || ".join(f"coalesce(cast({k} as varchar), '')" for k in key)
         again = f"{lit(names + LABEL_END)} || {shown(value)} || ' '"
+    # Keys seen twice are found by an aggregate joined back, not by window functions over the
+    # whole batch: those ran out of memory on a batch bigger than the memory cap (issue 13, even
+    # with typed built in one statement); the aggregate and the join spill to the temp directory.
+    t_ok = OK.replace("_errors", "t._errors").replace("_excluded", "t._excluded")
+    same_key = " and ".join(f"t.{k} is not distinct from d.{k}" for k in key)
     con.execute(
         f"""update typed set _errors = list_append(_errors, {again} || 'appears again (first at record ' || first_at || ')')
-        from (select _file as f, _row_number as r, min(_row_number) over (partition by _file, {partition}) as first_at
-              from typed where {OK}) as firsts
-        where typed._file = firsts.f and typed._row_number = firsts.r and firsts.first_at < firsts.r"""
+        from (select t._file as f, t._row_number as r, d.first_at
+              from typed as t join (select _file, {partition}, min(_row_number) as first_at from typed where {OK}
+                                    group by all having count(*) > 1) as d on t._file = d._file and {same_key}
+              where {t_ok} and d.first_at < t._row_number) as firsts
+        where typed._file = firsts.f and typed._row_number = firsts.r"""
     )
     same = " and ".join(f"loaded.{k} is not distinct from typed.{k}" for k in key)
     con.execute(
@@ -631,11 +644,12 @@ def _flag_duplicates(con, spec: FeedSpec) -> None:
     )
     con.execute(
         f"""update typed set _errors = list_append(_errors, {again} || 'already loaded from ' || bf_file || ' record ' || first_row)
-        from (select _file as f, _row_number as r,
-                     first_value(_file) over w as first_file, first_value(_row_number) over w as first_row
-              from typed where {OK} window w as (partition by {partition} order by _file)) as firsts
+        from (select t._file as f, t._row_number as r, d.first_file, d.first_row
+              from typed as t join (select {partition}, min(_file) as first_file, arg_min(_row_number, _file) as first_row
+                                    from typed where {OK} group by all having count(distinct _file) > 1) as d on {same_key}
+              where {t_ok} and d.first_file < t._file) as firsts
              join batch_files on batch_files._file = firsts.first_file
-        where typed._file = firsts.f and typed._row_number = firsts.r and firsts.first_file < firsts.f"""
+        where typed._file = firsts.f and typed._row_number = firsts.r"""
     )
 
 
