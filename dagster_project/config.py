@@ -91,3 +91,17 @@ def duckdb_max_temp_size() -> str | None:
     default, 90 % of the disk's free space. A load that would spill beyond it fails, is rolled
     back and its file rejected with the reason."""
     return os.environ.get("CXW_DUCKDB_MAX_TEMP_SIZE") or None
+
+
+def duckdb_settings() -> dict[str, str]:
+    """The memory cap and the spill directory, as the config of a connection opened outside the
+    loader (GX, the publisher): every DuckDB connection of the platform spills to the same place."""
+    temp = duckdb_temp_dir()
+    try:
+        temp.mkdir(parents=True, exist_ok=True)  # the package's umask: owner and group only
+    except OSError:
+        pass  # a reader without write access to the data directory: DuckDB says so if it must spill
+    settings = {"memory_limit": duckdb_memory_limit(), "temp_directory": str(temp)}
+    if duckdb_max_temp_size():
+        settings["max_temp_directory_size"] = duckdb_max_temp_size()
+    return settings

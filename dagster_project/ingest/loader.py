@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.config import duckdb_max_temp_size, duckdb_memory_limit, duckdb_temp_dir
+from dagster_project.config import duckdb_settings
 from dagster_project.ingest.checks import (
     LABEL_END,
     all_checks,
@@ -159,16 +159,10 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
     # bounded memory, as dbt's profile: DuckDB spills to disk beyond it, into its temp directory,
-    # set explicitly (a :memory: connection would otherwise spill to .tmp in the working directory)
-    con.execute(f"set memory_limit = {lit(duckdb_memory_limit())}")
-    temp = duckdb_temp_dir()
-    try:
-        temp.mkdir(parents=True, exist_ok=True)  # the package's umask: owner and group only
-    except OSError:
-        pass  # a reader without write access to the data directory: DuckDB says so if it must spill
-    con.execute(f"set temp_directory = {lit(str(temp))}")
-    if duckdb_max_temp_size():
-        con.execute(f"set max_temp_directory_size = {lit(duckdb_max_temp_size())}")
+    # set explicitly (a :memory: connection would otherwise spill to .tmp in the working directory).
+    # Set after connecting: two connections to one file in a process must share one config.
+    for name, value in duckdb_settings().items():
+        con.execute(f"set {name} = {lit(value)}")
     return con
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from dagster_project.config import duckdb_memory_limit, paths
+from dagster_project.config import duckdb_settings, paths
 from dagster_project.ingest.readers import lit
 from dagster_project.resources import WarehouseResource
 from dagster_project.transform.dbt_assets import dbt_project
@@ -42,7 +42,7 @@ def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[
     tmp = published_dir / f".cx_warehouse.{run_id}.duckdb.tmp"
     tmp.unlink(missing_ok=True)
     counts: dict[str, int] = {}
-    con = duckdb.connect(str(tmp), config={"memory_limit": duckdb_memory_limit()})
+    con = duckdb.connect(str(tmp), config=duckdb_settings())
     try:
         con.execute(f"attach {lit(str(warehouse))} as working (read_only)")
         tables = [

@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_project.audit import trail as audit
-from dagster_project.config import EXPECTATIONS_DIR, duckdb_memory_limit, paths
+from dagster_project.config import EXPECTATIONS_DIR, duckdb_settings, paths
 from dagster_project.ingest.checks import shown, shown_value
 from dagster_project.ingest.contracts import CODE_MAX
 from dagster_project.ingest.loader import touched_by_run
@@ -157,7 +157,7 @@ def run_suite(
     source = context.data_sources.add_or_update_sql(
         name="warehouse",
         connection_string=f"duckdb:///{database}",
-        kwargs={"connect_args": {"read_only": True, "config": {"memory_limit": duckdb_memory_limit()}}},
+        kwargs={"connect_args": {"read_only": True, "config": duckdb_settings()}},
     )
     try:
         # A query asset, not a table asset: GX's column reflection ignores the schema on DuckDB.
