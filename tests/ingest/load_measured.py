@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import resource
 import sys
 from pathlib import Path
 
 from dagster_project.ingest.loader import connect, ensure_tables, load_files
 from dagster_project.ingest.registry import Limits, load_registry
+
+
+def _peak_resident_kb() -> int:
+    """This process's peak resident memory (VmHWM). Not getrusage's ru_maxrss: Linux carries that
+    over from the parent through fork and exec, so a child of a big pytest process starts high."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main(plan_file: str) -> None:
@@ -32,7 +40,7 @@ def main(plan_file: str) -> None:
         ensure_tables(con)
         outcomes = load_files(con, spec, [Path(f) for f in item["files"]], landing, f"run-{item['id']}")
         con.close()
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+        peak_mb = _peak_resident_kb() / 1024
         print(json.dumps({"id": item["id"], "peak_mb": peak_mb, "outcomes": [o.as_dict() for o in outcomes]}))
         sys.stdout.flush()
 
