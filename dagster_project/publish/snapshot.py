@@ -20,18 +20,21 @@ from dagster_project.transform.dbt_assets import dbt_project
 
 PUBLISHED_SCHEMA = "marts"
 PUBLISHED_PREFIXES = ("dim_", "mart_")  # facts stay in the working file (respondent level)
+# The storage format of the published files. DuckDB 2.0 writes format 69 by default, which no 1.x
+# reader opens, and BI drivers (Metabase, Evidence, Rill, DBeaver, duckdb-engine users) embed 1.x.
+# 'v1.0.0' writes format 64: DuckDB 0.10 and every 1.x read it (tests/publish/test_old_readers.py
+# opens the snapshot with 1.0.0 and 1.5.6). The working warehouse keeps the default format.
+PUBLISHED_STORAGE_VERSION = "v1.0.0"
 
 
-def published_models() -> list[dg.AssetKey]:
-    """Every dbt model in the marts schema named dim_* or mart_*, read from the dbt manifest,
-    so a new mart is published (and waited for) without touching this file."""
+def published_models(prefixes: tuple[str, ...] = PUBLISHED_PREFIXES) -> list[dg.AssetKey]:
+    """Every dbt model in the marts schema named dim_* or mart_* (or ``prefixes``), read from the
+    dbt manifest, so a new mart is published (and waited for) without touching this file."""
     manifest = json.loads(dbt_project.manifest_path.read_text())
     return sorted(
         dg.AssetKey([node["schema"], node["name"]])
         for node in manifest["nodes"].values()
-        if node["resource_type"] == "model"
-        and node["schema"] == PUBLISHED_SCHEMA
-        and node["name"].startswith(PUBLISHED_PREFIXES)
+        if node["resource_type"] == "model" and node["schema"] == PUBLISHED_SCHEMA and node["name"].startswith(prefixes)
     )
 
 
@@ -42,7 +45,7 @@ def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[
     tmp = published_dir / f".cx_warehouse.{run_id}.duckdb.tmp"
     tmp.unlink(missing_ok=True)
     counts: dict[str, int] = {}
-    con = duckdb.connect(str(tmp), config=duckdb_settings())
+    con = _connect_compatible(tmp)
     try:
         con.execute(f"attach {lit(str(warehouse))} as working (read_only)")
         tables = [
@@ -66,28 +69,49 @@ def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[
             [run_id, datetime.now(UTC).replace(tzinfo=None), ",".join(tables)],
         )
         con.execute("detach working")
-        con.execute("checkpoint")
+        con.execute("checkpoint pub")
+        con.execute("use memory")
+        con.execute("detach pub")
     finally:
         con.close()
     os.replace(tmp, target)
     return counts
 
 
-def _copy_comments(con: duckdb.DuckDBPyConnection, table: str) -> None:
+def attach_compatible(con: duckdb.DuckDBPyConnection, path: Path, alias: str = "pub") -> None:
+    """Attach ``path`` (a new file) in the storage format DuckDB 1.x readers open."""
+    con.execute(f"attach {lit(str(path))} as {alias} (storage_version {lit(PUBLISHED_STORAGE_VERSION)})")
+
+
+def _connect_compatible(path: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with ``path`` attached as ``pub`` in the storage format older
+    readers open, and made the default database (so ``marts.x`` and ``main.x`` land in it)."""
+    con = duckdb.connect(":memory:", config=duckdb_settings())
+    try:
+        attach_compatible(con, path)
+        con.execute("use pub")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _copy_comments(con: duckdb.DuckDBPyConnection, table: str, target_db: str | None = None) -> None:
     """The formulas documented in dbt (persist_docs) travel with the published table, so a BI
     user sees them as table and column comments."""
     (comment,) = con.execute(
         "select comment from duckdb_tables() where database_name = 'working' and schema_name = ? and table_name = ?",
         [PUBLISHED_SCHEMA, table],
     ).fetchone()
+    qualified = f"{target_db}.{PUBLISHED_SCHEMA}.{table}" if target_db else f"{PUBLISHED_SCHEMA}.{table}"
     if comment:
-        con.execute(f"comment on table {PUBLISHED_SCHEMA}.{table} is {lit(comment)}")
+        con.execute(f"comment on table {qualified} is {lit(comment)}")
     for column, text in con.execute(
         "select column_name, comment from duckdb_columns() where database_name = 'working' and schema_name = ?"
         " and table_name = ? and coalesce(comment, '') <> ''",
         [PUBLISHED_SCHEMA, table],
     ).fetchall():
-        con.execute(f'comment on column {PUBLISHED_SCHEMA}.{table}."{column}" is {lit(text)}')
+        con.execute(f'comment on column {qualified}."{column}" is {lit(text)}')
 
 
 @dg.asset(
