@@ -82,7 +82,7 @@ def run_stages(landing: Path, data_dir: Path, partition: str | None = None) -> S
         dbt_models=dbt_step - dbt_tests,
         dbt_tests=dbt_tests,
         gx_checks=sum(v for k, v in steps.items() if "_gx_" in k),
-        publish=steps.get("published__bi_snapshot", 0.0),
+        publish=steps.get("published__bi_snapshot", 0.0) + steps.get("published__agency_slices", 0.0),
         rows_in=int(rows_in),
         success=result.success,
         peak_mb=sampler.peak_mb,
@@ -97,7 +97,7 @@ def print_stages(s: Stages) -> None:
         ("dbt models and seeds", s.dbt_models),
         ("gates: dbt tests", s.dbt_tests),
         ("gates: GX checks", s.gx_checks),
-        ("publish (snapshot + Parquet)", s.publish),
+        ("publish (snapshot, slices, Parquet)", s.publish),
         ("start-up and orchestration", s.other),
     ]:
         print(f"{name:<34}{secs:>9.1f}{secs / s.wall:>8.0%}")

@@ -132,7 +132,7 @@ def report(r: dict, agencies: int = 20) -> None:
     line("  ingest (read, check, quarantine, load)", full["ingest"], n)
     line("  dbt models and seeds", full["dbt_models"], n)
     line("  gates (GX checks + dbt tests)", full["gates"], n)
-    line("  publish (snapshot + Parquet)", full["publish"])
+    line("  publish (snapshot, slices, Parquet)", full["publish"])
     line("  start-up and orchestration", full["other"])
     line("floor: hand-written DuckDB script", floor["seconds"], floor["source_rows"], floor["peak_mb"])
     if pandas:

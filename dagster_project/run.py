@@ -111,6 +111,14 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
         lines.append(f"published: {p.published_db}  (parquet: {p.published_dir / 'parquet'})")
     else:
         lines.append(f"NOT published: the last good snapshot (if any) is unchanged at {p.published_db}")
+    slices = [
+        m
+        for m in result.get_asset_materialization_events()
+        if m.asset_key == dg.AssetKey(["published", "agency_slices"])
+    ]
+    if slices:
+        agencies = slices[-1].materialization.metadata["agencies"].value
+        lines.append(f"agency slices: {len(agencies)} ({', '.join(agencies)}) in {p.published_dir / 'agencies'}")
     lines.append("result: OK" if ok else "result: FAILED")
     return "\n".join(lines), ok
 

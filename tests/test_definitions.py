@@ -23,6 +23,8 @@ def test_lineage_from_landing_to_published():
     assert parents("staging/stg_surveys__responses") == {"raw/survey_responses", "raw/ingest_log"}
     assert parents("staging/stg_contacts__contacts") == {"raw/contacts", "raw/ingest_log"}
     assert "marts/mart_cx_quarterly" in parents("published/bi_snapshot")
+    assert not any(p.startswith("marts/fct_") for p in parents("published/bi_snapshot"))  # row level
+    assert {"marts/fct_survey_response", "marts/mart_cx_quarterly"} <= parents("published/agency_slices")
     assert graph.get(_key("raw/contacts")).group_name == "ingest"
     assert graph.get(_key("marts/mart_cx_quarterly")).group_name == "marts"
 

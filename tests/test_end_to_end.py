@@ -107,6 +107,7 @@ def test_a_failed_blocking_check_stops_publish_and_keeps_the_last_snapshot(faile
     assert failures[0]["sample"] == [-30.0]
     published = [m.asset_key for m in result.get_asset_materialization_events()]
     assert dg.AssetKey(["published", "bi_snapshot"]) not in published
+    assert dg.AssetKey(["published", "agency_slices"]) not in published
     assert (data / "published" / "cx_warehouse.duckdb").read_bytes() == failed_build.snapshot_before
     monkeypatch.setenv("CXW_DATA_DIR", str(data))
     text, ok = summarise(result)
