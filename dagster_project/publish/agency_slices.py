@@ -27,7 +27,8 @@ import dagster as dg
 import duckdb
 
 from dagster_project.config import duckdb_settings, paths
-from dagster_project.ingest.readers import lit
+from dagster_project.ingest.checks import PII_LIKE, SHOWN_MAX
+from dagster_project.ingest.readers import ident, lit
 from dagster_project.ingest.registry import AGENCY_CODE
 from dagster_project.publish.snapshot import PUBLISHED_SCHEMA, _copy_comments, attach_compatible, published_models
 from dagster_project.resources import WarehouseResource
@@ -101,7 +102,8 @@ def _write_slice(con, published_dir: Path, agency: str, tables: list[tuple[str, 
         for name, by_agency in tables:
             where = " where agency_code = $agency" if by_agency else ""
             con.execute(
-                f"create table pub.{PUBLISHED_SCHEMA}.{name} as select * from working.{PUBLISHED_SCHEMA}.{name}{where}",
+                f"create table pub.{PUBLISHED_SCHEMA}.{name} as select {_columns(con, name)}"
+                f" from working.{PUBLISHED_SCHEMA}.{name}{where}",
                 {"agency": agency} if by_agency else None,
             )
             _copy_comments(con, name, target_db="pub")
@@ -123,6 +125,28 @@ def _write_slice(con, published_dir: Path, agency: str, tables: list[tuple[str, 
             old.unlink()
     os.replace(tmp, target)
     return counts
+
+
+# A fact's source_* columns keep the value as delivered (an outcome word no synonym maps, say), which
+# is not a closed vocabulary: it may be anything, personal data included (an SSN sent as an outcome
+# loads, is warned about, and stays in the working warehouse). A slice shows it as ingest reasons do:
+# a short value that looks like no personal data as it is, anything else as null.
+DELIVERED_TEXT = re.compile(r"^source_(?!file$|row_number$)")
+
+
+def _columns(con, table: str) -> str:
+    columns = con.execute(
+        "select column_name, data_type from duckdb_columns() where database_name = 'working' and schema_name = ?"
+        " and table_name = ? order by column_index",
+        [PUBLISHED_SCHEMA, table],
+    ).fetchall()
+    return ", ".join(
+        f"case when length({ident(c)}) <= {SHOWN_MAX} and not regexp_matches({ident(c)}, {lit(PII_LIKE)})"
+        f" then {ident(c)} end as {ident(c)}"
+        if table.startswith("fct_") and DELIVERED_TEXT.match(c) and t == "VARCHAR"
+        else ident(c)
+        for c, t in columns
+    )
 
 
 @dg.asset(
