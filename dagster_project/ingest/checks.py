@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from dagster_project.config import seed_rows
 from dagster_project.ingest.contracts import CONTRACTS, DATE, DURATION, INTEGER, TEXT, TIMESTAMP, Column
+from dagster_project.ingest.personal_data import FORMULA_PATTERN, PII_LIKE, SHOWN_MAX
 from dagster_project.ingest.readers import ident, lit
 from dagster_project.ingest.registry import (
     CasesExpr,
@@ -22,25 +23,7 @@ from dagster_project.ingest.registry import (
     expr_columns,
 )
 
-# A free-text value that a spreadsheet would execute: =HYPERLINK(...), +SUM(...), @cmd(...), -2+3...
-FORMULA_PATTERN = r"^\s*[=+\-@]\s*[A-Za-z_][A-Za-z0-9_.]*\s*\(|^\s*=\s*[A-Za-z]{1,3}[0-9]+"
 FUTURE_TOLERANCE = "interval 1 day"  # clocks and time zones differ; tomorrow is not yet "the future"
-
-# Messages go to the audit pages and Dagster's logs: a bad value is quoted only when it cannot be
-# personal data (a short value of a code, date or number column that looks like none of these);
-# otherwise it is described by its shape. The original record stays in quarantine.rejected_rows.raw_record.
-SHOWN_MAX = 40
-PII_LIKE = "|".join([
-    r"@",  # an email address
-    r"\d{3}[- .]?\d{2}[- .]?\d{4}",  # a social security number
-    r"\(?\d{3}\)?[- .]\d{3}[- .]\d{4}",  # a phone number
-    r"\+\d[\d -]{6,}",  # an international phone number
-    r"\d{8,}",  # an account, card or other long number
-    r"(\d{4}[- ]){2,}\d",  # a card number in groups
-    r"(?i:\b\d+[a-z]?\s+([a-z.]+\s+){0,3}(street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|court|ct"
-    r"|crescent|place|pl|way|terrace|parkway|pkwy)\b)",  # a street address
-    FORMULA_PATTERN,  # a spreadsheet formula (may carry a mailto: link)
-])  # fmt: skip
 
 
 @lru_cache(maxsize=64)

@@ -30,6 +30,7 @@ import duckdb
 
 from dagster_project.config import duckdb_memory_limit
 from dagster_project.ingest.contracts import LINEAGE_COLUMNS
+from dagster_project.ingest.personal_data import HEADER_PII_LIKE
 from dagster_project.ingest.registry import FeedSpec, Limits, human_bytes
 
 UTF8 = ("utf-8", "utf8", "utf-8-sig")
@@ -52,7 +53,7 @@ class Read:
     readable: Path | None
     header: list[str]
     encoding: str
-    records: int | None = None  # data records counted in the file itself (csv, xlsx), to check the reader by
+    records: int | None = None  # data records counted apart from the parser (csv, xlsx, jsonl; parquet metadata)
 
 
 class UnreadableFile(Exception):
@@ -76,7 +77,7 @@ def safe_name(name: str) -> bool:
 
 
 _NAME = re.compile(r"[\w .()/#%&?:+\-]{1,64}")
-_PII_LIKE = re.compile(r"\d{5}|\d{3}[ .-]\d{2}[ .-]\d{4}|\(?\d{3}\)?[ .-]*\d{3}[ .-]\d{4}")
+_PII_LIKE = re.compile(HEADER_PII_LIKE)
 
 
 def shown_names(names, expected=(), at_most: int = 40) -> str:

@@ -25,7 +25,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no phoning home from a
 SAMPLE_SIZE = 10
 # Samples of failing values reach the audit page, Data Docs, audit.check_results and Dagster's
 # event log: a value of an id, key or free-text column, or one that looks like personal data (an
-# email, SSN, phone, account number or street address, a formula; ingest.checks.PII_LIKE) is
+# email, SSN, phone, account number or street address, a formula; ingest.personal_data.PII_LIKE) is
 # described by its shape, never shown. Codes and numbers are shown. A suite query that builds a message from a delivered value writes
 # {shown(column)}: the value quoted when it may be shown, else described (as ingest reasons do).
 IDENTIFYING_COLUMN = re.compile(r"(^|_)(id|key|comment|comments|customer|verbatim|text|record|redacted)(_|$)")

@@ -3,6 +3,13 @@
 -- status: seeds/request_statuses.csv): the agency's own synonym first, then the shared one ('*').
 -- No synonym: canonical_value is null and the label is counted as unmapped (mart_feed_health,
 -- the WARN suite expectations/contact_values_unmapped.json), never guessed.
+-- one entry per vocabulary: its label column in staging; its seed is <vocabulary>_synonyms
+{%- set contact_vocabularies = [
+    {'vocabulary': 'contact_type', 'label': 'contact_type_label'},
+    {'vocabulary': 'outcome', 'label': 'outcome_label'},
+    {'vocabulary': 'status', 'label': 'status_label'},
+] %}
+
 with
 
 contacts as (
@@ -10,49 +17,31 @@ contacts as (
 ),
 
 labels as (
-    select distinct
-        agency_code,
-        'contact_type' as vocabulary,
-        contact_type_label as source_label
-    from contacts
-    where contact_type_label is not null
-    union
-    select distinct
-        agency_code,
-        'outcome' as vocabulary,
-        outcome_label as source_label
-    from contacts
-    where outcome_label is not null
-    union
-    select distinct
-        agency_code,
-        'status' as vocabulary,
-        status_label as source_label
-    from contacts
-    where status_label is not null
+    {%- for v in contact_vocabularies %}
+        select distinct
+            agency_code,
+            '{{ v.vocabulary }}' as vocabulary,
+            {{ v.label }} as source_label
+        from contacts
+        where {{ v.label }} is not null
+        {%- if not loop.last %}
+            union
+        {%- endif %}
+    {%- endfor %}
 ),
 
 synonyms as (
-    select
-        agency_code,
-        'contact_type' as vocabulary,
-        lower(trim(source_label)) as source_label,
-        contact_type as canonical_value
-    from {{ ref('contact_type_synonyms') }}
-    union all
-    select
-        agency_code,
-        'outcome' as vocabulary,
-        lower(trim(source_label)) as source_label,
-        outcome as canonical_value
-    from {{ ref('outcome_synonyms') }}
-    union all
-    select
-        agency_code,
-        'status' as vocabulary,
-        lower(trim(source_label)) as source_label,
-        status as canonical_value
-    from {{ ref('status_synonyms') }}
+    {%- for v in contact_vocabularies %}
+        select
+            agency_code,
+            '{{ v.vocabulary }}' as vocabulary,
+            lower(trim(source_label)) as source_label,
+            {{ v.vocabulary }} as canonical_value
+        from {{ ref(v.vocabulary ~ '_synonyms') }}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 ),
 
 resolved as (
