@@ -22,6 +22,16 @@ period_partitions = dg.MonthlyPartitionsDefinition(start_date=PARTITION_START, e
 delivery_partitions = dg.MultiPartitionsDefinition({"agency": agency_partitions, "period": period_partitions})
 
 
+# A run that builds again after deliveries were held (quality/holds.py) names the runs before it:
+# their deliveries' partitions are rebuilt too, without the held ones.
+RETRY_OF_TAG = "cxw/retry_of"
+
+
+def run_lineage(run_id: str, tags: Mapping[str, str]) -> list[str]:
+    """The run and the runs it builds again after holding deliveries, newest first."""
+    return [run_id, *(r for r in tags.get(RETRY_OF_TAG, "").split(",") if r)]
+
+
 def partition_key(agency: str, period: str) -> dg.MultiPartitionKey:
     """('VA', '2025-07') -> the partition key of that agency and month."""
     return dg.MultiPartitionKey({"agency": agency, "period": f"{period}-01"})

@@ -1,12 +1,15 @@
 """``make run``: build the whole warehouse on the demo deliveries in one go and say what happened.
 
-Exit status 1 when any step failed or a blocking quality check did not pass (the publish step
-is then skipped and the previously published snapshot stays as it was).
+When blocking checks fail on some agencies' rows, their unpublished deliveries are held and the
+warehouse is built again without them (quality/holds.py): the others publish. Exit status 1 when
+the last build still failed a blocking check or a step (nothing is then published and the
+previous snapshot stays as it was).
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -15,7 +18,9 @@ import duckdb
 from dagster_project.audit.report import RunReport, write_run_report
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
+from dagster_project.ingest.loader import connect
 from dagster_project.ingest.registry import registry_problems
+from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome, hold_failed
 
 LAYERS = {
     "raw": [
@@ -43,7 +48,9 @@ def ensure_demo_landing(landing: Path) -> None:
         print(f"demo data: wrote {sum(written.values())} delivery files for {len(written)} agencies to {landing}")
 
 
-def build(instance: dg.DagsterInstance | None = None, partition: str | None = None) -> dg.ExecuteInProcessResult:
+def build(
+    instance: dg.DagsterInstance | None = None, partition: str | None = None, tags: dict[str, str] | None = None
+) -> dg.ExecuteInProcessResult:
     """Every agency x period partition in one run, or only ``partition`` (as the sensor would)."""
     from dagster_project.definitions import defs
     from dagster_project.partitions import all_partitions_tags
@@ -54,10 +61,42 @@ def build(instance: dg.DagsterInstance | None = None, partition: str | None = No
     return job.execute_in_process(
         run_config=quiet,
         instance=instance or dg.DagsterInstance.get(),
-        tags={} if partition else all_partitions_tags(),  # every agency x period partition, in one run
+        tags={**({} if partition else all_partitions_tags()), **(tags or {})},  # every partition, in one run
         partition_key=partition,
         raise_on_error=False,
     )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    result: dg.ExecuteInProcessResult
+    holds: HoldOutcome
+    report: RunReport
+
+
+def build_and_hold(instance: dg.DagsterInstance | None = None) -> list[Attempt]:
+    """Build; when blocking checks failed on some agencies' rows, hold their unpublished deliveries
+    and build again without them, at most MAX_ATTEMPTS builds. Each build's audit page is written
+    after its holds, so it says who was held and why."""
+    from dagster_project.partitions import RETRY_OF_TAG
+
+    instance = instance or dg.DagsterInstance.get()
+    attempts: list[Attempt] = []
+    before: list[str] = []  # earlier runs of this chain, newest first
+    for _ in range(MAX_ATTEMPTS):
+        result = build(instance, tags={RETRY_OF_TAG: ",".join(before)} if before else None)
+        holds = HoldOutcome(result.run_id)
+        if not result.success and paths().warehouse.exists():
+            con = connect(paths().warehouse)
+            try:
+                holds = hold_failed(con, result.run_id)
+            finally:
+                con.close()
+        attempts.append(Attempt(result, holds, report_run(result)))
+        if not holds.build_again:
+            break
+        before.insert(0, result.run_id)
+    return attempts
 
 
 def report_run(result: dg.ExecuteInProcessResult) -> RunReport:
@@ -91,13 +130,21 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
                 "select count(distinct agency_code), count(distinct file_sha256), count(distinct file_sha256)"
                 " filter (where status = 'held') from raw.ingest_log where status <> 'skipped'"
             ).fetchone()
+            held_by = con.execute(
+                "select agency_code, count(distinct file_sha256), string_agg(distinct status_by, ', ' order by status_by)"
+                " from raw.ingest_log where status = 'held' group by 1 order by 1"
+            ).fetchall()
         finally:
             con.close()
         lines.append(f"agencies: {agencies}   delivery files logged: {files}")
         if held:
             lines.append(
-                f"held deliveries (kept in raw, not counted): {held}   see: .venv/bin/cxw deliveries list --status held"
+                f"HELD deliveries (kept in raw, not counted; the agency's published figures are its last ones): {held}"
+                "   see: .venv/bin/cxw deliveries list --status held"
             )
+            for agency, n, by in held_by:
+                lines.append(f"  {agency}: {n} file(s) held by {by}. After the fix: .venv/bin/cxw deliveries release "
+                             f"--agency {agency}   (or drop them: cxw deliveries purge --agency {agency} --reason ...)")  # fmt: skip
         for table, n in layer_counts(p.warehouse).items():
             lines.append(f"  {table:<40} {n:>9,} rows")
     lines.append(f"checks: {len(evaluations) - len(failed)} passed, {len(failed)} failed")
@@ -130,11 +177,14 @@ def main() -> int:
         print("(check it with: .venv/bin/cxw check-registry)", file=sys.stderr)
         return 2
     ensure_demo_landing(paths().landing)
-    result = build()
-    text, ok = summarise(result)
-    report = report_run(result)
+    attempts = build_and_hold()
+    for attempt in attempts[:-1]:
+        print(f"run {attempt.result.run_id}: not published; building again without the held deliveries")
+        print("  " + "\n  ".join(attempt.holds.lines()))
+        print(f"  audit: {attempt.report.page}")
+    text, ok = summarise(attempts[-1].result)
     print(text)
-    print(f"audit: {report.page}  (index: {report.index})")
+    print(f"audit: {attempts[-1].report.page}  (index: {attempts[-1].report.index})")
     return 0 if ok else 1
 
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,6 +23,7 @@ import pytest
 
 from dagster_project.config import PROJECT_ROOT
 from dagster_project.demo.generate import generate
+from tests.project_copy import copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -113,17 +111,14 @@ SEED_ROWS = {
 def onboarded(tmp_path_factory) -> Path:
     """A copy of the project with three agencies onboarded by configuration, built and published."""
     root = tmp_path_factory.mktemp("onboarding")
-    project = root / "project"
-    for name in ("dagster_project", "dbt", "seeds", "expectations", "pyproject.toml"):
-        src = PROJECT_ROOT / name
-        ignore = shutil.ignore_patterns("target", "logs", "__pycache__", ".user.yml")
-        shutil.copytree(src, project / name, ignore=ignore) if src.is_dir() else shutil.copy(src, project / name)
+    copy = copy_project(root)
+    project = copy.project
     for agency, text in FEEDS.items():
         (project / "dagster_project" / "feeds" / f"{agency}.yml").write_text(text)
     for seed, rows in SEED_ROWS.items():
         with (project / "seeds" / seed).open("a") as f:
             f.write("".join(r + "\n" for r in rows))
-    landing = root / "data" / "landing"
+    landing = copy.data / "landing"
     generate(landing)  # the seven demo agencies keep publishing beside the new ones
     for src, dest in [
         (CALL_LOG, landing / "SBA" / "call_log" / "sba_calls_2025-01.csv"),
@@ -132,19 +127,12 @@ def onboarded(tmp_path_factory) -> Path:
     ]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, dest)
-    env = {**os.environ, "CXW_DATA_DIR": str(root / "data"), "DAGSTER_HOME": str(root / "dagster_home"),
-           "PYTHONPATH": str(project)}  # fmt: skip
-    for key in ("CXW_FEEDS_DIR", "CXW_WAREHOUSE_PATH", "CXW_LANDING_DIR", "CXW_PUBLISHED_DIR", "CXW_AUDIT_DIR"):
-        env.pop(key, None)
-    (root / "dagster_home").mkdir()
-    check = subprocess.run([sys.executable, "-m", "dagster_project.cli", "check-registry"], cwd=project, env=env,
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    check = copy.run("dagster_project.cli", "check-registry", timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
-    run = subprocess.run([sys.executable, "-m", "dagster_project.run"], cwd=project, env=env, capture_output=True,
-                         text=True, timeout=1200)  # fmt: skip
+    run = copy.run("dagster_project.run")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "result: OK" in run.stdout
-    return root / "data" / "published" / "cx_warehouse.duckdb"
+    return copy.published
 
 
 def _query(db: Path, sql: str, params: list | None = None) -> list[tuple]:

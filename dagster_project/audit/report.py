@@ -79,6 +79,7 @@ def write_run_report(run_id: str, run_status: str, warehouse: Path | None = None
         "checks_passed": sum(1 for c in facts["checks"] if c[3]),
         "checks_failed": sum(1 for c in facts["checks"] if not c[3]),
         "published": facts["published_run"] == run_id,
+        "held": len({h[3] for h in facts["held"]}),  # files held when the page was written
     }
     page = audit_dir / "runs" / f"{run_id}.html"
     _write(page, _run_page(summary, facts, docs_built))
@@ -176,6 +177,14 @@ def _run_page(s: dict, facts: dict, docs_built: bool) -> str:
                            f"The previously published data is unchanged ({kept}).")  # fmt: skip
     else:
         verdict = ("fail", f"Not published: the run ended with status {s['status']} before publishing.")
+    held_agencies = sorted({h[0] for h in facts["held"]})
+    if facts["held"] and s["published"]:
+        verdict = (verdict[0], verdict[1] + f" Held deliveries of {', '.join(held_agencies)} are left out of every "
+                   "figure until released (see Held deliveries below): the other agencies' new data is published.")  # fmt: skip
+    held_now = sorted({h[0] for h in facts["held"] if h[5] and s["run_id"] in h[5]})
+    if held_now and not s["published"]:
+        verdict = (verdict[0], verdict[1] + f" These failures were pinned on {', '.join(held_now)}: their unpublished "
+                   "deliveries are now held and the warehouse is built again without them.")  # fmt: skip
     agencies = sorted({d[0] for d in facts["deliveries"]})
     parts = [
         f"<h1>Audit summary: run <code>{e(s['run_id'])}</code></h1>",
@@ -396,6 +405,7 @@ def _index_page(audit_dir: Path, docs_built: bool, actions: list[tuple] = ()) ->
             r["checks_passed"],
             r["checks_failed"],
             _badge(True, "", "published") if r["published"] else _badge(False, "ERROR", "not published"),
+            r.get("held", 0),
         ]
         for r in runs
     ]
@@ -419,9 +429,10 @@ def _index_page(audit_dir: Path, docs_built: bool, actions: list[tuple] = ()) ->
                 "Checks passed",
                 "Checks failed",
                 "Published",
+                "Held deliveries",
             ],
             rows,
-            numeric={3, 4, 5, 6, 7},
+            numeric={3, 4, 5, 6, 7, 9},
             raw={1, 8},
             empty="No run yet.",
         ),

@@ -31,6 +31,12 @@ alter table audit.check_results add column if not exists source_file_count integ
 alter table audit.check_results add column if not exists source_files varchar;
 alter table audit.check_results add column if not exists source_digest varchar;
 """
+# One row per snapshot published for BI: which deliveries are new since (quality/holds.py holds
+# only those when a blocking check fails on an agency's rows) is judged against the last one.
+PUBLISHES_DDL = """
+create schema if not exists audit;
+create table if not exists audit.publishes (run_id varchar, published_at timestamp, tables varchar);
+"""
 COLUMNS = (
     "run_id, checked_at, asset, check_name, check_kind, severity, passed, rows_checked, failed_rows, details, "
     "data_checked, source_file_count, source_files, source_digest"
@@ -67,6 +73,21 @@ def record(con: duckdb.DuckDBPyConnection, records: list[CheckRecord]) -> None:
             json.dumps(r.details, default=str), r.data_checked, len(files), json.dumps(files), files_digest(files),
         ])  # fmt: skip
     con.executemany(f"insert into audit.check_results ({COLUMNS}) values ({', '.join('?' * 14)})", rows)
+
+
+def record_publish(con: duckdb.DuckDBPyConnection, run_id: str, published_at: datetime, tables: list[str]) -> None:
+    """Append that ``run_id`` replaced the published snapshot at ``published_at`` (UTC)."""
+    con.execute(PUBLISHES_DDL)
+    con.execute("insert into audit.publishes values (?, ?, ?)", [run_id, published_at, ",".join(tables)])
+
+
+def last_published_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """When the current snapshot was published (UTC), None before the first publish."""
+    if not con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'audit' and table_name = 'publishes'"
+    ).fetchone()[0]:
+        return None
+    return con.execute("select max(published_at) from audit.publishes").fetchone()[0]
 
 
 def files_digest(files: list[dict[str, str]]) -> str:

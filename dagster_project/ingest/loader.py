@@ -122,17 +122,19 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
                 con.execute(f"alter table raw.{table} add column if not exists {name} {sql}")
 
 
-def touched_by_run(con: duckdb.DuckDBPyConnection, run_id: str) -> set[tuple[str, str]]:
-    """(agency, period) of every delivery this run loaded or replaced: a file whose periods come
-    from its records (or from no name in the run's partitions) can touch months outside them."""
+def touched_by_run(con: duckdb.DuckDBPyConnection, *run_ids: str) -> set[tuple[str, str]]:
+    """(agency, period) of every delivery these runs loaded or replaced: a file whose periods come
+    from its records (or from no name in the run's partitions) can touch months outside them. A
+    delivery held since (quality/holds.py) still counts: the run that builds again without it
+    names the run that loaded it (partitions.run_lineage)."""
     if not con.execute(
         "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'ingest_log'"
     ).fetchone()[0]:
         return set()
     rows = con.execute(
-        "select distinct agency_code, period from raw.ingest_log where run_id = ? and period is not null"
-        " and status in ('loaded', 'superseded')",
-        [run_id],
+        "select distinct agency_code, period from raw.ingest_log where list_contains(?, run_id)"
+        " and period is not null and status in ('loaded', 'superseded', 'held')",
+        [list(run_ids)],
     ).fetchall()
     return {(a, p) for a, p in rows}
 

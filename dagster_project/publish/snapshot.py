@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from dagster_project.audit import trail as audit
 from dagster_project.config import duckdb_settings, paths
 from dagster_project.ingest.readers import lit
 from dagster_project.resources import WarehouseResource
@@ -38,13 +39,15 @@ def published_models(prefixes: tuple[str, ...] = PUBLISHED_PREFIXES) -> list[dg.
     )
 
 
-def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[str, int]:
+def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> tuple[dict[str, int], datetime]:
+    """Write the snapshot and swap it in; returns the rows per table and when it was published (UTC)."""
     published_dir.mkdir(parents=True, exist_ok=True)
     (published_dir / "parquet").mkdir(exist_ok=True)
     target = published_dir / "cx_warehouse.duckdb"
     tmp = published_dir / f".cx_warehouse.{run_id}.duckdb.tmp"
     tmp.unlink(missing_ok=True)
     counts: dict[str, int] = {}
+    published_at = datetime.now(UTC).replace(tzinfo=None)
     con = _connect_compatible(tmp)
     try:
         con.execute(f"attach {lit(str(warehouse))} as working (read_only)")
@@ -66,7 +69,7 @@ def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[
                 os.replace(part, published_dir / "parquet" / f"{name}.parquet")
         con.execute(
             "create table main.publish_manifest as select ? as run_id, ? as published_at, ? as tables",
-            [run_id, datetime.now(UTC).replace(tzinfo=None), ",".join(tables)],
+            [run_id, published_at, ",".join(tables)],
         )
         con.execute("detach working")
         con.execute("checkpoint pub")
@@ -75,7 +78,7 @@ def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> dict[
     finally:
         con.close()
     os.replace(tmp, target)
-    return counts
+    return counts, published_at
 
 
 def attach_compatible(con: duckdb.DuckDBPyConnection, path: Path, alias: str = "pub") -> None:
@@ -121,7 +124,9 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, table: str, target_db: str | 
 )  # fmt: skip
 def bi_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     published = paths().published_dir
-    counts = publish_snapshot(warehouse.path, published, context.run_id)
+    counts, published_at = publish_snapshot(warehouse.path, published, context.run_id)
+    with warehouse.connection() as con:  # what is published now: see quality/holds.py
+        audit.record_publish(con, context.run_id, published_at, sorted(counts))
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(published / "cx_warehouse.duckdb")),

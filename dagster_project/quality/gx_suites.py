@@ -5,11 +5,12 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from dagster_project.audit import trail as audit
 from dagster_project.config import EXPECTATIONS_DIR, duckdb_settings, paths
@@ -17,8 +18,9 @@ from dagster_project.ingest.checks import shown, shown_value
 from dagster_project.ingest.contracts import CODE_MAX
 from dagster_project.ingest.loader import touched_by_run
 from dagster_project.ingest.readers import lit
-from dagster_project.partitions import run_window, widened
+from dagster_project.partitions import run_lineage, run_window, widened
 from dagster_project.quality import gx_duckdb
+from dagster_project.quality.attribution import AGENCY_COLUMN, unpublished_agencies
 from dagster_project.resources import WarehouseResource
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no phoning home from a warehouse job
@@ -70,6 +72,19 @@ class Suite:
         if not self.scoped(window):
             return self.expectations
         return tuple(e for e in self.expectations if e["type"] not in WHOLE_TABLE_ONLY)
+
+    @property
+    def agency_column(self) -> str:
+        return self.partition_columns[0] if self.partition_columns else AGENCY_COLUMN
+
+    def for_agency(self, agency: str) -> "Suite":
+        """The suite on one agency's rows alone, to see whether they fail it (quality/attribution.py)."""
+        return replace(
+            self,
+            query=f"select * from ({self.query}) as one_agency where {self.agency_column} = {lit(agency)}",
+            expectations=tuple(e for e in self.expectations if e["type"] not in WHOLE_TABLE_ONLY),
+            partition_columns=None,
+        )
 
 
 WHOLE_TABLE_ONLY = {"expect_table_row_count_to_be_between"}
@@ -140,13 +155,14 @@ def run_suite(
     run_name: str = "adhoc",
     window: dict[str, list[str]] | None = None,
     patch: bool = True,
+    keep: bool = True,
 ) -> Outcome:
     """Run ``suite`` as a GX Core checkpoint on its query in the DuckDB file (SQL, read-only),
     restricted to the partitions in ``window`` where the suite has partition columns.
 
     The result is stored in the GX project under the audit folder, named by ``run_name`` (the
     Dagster run id), for Data Docs. ``patch=False`` only exists for the test that proves the
-    workaround is still needed."""
+    workaround is still needed; ``keep=False`` (a re-run on one agency's rows) stores nothing."""
     if patch:
         gx_duckdb.apply()
     import great_expectations as gx
@@ -188,7 +204,8 @@ def run_suite(
     for r in result.results:  # samples as they may be shown, before Data Docs or anything else shows them
         if r.result:
             r.result = safe_result(r.result, r.expectation_config.kwargs)
-    context.validation_results_store.set(result_id, result)
+    if keep:
+        context.validation_results_store.set(result_id, result)
     failed = []
     for r in result.results:
         if r.success:
@@ -239,6 +256,19 @@ def _safe(value: Any, column: str | None, columns: list[str]) -> Any:
     return shown_value(value, identifying=identifying, max_length=CODE_MAX)
 
 
+def failing_agencies(suite: Suite, database: Path, candidates: list[str]) -> list[str] | None:
+    """The candidate agencies whose rows alone fail ``suite`` (row-count expectations left out),
+    or None when its rows carry no agency column (see quality/attribution.py)."""
+    con = duckdb.connect(str(database), read_only=True, config=duckdb_settings())
+    try:
+        columns = {c for (c, *_) in con.execute(f"describe {suite.query}").fetchall()}
+    finally:
+        con.close()
+    if suite.agency_column not in columns:
+        return None
+    return [a for a in candidates if not run_suite(suite.for_agency(a), database, keep=False).success]
+
+
 def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(list(suite.asset)), name=f"gx_{suite.name}", blocking=suite.severity == "ERROR",
@@ -246,16 +276,22 @@ def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
     )  # fmt: skip
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connection() as con:
-            window = widened(run_window(context.run.tags), touched_by_run(con, context.run.run_id))
+            window = widened(
+                run_window(context.run.tags), touched_by_run(con, *run_lineage(context.run.run_id, context.run.tags))
+            )
         query = suite.query_for(window)
         outcome = run_suite(suite, warehouse.path, run_name=context.run.run_id, window=window)
         with warehouse.connection() as con:
             (rows_checked,) = con.execute(f"select count(*) from ({query})").fetchone()
             failed_rows = sum(f["unexpected_count"] or 0 for f in outcome.failed)
+            candidates = unpublished_agencies(con) if not outcome.success and suite.severity == "ERROR" else []
+        details = {"failures": outcome.failed, "data_docs_page": outcome.data_docs_page}
+        if candidates:  # which agencies' deliveries to hold so the others can publish (quality/holds.py)
+            details["attributed_agencies"] = failing_agencies(suite, warehouse.path, candidates)
+        with warehouse.connection() as con:
             audit.record(con, [audit.CheckRecord(
                 context.run.run_id, "/".join(suite.asset), f"gx_{suite.name}", "gx", suite.severity, outcome.success,
-                rows_checked, failed_rows, {"failures": outcome.failed, "data_docs_page": outcome.data_docs_page},
-                data_checked=query,
+                rows_checked, failed_rows, details, data_checked=query,
             )])  # fmt: skip
         return dg.AssetCheckResult(
             passed=outcome.success,
@@ -268,6 +304,11 @@ def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
                 "rows_checked": rows_checked,
                 "failed_rows": failed_rows,
                 "failures": dg.MetadataValue.json(outcome.failed),
+                **(
+                    {"attributed_agencies": dg.MetadataValue.json(details["attributed_agencies"])}
+                    if "attributed_agencies" in details
+                    else {}
+                ),
             },
         )
 

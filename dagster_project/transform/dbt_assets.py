@@ -3,13 +3,16 @@
 import os
 import shutil
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
     DbtCliResource,
     DbtProject,
     dbt_assets,
@@ -18,7 +21,8 @@ from dagster_dbt import (
 from dagster_project.audit import trail as audit
 from dagster_project.config import DBT_PROJECT_DIR, SEEDS_DIR, export_warehouse_env
 from dagster_project.ingest.loader import touched_by_run
-from dagster_project.partitions import run_window, widened
+from dagster_project.partitions import run_lineage, run_window, widened
+from dagster_project.quality.attribution import failing_agencies_of_sql, unpublished_agencies
 from dagster_project.resources import WarehouseResource, dbt_resource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -68,7 +72,9 @@ translator = CxDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_
 def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     export_warehouse_env()
     with warehouse.connection() as con:  # closed again before dbt opens the file
-        window = widened(run_window(context.run.tags), touched_by_run(con, context.run_id))
+        window = widened(
+            run_window(context.run.tags), touched_by_run(con, *run_lineage(context.run_id, context.run.tags))
+        )
     if window:
         context.log.info(f"incremental facts rebuild only {window}")
     # The window reaches dbt as env vars (see dbt/macros/partition_window.sql): --vars would
@@ -76,13 +82,39 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, wareho
     for name, values in (("CXW_WINDOW_AGENCIES", "agencies"), ("CXW_WINDOW_PERIODS", "periods")):
         os.environ[name] = ",".join(window[values]) if window else ""
     checks: list[audit.CheckRecord] = []
-    for event in dbt.cli(["build"], context=context).stream():
+    # dbt's failure is raised after the trail is written: a failed test is recorded with the
+    # agencies it can be pinned on (quality/holds.py holds their deliveries and builds again)
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult):
             checks.append(_audit_record(context.run_id, event))
         yield event
     with warehouse.connection() as con:  # dbt has exited: the file is free again
-        audit.record(con, checks)
+        audit.record(con, _attributed(con, checks, invocation))
     _prune_invocation_dirs()
+    if not invocation.is_successful():
+        raise invocation.get_error() or dg.Failure("dbt build failed")
+
+
+def _attributed(
+    con: duckdb.DuckDBPyConnection, checks: list[audit.CheckRecord], invocation: DbtCliInvocation
+) -> list[audit.CheckRecord]:
+    """Each failed blocking test with the agencies whose rows alone fail it (quality/attribution.py)."""
+    failed = [c for c in checks if not c.passed and c.severity == "ERROR"]
+    candidates = unpublished_agencies(con) if failed else []
+    if not candidates:
+        return checks
+    compiled = {r["unique_id"]: r.get("compiled_code") for r in invocation.get_artifact("run_results.json")["results"]}
+    nodes = {**invocation.manifest["nodes"], **invocation.manifest["sources"]}
+    out = []
+    for check in checks:
+        test_id = check.details.get("unique_id")
+        if check in failed and compiled.get(test_id) and test_id in nodes:  # a data test, not a unit test
+            relations = [nodes.get(n, {}).get("relation_name") for n in nodes[test_id]["depends_on"]["nodes"]]
+            agencies = failing_agencies_of_sql(con, compiled[test_id], relations, candidates)
+            check = replace(check, details={**check.details, "attributed_agencies": agencies})
+        out.append(check)
+    return out
 
 
 KEEP_INVOCATIONS = 5

@@ -27,6 +27,23 @@ unmapped as (
     group by agency_code, feed_name
 ),
 
+-- why a feed's files are held: who held them (operator:<user> or check:<check>) and the reason
+held as (
+    select
+        agency_code,
+        feed_name,
+        {{ dbt.listagg('why', "'; '", "order by why" if target.type != 'spark' else none) }} as held_because
+    from (
+        select distinct
+            agency_code,
+            feed_name,
+            status_by || ': ' || coalesce(status_reason, '') as why
+        from log
+        where status = 'held'
+    ) as held_files
+    group by agency_code, feed_name
+),
+
 per_feed as (
     select
         agency_code,
@@ -58,6 +75,7 @@ judged as (
         coalesce(unmapped.unmapped_contact_type_rows, 0) as unmapped_contact_type_rows,
         coalesce(unmapped.unmapped_outcome_rows, 0) as unmapped_outcome_rows,
         coalesce(unmapped.unmapped_status_rows, 0) as unmapped_status_rows,
+        held.held_because,
         cadence.cadence_months,
         cadence.grace_days,
         cast(per_feed.last_period || '-01' as date) as last_period_start,
@@ -74,6 +92,7 @@ judged as (
     from per_feed
     left join cadence on per_feed.agency_code = cadence.agency_code and per_feed.feed_name = cadence.feed_name
     left join unmapped on per_feed.agency_code = unmapped.agency_code and per_feed.feed_name = unmapped.feed_name
+    left join held on per_feed.agency_code = held.agency_code and per_feed.feed_name = held.feed_name
 ),
 
 due as (
@@ -98,6 +117,7 @@ select
     cast(files_rejected as bigint) as files_rejected,
     cast(files_superseded as bigint) as files_superseded,
     cast(files_held as bigint) as files_held,
+    held_because,
     cast(rows_in as bigint) as rows_in,
     cast(rows_loaded as bigint) as rows_loaded,
     cast(rows_quarantined as bigint) as rows_quarantined,
