@@ -31,6 +31,9 @@ from dagster_project.audit.report import RunReport  # noqa: E402
 from dagster_project.config import paths  # noqa: E402
 from dagster_project.demo.generate import generate  # noqa: E402
 
+# pytester: tests of the test machinery; ci_skips: under CI a skipped test fails
+pytest_plugins = ["pytester", "tests.ci_skips"]
+
 
 @dataclass
 class Build:
