@@ -17,11 +17,14 @@ import pytest
 
 from dagster_project.audit import trail
 from dagster_project.automation.audit_sensors import retry_request
+from dagster_project.config import paths
+from dagster_project.definitions import defs
 from dagster_project.ingest.loader import connect, ensure_tables
 from dagster_project.partitions import RETRY_OF_TAG
 from dagster_project.quality.attribution import failing_agencies_of_sql, unpublished_agencies
 from dagster_project.quality.gx_suites import Suite, failing_agencies
 from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome, hold_failed
+from tests.conftest import read_db
 
 FACT = '"w"."marts"."fct"'
 DIM = '"w"."marts"."dim_channel"'
@@ -82,9 +85,16 @@ def test_a_gx_suite_is_rerun_on_each_agencys_rows_without_its_row_count_expectat
 
 @pytest.fixture
 def trail_db(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    con = make_trail(tmp_path / "t.duckdb")
+    yield con
+    con.close()
+
+
+def make_trail(path: Path, failed_run: str = "r2") -> duckdb.DuckDBPyConnection:
     """A warehouse log: A and B each with a published and a new delivery, C with a new one; a
-    published snapshot in between; run r2 failed three blocking checks."""
-    con = connect(tmp_path / "t.duckdb")
+    published snapshot in between; run ``failed_run`` failed three blocking checks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(path)
     ensure_tables(con)
     t0 = datetime(2025, 11, 1)
     published = t0 + timedelta(days=1)
@@ -99,15 +109,17 @@ def trail_db(tmp_path: Path) -> duckdb.DuckDBPyConnection:
         )
     trail.record_publish(con, "r1", published, ["mart_x"])
     trail.record(con, [
-        trail.CheckRecord("r2", "marts/fct", "gx_fct", "gx", "ERROR", False, details={"attributed_agencies": ["B"]}),
-        trail.CheckRecord("r2", "marts/fct", "not_null_fct_id", "dbt", "ERROR", False,
+        trail.CheckRecord(failed_run, "marts/fct", "gx_fct", "gx", "ERROR", False,
+                          details={"attributed_agencies": ["B"]}),
+        trail.CheckRecord(failed_run, "marts/fct", "not_null_fct_id", "dbt", "ERROR", False,
                           details={"attributed_agencies": ["B", "C"]}),
-        trail.CheckRecord("r2", "marts/dim", "unique_dim", "dbt", "ERROR", False, details={"attributed_agencies": None}),
-        trail.CheckRecord("r2", "marts/fct", "warn_only", "gx", "WARN", False, details={"attributed_agencies": ["A"]}),
+        trail.CheckRecord(failed_run, "marts/dim", "unique_dim", "dbt", "ERROR", False,
+                          details={"attributed_agencies": None}),
+        trail.CheckRecord(failed_run, "marts/fct", "warn_only", "gx", "WARN", False,
+                          details={"attributed_agencies": ["A"]}),
         trail.CheckRecord("r3", "marts/fct", "gx_fct", "gx", "ERROR", False, details={"attributed_agencies": ["A"]}),
     ])  # fmt: skip
-    yield con
-    con.close()
+    return con
 
 
 def sha(name: str) -> str:
@@ -149,3 +161,37 @@ def test_the_daemon_builds_the_same_partitions_again_naming_the_runs_before(trai
     last = dg.DagsterRun(job_name="build_warehouse", run_id="r9",
                          tags={RETRY_OF_TAG: ",".join(f"r{i}" for i in range(MAX_ATTEMPTS - 1))})  # fmt: skip
     assert retry_request(last, held) is None  # the chain has had its builds
+
+
+def test_the_run_failure_sensor_holds_writes_the_page_and_requests_the_partitions_again(scratch):
+    """The daemon's path, with the real sensor of the definitions, on a failed run of a real instance."""
+
+    @dg.op
+    def build_step():
+        raise RuntimeError("a blocking check failed")
+
+    @dg.job(name="build_warehouse")
+    def failing():
+        build_step()
+
+    instance = dg.DagsterInstance.ephemeral()
+    tags = {
+        "dagster/partition": "B|2025-11-01",
+        "dagster/partition/agency": "B",
+        "dagster/partition/period": "2025-11-01",
+    }
+    result = failing.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+    assert not result.success
+    make_trail(paths().warehouse, failed_run=result.run_id).close()
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
+    context = dg.build_run_status_sensor_context(
+        sensor_name="audit_summary_on_failure", dagster_event=failure, dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id),
+    )  # fmt: skip
+    (request,) = list(defs.resolve_sensor_def("audit_summary_on_failure")(context) or [])
+    assert request.tags == {**tags, RETRY_OF_TAG: result.run_id}
+    assert request.run_key == f"after-holds-{result.run_id}"
+    page = (paths().audit_dir / "runs" / f"{result.run_id}.html").read_text()
+    assert "These failures were pinned on B, C" in page
+    held = read_db(paths().warehouse, "select source_file from raw.ingest_log where status = 'held' order by 1")
+    assert held == [("B/f/b-new.csv",), ("C/f/c-new.csv",)]
