@@ -56,6 +56,7 @@ def _assert_comments_match(published: dict, documented: dict) -> int:
 
 
 def test_every_published_table_and_column_carries_its_yaml_description(demo_build):
+    """The government-wide snapshot: every dim_* and mart_* table, each column."""
     documented = documented_models()
     published = published_comments(demo_build.published)
     # what is published: every dim_* and mart_* model, each documented
