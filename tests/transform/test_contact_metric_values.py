@@ -195,14 +195,17 @@ def load_contacts(landing: Path, quarantined: set[tuple[str, int]]) -> list[Cont
                         )
                     )
     # a repeat: the same customer's next contact with the agency for the same reason, within 7 days
-    # (customers are compared as delivered; the warehouse compares their pseudonyms)
+    # (customers are compared as delivered; the warehouse compares their pseudonyms). A contact
+    # whose customer is unknown (311) is nobody's repeat.
     threads = defaultdict(list)
     for c in contacts:
         threads[(c.agency, c.customer, c.reason)].append(c)
     for thread in threads.values():
         thread.sort(key=lambda c: (c.opened_utc, c.key))
         for this, following in zip(thread, thread[1:], strict=False):
-            this.followed_by_repeat = following.opened_utc - this.opened_utc <= REPEAT_WINDOW
+            this.followed_by_repeat = (
+                this.customer is not None and following.opened_utc - this.opened_utc <= REPEAT_WINDOW
+            )
     return contacts
 
 
@@ -423,3 +426,13 @@ def test_contact_drivers_repeat_rate_per_reason(demo_build, contacts):
     # a rate above 0 in every call and chat reason of every month (SSA, IRS: 4 reasons; FSA: 2, as
     # PSLF and LOAN_REPAYMENT are one reason), so repeats are really counted
     assert sum(bool(cell["repeat_contact_rate_pct"]) for cell in expected.values()) == (4 + 4 + 2) * 6
+
+
+def test_repeat_flag_of_every_contact(demo_build, contacts):
+    """fct_contact.is_followed_by_repeat contact by contact (the agency slices publish it): a
+    contact whose customer is not known (every 311 request) is never followed by a repeat."""
+    flags = dict(demo_build.query("select contact_key, is_followed_by_repeat from marts.fct_contact"))
+    expected = {c.key: c.followed_by_repeat for c in contacts}
+    assert flags.keys() == expected.keys()
+    wrong = Counter(key.split(":")[0] for key, flag in flags.items() if flag != expected[key])
+    assert wrong == {}
