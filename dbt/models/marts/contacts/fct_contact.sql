@@ -168,8 +168,10 @@ final as (
         -- first-contact resolution: a customer we can recognise, whose outcome counts, not back for the same reason
         customer_key is not null and coalesce(outcome_is_resolvable, true) as is_resolvable,
         status_is_closed as is_closed,
+        -- an unknown customer (null key) is nobody's repeat: nulls share one window partition
         (
-            next_same_reason_at is not null
+            customer_key is not null
+            and next_same_reason_at is not null
             and {{ dbt.datediff('opened_at', 'next_same_reason_at', 'second') }}
             <= {{ var('repeat_contact_days') }} * 86400
         ) as is_followed_by_repeat,
