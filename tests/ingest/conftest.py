@@ -92,3 +92,31 @@ def assert_accounted(con, kind: str, landing: Path, rel: str) -> tuple[int, int]
     assert logged == (counted, in_file, loaded, quarantined), rel
     assert loaded + quarantined == counted, rel
     return loaded, quarantined
+
+
+RUN_AND_CLOCK_COLUMNS = ("_loaded_at", "_run_id", "run_id", "loaded_at", "quarantined_at")
+
+
+def warehouse_state(con, feeds: list[str] | None = None) -> dict[str, list]:
+    """Every row of every raw and quarantine table, sorted, without run ids and clock columns;
+    only the rows of ``feeds`` (agency/feed) when given."""
+    tables = con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables"
+        " where table_schema in ('raw', 'quarantine') order by all"
+    ).fetchall()
+    state = {}
+    for (table,) in tables:
+        schema, name = table.split(".")
+        columns = [
+            c
+            for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+                " order by ordinal_position",
+                [schema, name],
+            ).fetchall()
+            if c not in RUN_AND_CLOCK_COLUMNS
+        ]
+        where = "where list_contains($feeds, agency_code || '/' || feed_name)" if feeds is not None else ""
+        params = {"feeds": feeds} if feeds is not None else {}
+        state[table] = con.execute(f"select {', '.join(columns)} from {table} {where} order by all", params).fetchall()
+    return state

@@ -7,7 +7,7 @@ from pathlib import Path
 from dagster_project.demo.generate import BAD_ROWS
 from dagster_project.ingest.loader import connect, discover, ensure_tables, load_file, load_files
 from dagster_project.ingest.registry import load_registry
-from tests.ingest.conftest import assert_accounted, feed_spec, records_in
+from tests.ingest.conftest import assert_accounted, feed_spec, records_in, warehouse_state
 
 
 def test_every_file_reconciles_and_bad_rows_are_quarantined_with_reason(landing: Path, con):
@@ -116,22 +116,6 @@ def _tricky_deliveries(landing: Path) -> None:
     (calls / "ssa_800_calls_2026-02.psv").write_text(header.replace("queue_wait_sec", "wait") + records[2])
 
 
-def _warehouse_state(con) -> dict[str, list]:
-    """Everything the loader wrote, without the run id and clock columns."""
-    tables = {
-        "raw.contacts": "* exclude (_loaded_at, _run_id)",
-        "raw.ingest_log": "* exclude (run_id, loaded_at)",
-        "quarantine.rejected_rows": "* exclude (run_id, quarantined_at)",
-        "quarantine.rejected_files": "* exclude (run_id, quarantined_at)",
-        "raw.survey_responses": "* exclude (_loaded_at, _run_id)",
-        "raw.survey_answers": "* exclude (_loaded_at, _run_id)",
-        "raw.survey_counts": "* exclude (_loaded_at, _run_id)",
-        "raw.survey_count_points": "* exclude (_loaded_at, _run_id)",
-        "raw.web_analytics": "* exclude (_loaded_at, _run_id)",
-    }
-    return {t: con.execute(f"select {cols} from {t} order by all").fetchall() for t, cols in tables.items()}
-
-
 def test_a_batch_of_files_loads_exactly_as_file_by_file(landing: Path, tmp_path: Path):
     """load_files (what the ingest assets call: one set of statements per batch) must leave the
     warehouse as loading the same files one at a time does: rows, lineage, quarantine, log."""
@@ -147,8 +131,8 @@ def test_a_batch_of_files_loads_exactly_as_file_by_file(landing: Path, tmp_path:
     assert batch_outcomes == single_outcomes
     statuses = {(o.file.rsplit("/", 1)[-1], o.status) for o in batch_outcomes if o.agency == "SSA"}
     assert {("ssa_800_calls_2025-09.psv", "skipped"), ("ssa_800_calls_2026-02.psv", "rejected")} <= statuses
-    state = _warehouse_state(batched)
-    assert state == _warehouse_state(one_by_one)
+    state = warehouse_state(batched)
+    assert state == warehouse_state(one_by_one)
     january = [(r[4], r[5], r[7]) for r in state["quarantine.rejected_rows"] if r[2].endswith("2026-01.psv")]
     earlier = "already loaded from SSA/call_center/ssa_800_calls_2025-07.psv"
     assert sorted(january) == [
