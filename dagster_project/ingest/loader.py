@@ -16,6 +16,7 @@ and replaces earlier deliveries period by period.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -486,6 +487,7 @@ def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[
     if contract.long_table:
         _load_long_table(con, spec, lineage, wide)
     _quarantine_rows(con, spec, batch, run_id)
+    _crash_point(spec)
 
     # each figure counted on its own, so the log's rows in = loaded + quarantined + excluded is a check
     counts = {
@@ -520,6 +522,17 @@ def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[
                                     replaced=tuple(dict.fromkeys(replaced[s.n])), encoding=s.encoding,
                                     periods=tuple(s.periods))  # fmt: skip
     return outcomes
+
+
+# A test hook (tests/ingest/test_crash_recovery.py): the process dies inside this feed's batch, its
+# raw and quarantine rows written and its log rows not, as a kill or a power cut would leave it.
+CRASH_INSIDE_BATCH = "CXW_TEST_CRASH_INSIDE_BATCH"  # agency/feed, e.g. SSA/call_center
+CRASH_EXIT_STATUS = 86
+
+
+def _crash_point(spec: FeedSpec) -> None:
+    if os.environ.get(CRASH_INSIDE_BATCH) == spec.key:
+        os._exit(CRASH_EXIT_STATUS)  # no cleanup, no rollback, no flush: as abrupt as a kill
 
 
 def _excluded_by_rule(con) -> dict[tuple[int, str], str]:

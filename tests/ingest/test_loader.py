@@ -4,28 +4,28 @@ import csv
 import shutil
 from pathlib import Path
 
+from dagster_project.demo.generate import BAD_ROWS
 from dagster_project.ingest.loader import connect, discover, ensure_tables, load_file, load_files
 from dagster_project.ingest.registry import load_registry
-from tests.ingest.conftest import feed_spec
+from tests.ingest.conftest import assert_accounted, feed_spec, records_in, warehouse_state
 
 
 def test_every_file_reconciles_and_bad_rows_are_quarantined_with_reason(landing: Path, con):
+    quarantined = {}
     for spec in load_registry():
         for path in discover(spec, landing):
             o = load_file(con, spec, path, landing, "run-1")
             assert o.status == "loaded", o
-            assert o.rows_in == o.rows_loaded + o.rows_quarantined
-    # rows in counted independently of DuckDB, from the CSV files themselves
-    va = feed_spec("VA", "touchpoints_survey")
-    counted = 0
-    for path in discover(va, landing):
-        with path.open(newline="") as f:
-            counted += sum(1 for _ in csv.DictReader(f))
-    loaded, quarantined = con.execute(
-        "select sum(rows_loaded), sum(rows_quarantined) from raw.ingest_log where agency_code = 'VA' and feed_name = 'touchpoints_survey'"
-    ).fetchone()
-    assert loaded + quarantined == counted
-    assert con.execute("select count(*) from raw.survey_responses where agency_code = 'VA'").fetchone()[0] == loaded
+            # the records counted here from the file = the log's rows in = its raw rows + its quarantine rows
+            loaded, rejected = assert_accounted(con, spec.kind, landing, o.file)
+            assert (o.rows_in, o.rows_loaded, o.rows_quarantined) == (records_in(path), loaded, rejected), o
+            if rejected:
+                quarantined[o.file] = rejected
+    # exactly the planted bad rows, and the 311 closing times in the repeated hour of the DST change
+    planted = {f"{a}/{feed}/{name}": 1 for a, feed, name, _ in BAD_ROWS}
+    repeated_hour = _closed_in_the_repeated_hour(landing)
+    assert len(planted) == 2 and sum(repeated_hour.values()) > 0  # so the next line can fail either way
+    assert quarantined == {**planted, **repeated_hour}
 
     rejects = con.execute(
         "select agency_code, source_file, record_number, line_number, column_name, reason, raw_record"
@@ -37,6 +37,18 @@ def test_every_file_reconciles_and_bad_rows_are_quarantined_with_reason(landing:
     assert "13/45/2025 25:00" in ssa[5] and "%m/%d/%Y %H:%M" in ssa[5]
     assert 'value "7" is not one of 1, 2, 3, 4, 5' in va_row[5]
     assert '"question_1":"7"' in va_row[6]  # the original text is kept
+
+
+def _closed_in_the_repeated_hour(landing: Path) -> dict[str, int]:
+    """311 requests closed at 1 a.m. on 2 November 2025 in New York (that hour happens twice), per file."""
+    out = {}
+    for path in sorted((landing / "NYC311/service_requests").iterdir()):
+        with path.open(newline="") as f:
+            n = sum(r["Closed Date"].startswith("11/02/2025 01:") and r["Closed Date"].endswith("AM")
+                    for r in csv.DictReader(f))  # fmt: skip
+        if n:
+            out[str(path.relative_to(landing))] = n
+    return out
 
 
 def test_same_file_twice_is_loaded_once(landing: Path, con):
@@ -104,22 +116,6 @@ def _tricky_deliveries(landing: Path) -> None:
     (calls / "ssa_800_calls_2026-02.psv").write_text(header.replace("queue_wait_sec", "wait") + records[2])
 
 
-def _warehouse_state(con) -> dict[str, list]:
-    """Everything the loader wrote, without the run id and clock columns."""
-    tables = {
-        "raw.contacts": "* exclude (_loaded_at, _run_id)",
-        "raw.ingest_log": "* exclude (run_id, loaded_at)",
-        "quarantine.rejected_rows": "* exclude (run_id, quarantined_at)",
-        "quarantine.rejected_files": "* exclude (run_id, quarantined_at)",
-        "raw.survey_responses": "* exclude (_loaded_at, _run_id)",
-        "raw.survey_answers": "* exclude (_loaded_at, _run_id)",
-        "raw.survey_counts": "* exclude (_loaded_at, _run_id)",
-        "raw.survey_count_points": "* exclude (_loaded_at, _run_id)",
-        "raw.web_analytics": "* exclude (_loaded_at, _run_id)",
-    }
-    return {t: con.execute(f"select {cols} from {t} order by all").fetchall() for t, cols in tables.items()}
-
-
 def test_a_batch_of_files_loads_exactly_as_file_by_file(landing: Path, tmp_path: Path):
     """load_files (what the ingest assets call: one set of statements per batch) must leave the
     warehouse as loading the same files one at a time does: rows, lineage, quarantine, log."""
@@ -135,8 +131,8 @@ def test_a_batch_of_files_loads_exactly_as_file_by_file(landing: Path, tmp_path:
     assert batch_outcomes == single_outcomes
     statuses = {(o.file.rsplit("/", 1)[-1], o.status) for o in batch_outcomes if o.agency == "SSA"}
     assert {("ssa_800_calls_2025-09.psv", "skipped"), ("ssa_800_calls_2026-02.psv", "rejected")} <= statuses
-    state = _warehouse_state(batched)
-    assert state == _warehouse_state(one_by_one)
+    state = warehouse_state(batched)
+    assert state == warehouse_state(one_by_one)
     january = [(r[4], r[5], r[7]) for r in state["quarantine.rejected_rows"] if r[2].endswith("2026-01.psv")]
     earlier = "already loaded from SSA/call_center/ssa_800_calls_2025-07.psv"
     assert sorted(january) == [

@@ -3,7 +3,7 @@
 Every case starts from a valid demo delivery, breaks it the way real deliveries break, and runs
 the agency-facing validator (the same code path as ingest, in memory). Each asserts the status,
 the words of the message (agency, file, line and column where it is a row) and the
-reconciliation rows in = rows loaded + rows quarantined.
+figures rows in, loaded and quarantined, each against what the test counts in the file itself.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dagster_project.ingest.loader import FileOutcome, connect, ensure_tables, l
 from dagster_project.ingest.registry import human_bytes
 from dagster_project.ingest.validate import validate_feed
 from tests.conftest import read_db
-from tests.ingest.conftest import SSA_CALL_HEADER, feed_spec
+from tests.ingest.conftest import RAW_TABLE_OF_KIND, SSA_CALL_HEADER, feed_spec, records_in
 
 SSA_CALLS = ("SSA", "call_center", "SSA/call_center/ssa_800_calls_2025-07.psv")
 SSA_SURVEY = ("SSA", "a11_survey", "SSA/a11_survey/ssa_a11_2025-08.csv")
@@ -211,53 +211,54 @@ class Case:
     line: int | None = None  # the line the message points at
     column: str | None = None
     rename: str | None = None  # deliver the broken file under another name
+    quarantined: int = 0  # records that must go to quarantine (each break spoils one record or none)
 
 
 CASES = [
     Case("wrong delimiter", SSA_CALLS, _redelimit("|", ","), "rejected",
          ("missing column(s)", "is the delimiter ','?")),
     Case("truncated last line", SSA_CALLS, _truncate_last_line, "loaded",
-         ("missing columns", "Expected Number of Columns: 8 Found: 3")),
+         ("missing columns", "Expected Number of Columns: 8 Found: 3"), quarantined=1),
     Case("missing required column", SSA_CALLS, _drop_column("call_start", "|"), "rejected",
          ("missing column(s) call_start",)),
     Case("renamed header", SSA_CALLS, _rename_header("queue_wait_sec", "wait_seconds"), "rejected",
          ("missing column(s) queue_wait_sec", "wait_seconds")),
     Case("extra columns are ignored", SSA_CALLS, _append_extra_column, "loaded", ()),
     Case("a row with an extra field", SSA_CALLS, _extra_field_in_row, "loaded",
-         ("too many columns",), line=3),
+         ("too many columns",), line=3, quarantined=1),
     Case("out-of-range score", SSA_SURVEY, _edit_cell(";", "Q4_Ease", "6", 2), "loaded",
-         ('Q4_Ease: value "6" is not one of 1, 2, 3, 4, 5',), line=3, column="Q4_Ease"),
+         ('Q4_Ease: value "6" is not one of 1, 2, 3, 4, 5',), line=3, column="Q4_Ease", quarantined=1),
     Case("negative duration", SSA_CALLS, _edit_cell("|", "handle_sec", "-45", 3), "loaded",
-         ('handle_sec: "-45" is below 0',), line=4, column="handle_sec"),
+         ('handle_sec: "-45" is below 0',), line=4, column="handle_sec", quarantined=1),
     Case("duration not a number", SSA_CALLS, _edit_cell("|", "queue_wait_sec", "n/a", 1), "loaded",
-         ('queue_wait_sec: cannot read "n/a" as seconds or hh:mm:ss',), line=2),
+         ('queue_wait_sec: cannot read "n/a" as seconds or hh:mm:ss',), line=2, quarantined=1),
     Case("future date", SSA_CALLS, _edit_cell("|", "call_start", "2031-01-01 09:00:00", 1), "loaded",
-         ('call_start: "2031-01-01 09:00:00" is in the future',), line=2),
+         ('call_start: "2031-01-01 09:00:00" is in the future',), line=2, quarantined=1),
     Case("impossible date", SSA_CALLS, _edit_cell("|", "call_start", "2025-02-30 09:00:00", 1), "loaded",
-         ('cannot read "2025-02-30 09:00:00" as a timestamp like %Y-%m-%d %H:%M:%S',)),
+         ('cannot read "2025-02-30 09:00:00" as a timestamp like %Y-%m-%d %H:%M:%S',), quarantined=1),
     Case("required value empty", SSA_CALLS, _edit_cell("|", "call_id", "", 2), "loaded",
-         ("call_id: required value is empty",), line=3),
+         ("call_id: required value is empty",), line=3, quarantined=1),
     Case("duplicate id within the file", SSA_CALLS, _dup_record(1, 4), "loaded",
-         ("appears again (first at record 1)",), line=5, column="call_id"),
+         ("appears again (first at record 1)",), line=5, column="call_id", quarantined=1),
     Case("unknown channel code", IRS_SURVEY, _csv_edit_cell("contact_channel", "CARRIER PIGEON", 1), "loaded",
-         ('unknown channel "CARRIER PIGEON" for IRS', "seeds/channel_synonyms.csv"), line=2),
+         ('unknown channel "CARRIER PIGEON" for IRS', "seeds/channel_synonyms.csv"), line=2, quarantined=1),
     Case("answer label misspelled", IRS_SURVEY, _csv_edit_cell("ease", "Agre", 3), "loaded",
-         ('ease: value "Agre" is not one of strongly disagree',), line=4),
+         ('ease: value "Agre" is not one of strongly disagree',), line=4, quarantined=1),
     Case("undecodable bytes in a UTF-8 file", SSA_CALLS, _bad_utf8_byte, "loaded",
-         ("invalid encoding",), line=2),
+         ("invalid encoding",), line=2, quarantined=1),
     Case("bytes undefined in Windows-1252", FSA_SURVEY, _bad_cp1252_byte, "rejected",
          ("bytes that are not windows-1252",)),
     Case("formula injection", IRS_SURVEY, _csv_edit_cell("verbatim", '=HYPERLINK("http://x.example","click")', 2), "loaded",
-         ("verbatim:", "looks like a spreadsheet formula"), line=3),
+         ("verbatim:", "looks like a spreadsheet formula"), line=3, quarantined=1),
     Case("1 MB comment", IRS_SURVEY, _csv_edit_cell("verbatim", "x" * 1_000_000, 1), "loaded",
-         ("verbatim: value of 1000000 characters; at most 10000 allowed",), line=2),
+         ("verbatim: value of 1000000 characters; at most 10000 allowed",), line=2, quarantined=1),
     Case("DST-ambiguous local time", SSA_CALLS, _edit_cell("|", "call_start", "2025-11-02 01:30:00", 1), "loaded",
-         ('"2025-11-02 01:30:00" happens twice in America/New_York',)),
+         ('"2025-11-02 01:30:00" happens twice in America/New_York',), quarantined=1),
     Case("local time that does not exist", SSA_CALLS, _edit_cell("|", "call_start", "2025-03-09 02:30:00", 1), "loaded",
-         ('"2025-03-09 02:30:00" does not exist in America/New_York',)),
+         ('"2025-03-09 02:30:00" does not exist in America/New_York',), quarantined=1),
     Case("mixed time zones (an offset where UTC 'Z' is declared)", IRS_SURVEY,
          _csv_edit_cell("completed_utc", "2025-07-02T10:00:00-04:00", 1), "loaded",
-         ('completed_utc: cannot read "2025-07-02T10:00:00-04:00" as a timestamp like %Y-%m-%dT%H:%M:%SZ',)),
+         ('completed_utc: cannot read "2025-07-02T10:00:00-04:00" as a timestamp like %Y-%m-%dT%H:%M:%SZ',), quarantined=1),
     Case("header only", SSA_CALLS, _header_only, "rejected", ("no data rows (header only)",)),
     Case("empty file", SSA_CALLS, _empty, "rejected", ("the file is empty (0 bytes)",)),
     Case("no period in the file name", SSA_CALLS, lambda p: None, "rejected",
@@ -266,14 +267,14 @@ CASES = [
          lambda p: p.write_text("date,device,visits\n2025-08-01,desktop,10\n") and None, "rejected",
          ("missing column(s)", "external_id")),
     Case("BOM and quoted newlines, then a bad score", VA_SURVEY, _bom_and_quoted_newline_then_bad_score, "loaded",
-         ('question_1: value "9" is not one of',), line=5),
+         ('question_1: value "9" is not one of',), line=5, quarantined=1),
     Case("unterminated quote", SSA_CALLS, _unterminated_quote, "rejected", ("check the delimiter, quoting and encoding",)),
     Case("unterminated quote mid-file", SSA_CALLS, _unterminated_quote_mid_file, "rejected",
          ("a quote at line 6 is not closed",)),
     Case("gzip-compressed delivery", SSA_CALLS, _gzip, "loaded", ()),
     Case("not really an Excel workbook", DOS_COUNTS, _not_a_workbook, "rejected", ("not a readable .xlsx workbook",)),
     Case("negative count in a pre-aggregated row", DOS_COUNTS, _negative_count, "loaded",
-         ('"-4" is not a count',), line=2),
+         ('"-4" is not a count',), line=2, quarantined=1),
     Case("truncated JSON report", VA_WEB, _broken_json, "rejected", ("unreadable as dap_json",)),
 ]  # fmt: skip
 
@@ -289,18 +290,26 @@ def test_malformed_delivery(case: Case, base: Path, tmp_path: Path):
     text = report.text()
     o = report.outcome
     assert o is not None and o.status == case.status, text
-    assert o.rows_in == o.rows_loaded + o.rows_quarantined
     assert text.startswith(f"{agency} {feed} {path}")  # the agency and the file are named
     for words in case.says:
         assert words in text, text
     if case.status == "rejected":
         assert not report.ok and "whole file rejected" in text
+        assert (o.rows_in, o.rows_loaded, o.rows_quarantined, report.problems) == (0, 0, 0, [])
         return
+    # every break keeps the number of records: the good delivery's, counted here; the problems are
+    # the rows of quarantine.rejected_rows, one per quarantined record
+    records = records_in(base / rel)
+    assert (o.rows_in, o.rows_loaded, o.rows_quarantined) == (records, records - case.quarantined, case.quarantined)
+    assert len(report.problems) == case.quarantined, report.problems
+    assert (
+        f"{records} rows in, {records - case.quarantined} would load, {case.quarantined} would be quarantined" in text
+    )
     if case.says:
-        assert not report.ok and o.rows_quarantined >= 1
-        assert any(p.line is not None for p in report.problems)
+        assert not report.ok
+        assert all(p.line is not None for p in report.problems)
     else:
-        assert report.ok and o.rows_quarantined == 0 and o.rows_loaded > 0, text
+        assert report.ok, text
     if case.line is not None:
         assert f"line {case.line} column" in text, text
     if case.column is not None:
@@ -329,11 +338,19 @@ def test_duplicate_id_across_files_and_the_same_file_twice(base: Path, tmp_path:
     again = load_file(con, spec, july, base, "r2")
     second = load_file(con, spec, august, tmp_path, "r3")
     assert (first.status, again.status) == ("loaded", "skipped")
-    assert second.rows_quarantined == 1 and second.rows_in == second.rows_loaded + 1
-    reason = con.execute("select reason from quarantine.rejected_rows where run_id = 'r3'").fetchone()[0]
-    assert "already loaded from SSA/call_center/ssa_800_calls_2025-07.psv record 1" in reason
-    total = con.execute("select count(*) from raw.contacts").fetchone()[0]
-    assert total == first.rows_loaded + second.rows_loaded
+    records = [records_in(july), records_in(august)]  # counted here
+    assert (first.rows_in, first.rows_loaded, first.rows_quarantined) == (records[0], records[0], 0)
+    assert (second.rows_in, second.rows_loaded, second.rows_quarantined) == (records[1], records[1] - 1, 1)
+    rejected = con.execute("select source_file, record_number, reason from quarantine.rejected_rows").fetchall()
+    assert rejected == [
+        (
+            august.name,
+            1,
+            "call_id: the same call_id already loaded from SSA/call_center/ssa_800_calls_2025-07.psv record 1",
+        )
+    ]
+    per_file = con.execute("select _source_file, count(*) from raw.contacts group by all order by all").fetchall()
+    assert per_file == [(SSA_CALLS[2], records[0]), (august.name, records[1] - 1)]
     con.close()
 
 
@@ -587,19 +604,30 @@ def test_hostile_delivery(case: Hostile, hostile_loads):
     else:  # loaded, and each bad record quarantined with a reason that describes its value
         reasons = read_db(got["warehouse"], "select reason from quarantine.rejected_rows order by record_number")
         assert hostile.status == "loaded" and [r for (r,) in reasons] == list(reason)
-    # nothing unseen: every record of the file is loaded or quarantined, and the log says so
+    # nothing unseen: every record of the file (counted here) is loaded or quarantined, and the log says so
+    agency, feed, good_file = case.feed
+    records = records_in(got["path"]) if case.status == "loaded" else 0  # a rejected file: none taken
+    held = _rows_held(got["warehouse"], agency, feed, f"{agency}/{feed}/{case.name}")
+    assert held == ((records - len(reason), len(reason)) if case.status == "loaded" else (0, 0))
+    assert (hostile.rows_in, hostile.rows_loaded, hostile.rows_quarantined) == (records, *held)
     log = read_db(got["warehouse"], "select status, rows_in, rows_loaded, rows_quarantined, reason from raw.ingest_log"
                                     " where source_file like ? ", [f"%{case.name}"])  # fmt: skip
-    quarantined = read_db(got["warehouse"], "select count(*) from quarantine.rejected_rows where source_file like ?",
-                          [f"%{case.name}"])[0][0]  # fmt: skip
-    assert log == [
-        (hostile.status, hostile.rows_in, hostile.rows_loaded, hostile.rows_quarantined, hostile.reason or None)
-    ]
-    assert hostile.rows_in == hostile.rows_loaded + hostile.rows_quarantined and quarantined == hostile.rows_quarantined
+    assert log == [(hostile.status, records, *held, hostile.reason or None)]
     # the build goes on: the good delivery after it loads whole
-    assert good.status == "loaded" and good.rows_loaded > 0 and good.rows_quarantined == 0, good
+    good_records = records_in(got["path"].parent / Path(good_file).name)
+    assert (good.status, good.rows_in, good.rows_loaded, good.rows_quarantined) == (
+        "loaded", good_records, good_records, 0
+    ), good  # fmt: skip
+    assert _rows_held(got["warehouse"], agency, feed, good_file) == (good_records, 0)
     # memory stayed bounded, measured in the child that read the file
     assert got["peak_mb"] < MEMORY_BOUND_MB, f"{case.kind}: peak {got['peak_mb']:.0f} MB"
+
+
+def _rows_held(warehouse: str, agency: str, feed: str, rel: str) -> tuple[int, int]:
+    """(the delivery's rows in its raw table, its rows in quarantine.rejected_rows)."""
+    table = RAW_TABLE_OF_KIND[feed_spec(agency, feed).kind]
+    return read_db(warehouse, f"select (select count(*) from {table} where _source_file = $1),"
+                              " (select count(*) from quarantine.rejected_rows where source_file = $1)", [rel])[0]  # fmt: skip
 
 
 def test_hostile_deliveries_leak_nothing(hostile_loads):

@@ -2,7 +2,9 @@
 
 Nothing here reads the warehouse's intermediate results or the feed registry: formats,
 question maps and channel synonyms are restated from the agencies' file layouts, so a
-mistake in the loader, the seeds or the SQL shows up as a mismatch.
+mistake in the loader, the seeds or the SQL shows up as a mismatch. The records the
+recomputation cannot read are listed, and must be exactly the bad rows the demo generator
+planted and exactly what the loader quarantined of the survey feeds (file, record, line).
 """
 
 import csv
@@ -13,6 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from dagster_project.demo.generate import BAD_ROWS
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +31,9 @@ CHANNELS = {
 DRIVERS7 = ["trust", "satisfaction", "effectiveness", "ease", "efficiency", "transparency", "employee"]
 TP_DRIVERS = ["effectiveness", "ease", "efficiency", "transparency", "humanity", "employee"]
 MIN_CELL = 10
+# the feeds the mart is computed from (the others are contacts and web analytics)
+SURVEY_FEEDS = ("VA/touchpoints_survey", "USCIS/touchpoints_survey", "SSA/a11_survey", "IRS/cx_survey",
+                "FSA/csat_survey", "DOS/a11_counts", "NYC311/resolution_survey")  # fmt: skip
 
 
 def _fiscal(d: date) -> tuple[int, int]:
@@ -42,21 +49,32 @@ def _local_date(text: str, fmt: str, tz: ZoneInfo, reporting: ZoneInfo = ET) -> 
         return None
 
 
-def _rows(folder: Path, delimiter: str = ",", encoding: str = "utf-8"):
+def _located_rows(folder: Path, delimiter: str = ",", encoding: str = "utf-8"):
+    """(file, data record number, line the record ends on, record) of every file in the folder."""
     for path in sorted(folder.iterdir()):
         with path.open(newline="", encoding=encoding) as f:
-            yield from csv.DictReader(f, delimiter=delimiter)
+            reader = csv.DictReader(f, delimiter=delimiter)
+            for number, row in enumerate(reader, start=1):
+                yield path, number, reader.line_num, row
 
 
-def _answers(landing: Path):
+def _rows(folder: Path, delimiter: str = ",", encoding: str = "utf-8"):
+    for *_, row in _located_rows(folder, delimiter, encoding):
+        yield row
+
+
+def _answers(landing: Path, unreadable: list[tuple] | None = None):
     """Yield (agency, service, channel, date, driver, score_1_5 | None, agree) per scored answer
-    (for pre-aggregated feeds, one per counted respondent)."""
+    (for pre-aggregated feeds, one per counted respondent). A record that cannot be read (the
+    loader quarantines it) is left out, and listed in ``unreadable`` as (file, record, line)."""
+    unreadable = [] if unreadable is None else unreadable
     for agency, service, thumbs in (("VA", "VA-HEALTH", False), ("USCIS", "USCIS-CASE", True)):
-        for r in _rows(landing / agency / "touchpoints_survey"):
+        for path, number, line, r in _located_rows(landing / agency / "touchpoints_survey"):
             d = _local_date(r["submitted_at"], "%Y-%m-%d %H:%M:%S", ET)
             allowed = {"0", "1"} if thumbs else {"1", "2", "3", "4", "5"}
             if d is None or r["question_1"] not in allowed:
-                continue  # quarantined
+                unreadable.append((str(path.relative_to(landing)), number, line))
+                continue
             ch = CHANNELS[r["channel"]]
             q1 = int(r["question_1"])
             yield agency, service, ch, d, "trust", None if thumbs else float(q1), (q1 == 1) if thumbs else q1 >= 4
@@ -74,9 +92,10 @@ def _answers(landing: Path):
          ["trust_7", "csat_7", "effective_7", "easy_7", "efficient_7", "transparent_7", "staff_7"], 7),
     )  # fmt: skip
     for agency, folder, delim, enc, tcol, fmt, tz, scol, ccol, qcols, points in wide:
-        for r in _rows(landing / agency / folder, delim, enc):
+        for path, number, line, r in _located_rows(landing / agency / folder, delim, enc):
             d = _local_date(r[tcol], fmt, tz)
             if d is None:
+                unreadable.append((str(path.relative_to(landing)), number, line))
                 continue
             for qcol, drv in zip(qcols, DRIVERS7, strict=True):
                 raw = r[qcol].strip().lower()
@@ -109,9 +128,9 @@ def _answers(landing: Path):
         yield "NYC311", r["agency"], CHANNELS[r["channel"].lower()], d, "satisfaction", float(x), x >= 4
 
 
-def expected_mart(landing: Path) -> dict[tuple, dict]:
+def expected_mart(landing: Path, unreadable: list[tuple] | None = None) -> dict[tuple, dict]:
     cells: dict[tuple, list] = defaultdict(list)
-    for agency, service, channel, d, driver, score, agree in _answers(landing):
+    for agency, service, channel, d, driver, score, agree in _answers(landing, unreadable):
         cells[(agency, service, channel, *_fiscal(d), driver)].append((score, agree))
     out = {}
     for key, answers in cells.items():
@@ -133,7 +152,18 @@ def expected_mart(landing: Path) -> dict[tuple, dict]:
 
 
 def test_every_mart_cell_matches_an_independent_computation(demo_build):
-    expected = expected_mart(demo_build.landing)
+    unreadable: list[tuple] = []
+    expected = expected_mart(demo_build.landing, unreadable)
+    # what the recomputation leaves out is exactly the bad rows the generator planted, and exactly
+    # what the loader quarantined of the survey feeds, by file, record and line
+    planted = [(f"{agency}/{feed}/{name}", record, record + 1) for agency, feed, name, record in BAD_ROWS]
+    assert sorted(unreadable) == sorted(planted) and len(planted) == 2
+    quarantined = demo_build.query(
+        "select source_file, record_number, line_number from quarantine.rejected_rows"
+        " where list_contains(?, agency_code || '/' || feed_name) order by all",
+        [list(SURVEY_FEEDS)],
+    )
+    assert quarantined == sorted(unreadable)
     rows = demo_build.query(
         "select agency_code, service_code, channel_code, fiscal_year, fiscal_quarter, driver_code,"
         " responses, mean_score, mean_score_moe_95, pct_agree, pct_agree_moe_95, suppressed from marts.mart_cx_quarterly"
