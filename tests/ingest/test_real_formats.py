@@ -38,6 +38,7 @@ import pytest
 import yaml
 
 from dagster_project.config import FEEDS_DIR
+from dagster_project.ingest.contracts import CONTRACTS
 from dagster_project.ingest.loader import FileOutcome, connect, ensure_tables, load_files
 from dagster_project.ingest.pseudonyms import pseudonym
 from dagster_project.ingest.registry import SCHEMA_FILE, FeedSpec, load_registry, registry_problems
@@ -91,6 +92,16 @@ def _load(con, spec: FeedSpec, path: Path, landing: Path) -> FileOutcome:
         [outcome.sha256],
     ).fetchall()
     assert logged == [(outcome.rows_in, outcome.rows_loaded, outcome.rows_quarantined, outcome.rows_excluded)]
+    # and each figure is what the tables hold, not rows in minus the rest: the file's rows in its raw
+    # table, its rows in quarantine, and (where the reader counts them) the records in the file itself
+    (held, quarantined, in_file) = con.execute(
+        f"select (select count(*) from raw.{CONTRACTS[spec.kind].table} where _file_sha256 = $1),"
+        " (select count(*) from quarantine.rejected_rows where file_sha256 = $1),"
+        " (select any_value(records_in_file) from raw.ingest_log where file_sha256 = $1 and status = 'loaded')",
+        [outcome.sha256],
+    ).fetchone()
+    assert (held, quarantined) == (outcome.rows_loaded, outcome.rows_quarantined)
+    assert in_file in (None, outcome.rows_in)  # None: a JSON array, counted by its parser only
     assert outcome.rows_in == outcome.rows_loaded + outcome.rows_quarantined + outcome.rows_excluded
     return outcome
 
