@@ -11,9 +11,10 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import yaml
 
 from dagster_project.audit import trail as audit
-from dagster_project.config import EXPECTATIONS_DIR, duckdb_settings, paths
+from dagster_project.config import DBT_PROJECT_DIR, EXPECTATIONS_DIR, duckdb_settings, paths
 from dagster_project.ingest.checks import shown, shown_value
 from dagster_project.ingest.contracts import CODE_MAX
 from dagster_project.ingest.loader import touched_by_run
@@ -32,6 +33,29 @@ SAMPLE_SIZE = 10
 # {shown(column)}: the value quoted when it may be shown, else described (as ingest reasons do).
 IDENTIFYING_COLUMN = re.compile(r"(^|_)(id|key|comment|comments|customer|verbatim|text|record|redacted)(_|$)")
 SHOWN_PLACEHOLDER = re.compile(r"\{shown\((\w+)\)\}")
+# A rule dbt owns (the disclosure threshold min_cell_size) is written {var(name)} in a suite's
+# query, description or an expectation's argument, and read from dbt_project.yml's vars: one home.
+DBT_VAR_PLACEHOLDER = re.compile(r"\{var\((\w+)\)\}")
+
+
+def dbt_project_vars() -> dict[str, Any]:
+    """The vars of dbt/dbt_project.yml, as the dbt build in the job uses them (it passes no --vars)."""
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+
+
+def with_dbt_vars(value: Any, dbt_vars: dict[str, Any]) -> Any:
+    """``value`` with each {var(name)} replaced; an argument that is only a placeholder takes the
+    var's own type (``"max_value": "{var(min_cell_size)}"`` becomes a number)."""
+    if isinstance(value, dict):
+        return {k: with_dbt_vars(v, dbt_vars) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_dbt_vars(v, dbt_vars) for v in value]
+    if not isinstance(value, str):
+        return value
+    whole = DBT_VAR_PLACEHOLDER.fullmatch(value)
+    if whole:
+        return dbt_vars[whole.group(1)]
+    return DBT_VAR_PLACEHOLDER.sub(lambda m: str(dbt_vars[m.group(1)]), value)
 
 
 @dataclass(frozen=True)
@@ -47,8 +71,13 @@ class Suite:
     partition_columns: tuple[str, str] | None = None
 
     @classmethod
-    def load(cls, path: Path) -> "Suite":
-        doc = json.loads(path.read_text())
+    def load(cls, path: Path, dbt_vars: dict[str, Any] | None = None) -> "Suite":
+        """``dbt_vars`` (default: dbt_project.yml's) fill the {var(name)} placeholders: a test
+        passes the vars it gave dbt with --vars."""
+        try:
+            doc = with_dbt_vars(json.loads(path.read_text()), dbt_project_vars() if dbt_vars is None else dbt_vars)
+        except KeyError as e:
+            raise ValueError(f"{path.name}: {{var({e.args[0]})}} is not a var of dbt/dbt_project.yml") from None
         query = SHOWN_PLACEHOLDER.sub(lambda m: shown(m.group(1)), doc["query"])
         return cls(doc["name"], doc.get("description", ""), tuple(doc["asset"]), query,
                    doc.get("severity", "ERROR"), tuple(doc["expectations"]),
@@ -99,8 +128,9 @@ class Outcome:
     data_docs_page: str = ""  # the validation's page, relative to the Data Docs site
 
 
-def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:
-    return [Suite.load(p) for p in sorted(directory.glob("*.json"))]
+def load_suites(directory: Path = EXPECTATIONS_DIR, dbt_vars: dict[str, Any] | None = None) -> list[Suite]:
+    dbt_vars = dbt_project_vars() if dbt_vars is None else dbt_vars
+    return [Suite.load(p, dbt_vars) for p in sorted(directory.glob("*.json"))]
 
 
 def gx_context(root: Path):
