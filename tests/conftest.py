@@ -6,6 +6,7 @@ imported, so tests never touch a developer's ./data.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -80,6 +81,16 @@ class FailedBuild:
     snapshot_before: bytes
     contacts_before: int
     report: RunReport
+    published_before: dict[str, tuple[str, int]]  # every published file: sha256 and mtime, as copied
+
+
+def file_states(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file under ``root``: its sha256 and modification time (a file swapped in anew has a new one)."""
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +103,7 @@ def failed_build(demo_build: Build) -> FailedBuild:
     shutil.copy(demo_build.warehouse, data / "warehouse" / "cx.duckdb")
     shutil.copytree(demo_build.published.parent, data / "published")
     snapshot_before = (data / "published" / "cx_warehouse.duckdb").read_bytes()
+    published_before = file_states(data / "published")
     (contacts_before,) = demo_build.query("select count(*) from raw.contacts")[0]
     con = duckdb.connect(str(data / "warehouse" / "cx.duckdb"))
     con.execute(
@@ -105,7 +117,7 @@ def failed_build(demo_build: Build) -> FailedBuild:
         mp.setenv("CXW_DATA_DIR", str(data))
         result = build(dg.DagsterInstance.ephemeral())
         report = report_run(result)
-    return FailedBuild(result, data, snapshot_before, contacts_before, report)
+    return FailedBuild(result, data, snapshot_before, contacts_before, report, published_before)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ and in a file that is no CSV or JSON, an SSN in a JSON field). The real job then
 ``make run`` runs it: a persistent Dagster instance in DAGSTER_HOME (so event logs, run storage
 and compute logs are written to disk), then the audit pages. Every planted string, and its
 normalised variants, is then searched for everywhere the build wrote: every table and view of
-the working warehouse and of the published file, every Parquet file, every file of the audit
+the working warehouse, of the published snapshot and of every agency slice, every Parquet file, every file of the audit
 site (pages, GX results and Data Docs), every file under DAGSTER_HOME (sqlite databases by
 query), the dbt invocation folders and log of the run, and the captured logs and console.
 
@@ -327,7 +327,10 @@ def hostile_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
     warehouse = data / "warehouse" / "cx.duckdb"
     leaks = scan_duckdb(warehouse, "warehouse", LOADED_KEPT)
-    leaks += scan_duckdb(data / "published" / "cx_warehouse.duckdb", "published")
+    published = sorted((data / "published").rglob("*.duckdb"))  # the snapshot and every agency slice
+    assert len(published) == 8, published
+    for path in published:
+        leaks += scan_duckdb(path, f"published {path.relative_to(data / 'published')}")
     leaks += scan_tree(data / "published")
     leaks += scan_tree(data / "audit")
     leaks += scan_tree(home)

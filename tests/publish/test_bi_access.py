@@ -23,7 +23,7 @@ import duckdb, sys
 con = CONNECT
 print("marts:", con.execute("select count(*) from marts.mart_agency_scorecard").fetchone()[0])
 for attempt in ("attach '{working}' as w (read_only)", "select * from read_text('{readme}')",
-                "select * from read_csv('{readme}')"):
+                "select * from read_csv('{readme}')", "create table marts.x (i int)"):
     try:
         con.execute(attempt.format(working=sys.argv[1], readme=sys.argv[2]))
         print("ALLOWED:", attempt)
@@ -47,20 +47,32 @@ def test_the_readme_python_snippet_cannot_attach_the_working_file_or_read_local_
     snippet = re.search(r"con = (duckdb\.connect\(\"data/published/cx_warehouse\.duckdb\".*?\))\n", README, re.S)
     assert snippet and "enable_external_access" in snippet.group(1)
     out = _run(textwrap.dedent(snippet.group(1)).replace("\n", " "), demo_build)
-    assert out.startswith("marts: ") and int(out.split()[1]) > 0
+    (rows,) = demo_build.query("select count(*) from marts.mart_agency_scorecard")[0]
+    assert out.startswith(f"marts: {rows}\n") and rows > 0, out
     assert out.count("refused: PermissionException") == 3 and "ALLOWED" not in out, out
 
 
-def test_the_readme_sqlalchemy_url_is_read_only_without_external_access(demo_build):
-    url = re.search(r"duckdb:////absolute/path/to/(\S+)", README).group(1)
-    assert "access_mode=read_only" in url and "enable_external_access=false" in url
+# README's SQLAlchemy URLs (duckdb-engine), as written there: the snapshot's and SSA's slice's
+README_URLS = re.findall(r"duckdb:////absolute/path/to/([^\s`]+)", README)
+
+
+@pytest.mark.parametrize("url", README_URLS)
+def test_the_readme_sqlalchemy_url_is_read_only_without_external_access(demo_build, url):
+    assert len(README_URLS) == 2
+    path, query = url.split("?")
+    assert query == "access_mode=read_only&enable_external_access=false"
     connect = (
         "__import__('sqlalchemy').create_engine('duckdb:///"
         + str(demo_build.published.parent.parent.parent / url)
         + "').raw_connection().driver_connection"
     )
     out = _run(connect, demo_build)
+    agency = re.fullmatch(r"data/published/(?:agencies/(\w+)/cx_\w+|cx_warehouse)\.duckdb", path).group(1)
+    where = f" where agency_code = '{agency}'" if agency else ""
+    (rows,) = demo_build.query(f"select count(*) from marts.mart_agency_scorecard{where}")[0]
+    assert out.startswith(f"marts: {rows}\n") and rows > 0, out
     assert out.count("refused: PermissionException") == 3 and "ALLOWED" not in out, out
+    assert "refused: InvalidInputException" in out, out  # read-only: no table can be created
 
 
 def test_without_the_setting_a_reader_could_attach_the_working_file(demo_build):
