@@ -18,7 +18,7 @@ from dagster_project.transform.dbt_assets import cx_dbt_models
 build_warehouse = dg.define_asset_job(
     "build_warehouse",
     selection=dg.AssetSelection.all(),
-    partitions_def=delivery_partitions,
+    partitions_def=delivery_partitions(),
     executor_def=dg.in_process_executor,
     description="Ingest new deliveries of the selected agency x period partitions, build the dbt models, "
     "run the quality gates, publish for BI.",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import cache
 
 import dagster as dg
 
@@ -16,10 +17,21 @@ from dagster_project.ingest.registry import load_registry
 # FY2025 starts 2024-10-01; older deliveries are still loaded by any run of their agency.
 PARTITION_START = os.environ.get("CXW_PARTITION_START", "2024-10-01")
 
-AGENCIES = sorted({feed.agency for feed in load_registry()})
-agency_partitions = dg.StaticPartitionsDefinition(AGENCIES)
 period_partitions = dg.MonthlyPartitionsDefinition(start_date=PARTITION_START, end_offset=1)
-delivery_partitions = dg.MultiPartitionsDefinition({"agency": agency_partitions, "period": period_partitions})
+
+
+@cache
+def agencies() -> list[str]:
+    """The agencies of the feed registry (read on first use, not when this module is imported)."""
+    return sorted({feed.agency for feed in load_registry()})
+
+
+@cache
+def delivery_partitions() -> dg.MultiPartitionsDefinition:
+    """Agency x month: the registry's agencies, months from PARTITION_START to next month."""
+    return dg.MultiPartitionsDefinition(
+        {"agency": dg.StaticPartitionsDefinition(agencies()), "period": period_partitions}
+    )
 
 
 # A run that builds again after deliveries were held (quality/holds.py) names the runs before it:
@@ -45,7 +57,7 @@ def selected(partition_keys: list[str]) -> tuple[set[str], set[str]]:
     """Agencies and periods ('YYYY-MM') a run covers."""
     agencies, periods = set(), set()
     for key in partition_keys:
-        dims = delivery_partitions.get_partition_key_from_str(key).keys_by_dimension
+        dims = delivery_partitions().get_partition_key_from_str(key).keys_by_dimension
         agencies.add(dims["agency"])
         periods.add(dims["period"][:7])
     return agencies, periods
@@ -53,7 +65,7 @@ def selected(partition_keys: list[str]) -> tuple[set[str], set[str]]:
 
 def all_partitions_tags() -> dict[str, str]:
     """Run tags that make one run cover every partition (used by make run and the schedule)."""
-    keys = delivery_partitions.get_partition_keys()
+    keys = delivery_partitions().get_partition_keys()
     return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
 
 
@@ -69,10 +81,10 @@ def run_window(tags: Mapping[str, str]) -> dict[str, list[str]] | None:
         window = dg.PartitionKeyRange(
             tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]
         )
-        keys = delivery_partitions.get_partition_keys_in_range(window)
+        keys = delivery_partitions().get_partition_keys_in_range(window)
     else:
         return None
-    if set(keys) >= set(delivery_partitions.get_partition_keys()):
+    if set(keys) >= set(delivery_partitions().get_partition_keys()):
         return None
     agencies, periods = selected(keys)
     return {"agencies": sorted(agencies), "periods": sorted(periods)}

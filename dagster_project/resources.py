@@ -12,7 +12,7 @@ import duckdb
 from dagster_dbt import DbtCliResource
 
 from dagster_project.config import DBT_PROJECT_DIR, paths
-from dagster_project.ingest.loader import connect
+from dagster_project.warehouse import connect
 
 
 class WarehouseResource(dg.ConfigurableResource):

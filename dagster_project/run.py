@@ -15,12 +15,14 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from dagster_project.audit.report import RunReport, write_run_report
+from dagster_project.audit.report import RunReport
+from dagster_project.automation.audit_sensors import write_audit_summary
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
-from dagster_project.ingest.loader import connect
 from dagster_project.ingest.registry import registry_problems
+from dagster_project.partitions import RETRY_OF_TAG, all_partitions_tags
 from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome, hold_failed
+from dagster_project.warehouse import connect
 
 LAYERS = {
     "raw": [
@@ -52,8 +54,7 @@ def build(
     instance: dg.DagsterInstance | None = None, partition: str | None = None, tags: dict[str, str] | None = None
 ) -> dg.ExecuteInProcessResult:
     """Every agency x period partition in one run, or only ``partition`` (as the sensor would)."""
-    from dagster_project.definitions import defs
-    from dagster_project.partitions import all_partitions_tags
+    from dagster_project.definitions import defs  # builds the assets from the registry: after main checked it
 
     job = defs.resolve_job_def("build_warehouse")
     # Console shows warnings and errors (quarantined rows, failed checks); the UI keeps every event.
@@ -78,8 +79,6 @@ def build_and_hold(instance: dg.DagsterInstance | None = None) -> list[Attempt]:
     """Build; when blocking checks failed on some agencies' rows, hold their unpublished deliveries
     and build again without them, at most MAX_ATTEMPTS builds. Each build's audit page is written
     after its holds, so it says who was held and why."""
-    from dagster_project.partitions import RETRY_OF_TAG
-
     instance = instance or dg.DagsterInstance.get()
     attempts: list[Attempt] = []
     before: list[str] = []  # earlier runs of this chain, newest first
@@ -101,7 +100,7 @@ def build_and_hold(instance: dg.DagsterInstance | None = None) -> list[Attempt]:
 
 def report_run(result: dg.ExecuteInProcessResult) -> RunReport:
     """The auditors' page for an in-process run (under the daemon, the run-status sensors write it)."""
-    return write_run_report(result.run_id, "SUCCESS" if result.success else "FAILURE")
+    return write_audit_summary(result.run_id, "SUCCESS" if result.success else "FAILURE")
 
 
 def layer_counts(warehouse: Path) -> dict[str, int]:

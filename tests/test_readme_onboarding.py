@@ -71,7 +71,7 @@ def onboarded(tmp_path_factory):
     (landing / example["landing"] / example["file"]).write_bytes(sample.read_bytes())
     built = copy.run("dagster_project.run")
     partitions = subprocess.run(
-        [sys.executable, "-c", "from dagster_project.partitions import AGENCIES; print(','.join(AGENCIES))"],
+        [sys.executable, "-c", "from dagster_project.partitions import agencies; print(','.join(agencies()))"],
         cwd=copy.project, env=copy.env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     return example, copy, validated, built, partitions

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.audit.samples import safe_result
 from dagster_project.config import paths
 
 DATA_DOCS_INDEX = "gx/uncommitted/data_docs/local_site/index.html"
@@ -60,13 +61,13 @@ class RunReport:
     published: bool
 
 
-def write_run_report(run_id: str, run_status: str, warehouse: Path | None = None) -> RunReport:
-    """Write the run's page, rebuild GX Data Docs for its validations, and refresh the index."""
+def write_run_report(run_id: str, run_status: str, docs_built: bool, warehouse: Path | None = None) -> RunReport:
+    """Write the run's page and refresh the index; ``docs_built``: the run's GX Data Docs were
+    rendered (quality.gx_suites.build_data_docs), so the page links them."""
     p = paths()
     warehouse = warehouse or p.warehouse
     audit_dir = p.audit_dir
     (audit_dir / "runs").mkdir(parents=True, exist_ok=True)
-    docs_built = _build_data_docs(audit_dir, run_id)
     facts = _run_facts(warehouse, p.published_db, run_id)
     summary = {
         "run_id": run_id,
@@ -87,19 +88,6 @@ def write_run_report(run_id: str, run_status: str, warehouse: Path | None = None
     index = audit_dir / "index.html"
     _write(index, _index_page(audit_dir, docs_built or (audit_dir / DATA_DOCS_INDEX).exists(), facts["actions"]))
     return RunReport(run_id, page, index, summary["checks_passed"], summary["checks_failed"], summary["published"])
-
-
-def _build_data_docs(audit_dir: Path, run_id: str) -> bool:
-    """Render this run's stored GX validation results (and the index) into the Data Docs site."""
-    if not (audit_dir / "gx").exists():
-        return False  # no GX suite has run yet
-    from dagster_project.quality.gx_suites import gx_context
-
-    context = gx_context(audit_dir)
-    keys = [k for k in context.validation_results_store.list_keys() if k.run_id.run_name == run_id]
-    if keys:
-        context.build_data_docs(resource_identifiers=keys)
-    return (audit_dir / DATA_DOCS_INDEX).exists()
 
 
 def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> dict:
@@ -323,8 +311,6 @@ def _failed_checks(checks: list[tuple]) -> list[str]:
     failed = [c for c in checks if not c[3]]
     if not failed:
         return []
-    from dagster_project.quality.gx_suites import safe_result
-
     rows = []
     for c in failed:
         details = json.loads(c[9] or "{}")

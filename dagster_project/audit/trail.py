@@ -16,8 +16,8 @@ from functools import cache
 
 import duckdb
 
-from dagster_project.config import DBT_PROJECT_DIR
 from dagster_project.ingest.contracts import CONTRACTS
+from dagster_project.transform.dbt_project import manifest
 
 DDL = """
 create schema if not exists audit;
@@ -120,8 +120,8 @@ def upstream_raw_tables(asset: str) -> set[str]:
 @cache
 def _raw_lineage() -> dict[tuple[str, str], frozenset[str]]:
     """(schema, model) -> the raw tables it reads, from dbt's manifest (parsed before any run)."""
-    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
-    nodes = {**manifest["nodes"], **manifest["sources"]}
+    parsed = manifest()
+    nodes = {**parsed["nodes"], **parsed["sources"]}
 
     @cache
     def raw_of(uid: str) -> frozenset[str]:

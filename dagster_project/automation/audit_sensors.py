@@ -6,14 +6,20 @@ written exactly then. ``make run`` (in-process, no daemon) does the same itself 
 
 import dagster as dg
 
-from dagster_project.audit.report import write_run_report
+from dagster_project.audit.report import RunReport, write_run_report
 from dagster_project.config import paths
-from dagster_project.ingest.loader import connect
 from dagster_project.partitions import RETRY_OF_TAG, run_lineage
+from dagster_project.quality.gx_suites import build_data_docs
 from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome, hold_failed
+from dagster_project.warehouse import connect
 
 # the run tags a retry keeps: which partitions it covers
 PARTITION_TAGS = ("dagster/partition", "dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
+def write_audit_summary(run_id: str, status: str) -> RunReport:
+    """The run's page and the index, after its GX Data Docs are rendered (so the page links them)."""
+    return write_run_report(run_id, status, docs_built=build_data_docs(paths().audit_dir, run_id))
 
 
 def retry_request(run: dg.DagsterRun, holds: HoldOutcome) -> dg.RunRequest | None:
@@ -46,7 +52,7 @@ def build_audit_sensors(job: dg.JobDefinition) -> list[dg.SensorDefinition]:
         description="Writes data/audit/runs/<run id>.html and refreshes the audit index and GX Data Docs.",
     )
     def on_success(context: dg.RunStatusSensorContext):
-        report = write_run_report(context.dagster_run.run_id, "SUCCESS")
+        report = write_audit_summary(context.dagster_run.run_id, "SUCCESS")
         context.log.info(f"audit summary: {report.page}")
 
     @dg.run_status_sensor(
@@ -61,7 +67,7 @@ def build_audit_sensors(job: dg.JobDefinition) -> list[dg.SensorDefinition]:
     def on_failure(context: dg.RunStatusSensorContext):
         run = context.dagster_run
         holds = hold_after_failure(run.run_id)  # first: the page says who was held and why
-        report = write_run_report(run.run_id, "FAILURE")
+        report = write_audit_summary(run.run_id, "FAILURE")
         context.log.info(f"audit summary: {report.page}")
         for line in holds.lines():
             context.log.warning(line)

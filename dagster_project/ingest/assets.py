@@ -67,7 +67,7 @@ def outcome_metadata(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]
     }
 
 
-PARTITIONED = {"partitions_def": delivery_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
+PARTITIONED = {"partitions_def": delivery_partitions(), "backfill_policy": dg.BackfillPolicy.single_run()}
 
 
 def build_ingest_asset(kind: str, description: str, long_description: str = "") -> dg.AssetsDefinition:

@@ -12,7 +12,6 @@ from functools import lru_cache
 from dagster_project.config import seed_rows
 from dagster_project.ingest.contracts import CONTRACTS, DATE, DURATION, INTEGER, TEXT, TIMESTAMP, Column
 from dagster_project.ingest.personal_data import FORMULA_PATTERN, PII_LIKE, SHOWN_MAX
-from dagster_project.ingest.readers import ident, lit
 from dagster_project.ingest.registry import (
     CasesExpr,
     ColumnExpr,
@@ -22,6 +21,7 @@ from dagster_project.ingest.registry import (
     conditions_of,
     expr_columns,
 )
+from dagster_project.warehouse import ident, lit
 
 FUTURE_TOLERANCE = "interval 1 day"  # clocks and time zones differ; tomorrow is not yet "the future"
 

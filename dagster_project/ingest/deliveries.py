@@ -41,7 +41,9 @@ import duckdb
 
 from dagster_project.config import paths
 from dagster_project.ingest.contracts import CONTRACTS
-from dagster_project.ingest.loader import connect, ensure_tables
+from dagster_project.ingest.loader import ensure_tables
+from dagster_project.partitions import in_partition_range, partition_key
+from dagster_project.warehouse import connect
 
 ACTIONS = ("hold", "release", "purge")
 # the statuses each action changes, and what it changes them to
@@ -154,8 +156,6 @@ class ActionResult:
 
 def rebuild_instructions(partitions: list[tuple[str, str]], action: str) -> list[str]:
     """The incremental facts rebuild only their run's partitions: say which ones now need a run."""
-    from dagster_project.partitions import in_partition_range, partition_key  # reads the registry: only when needed
-
     effect = {
         "hold": "the warehouse stops counting these deliveries",
         "release": "the warehouse counts these deliveries again",

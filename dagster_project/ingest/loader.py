@@ -23,7 +23,6 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.config import duckdb_settings
 from dagster_project.ingest.checks import (
     LABEL_END,
     all_checks,
@@ -40,8 +39,6 @@ from dagster_project.ingest.readers import (
     Read,
     UnreadableFile,
     db_error,
-    ident,
-    lit,
     out_of_memory_reason,
     physical_lines,
     read_source,
@@ -49,6 +46,7 @@ from dagster_project.ingest.readers import (
     sniff_hint,
 )
 from dagster_project.ingest.registry import FeedSpec
+from dagster_project.warehouse import ident, lit
 
 DDL = """
 create schema if not exists raw;
@@ -156,17 +154,6 @@ def discover(spec: FeedSpec, landing: Path) -> list[Path]:
 def _outside(path: Path, landing: Path) -> bool:
     """True when the file (after links) is not inside the landing zone: it is never read."""
     return not path.resolve().is_relative_to(landing.resolve())
-
-
-def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path), read_only=read_only)
-    con.execute("set TimeZone = 'UTC'")
-    # bounded memory, as dbt's profile: DuckDB spills to disk beyond it, into its temp directory,
-    # set explicitly (a :memory: connection would otherwise spill to .tmp in the working directory).
-    # Set after connecting: two connections to one file in a process must share one config.
-    for name, value in duckdb_settings().items():
-        con.execute(f"set {name} = {lit(value)}")
-    return con
 
 
 # ---- a batch of files of one feed ------------------------------------------------------------

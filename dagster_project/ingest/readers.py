@@ -32,6 +32,7 @@ from dagster_project.config import duckdb_memory_limit
 from dagster_project.ingest.contracts import LINEAGE_COLUMNS
 from dagster_project.ingest.personal_data import HEADER_PII_LIKE
 from dagster_project.ingest.registry import FeedSpec, Limits, human_bytes
+from dagster_project.warehouse import ident, lit
 
 UTF8 = ("utf-8", "utf8", "utf-8-sig")
 AUTO_FALLBACK = "windows-1252"  # encoding: auto reads a file that is not UTF-8 as this
@@ -93,14 +94,6 @@ def shown_names(names, expected=(), at_most: int = 40) -> str:
     if hidden:
         text += ("; " if safe else "") + f"{hidden} name(s) that do not read like column names (not shown)"
     return text or "no columns"
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _open_bytes(path: Path):

@@ -14,9 +14,10 @@ import duckdb
 
 from dagster_project.ingest.checks import FISCAL, ISO8601, known_labels, label, shown_value, text_expr, value_format
 from dagster_project.ingest.contracts import CONTRACTS, DATE, TIMESTAMP
-from dagster_project.ingest.loader import FileOutcome, connect, discover, ensure_tables, load_file
-from dagster_project.ingest.readers import UnreadableFile, lit, read_source
+from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_file
+from dagster_project.ingest.readers import UnreadableFile, read_source
 from dagster_project.ingest.registry import FeedSpec, load_registry
+from dagster_project.warehouse import connect, lit
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ artefact is written under a temporary name and swapped in with ``os.replace`` (a
 filesystem): a reader that has the old file open keeps it; a new connection sees the new one.
 """
 
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +14,9 @@ import duckdb
 
 from dagster_project.audit import trail as audit
 from dagster_project.config import duckdb_settings, paths
-from dagster_project.ingest.readers import lit
 from dagster_project.resources import WarehouseResource
-from dagster_project.transform.dbt_assets import dbt_project
+from dagster_project.transform.dbt_project import manifest
+from dagster_project.warehouse import lit
 
 PUBLISHED_SCHEMA = "marts"
 PUBLISHED_PREFIXES = ("dim_", "mart_")  # facts stay in the working file (respondent level)
@@ -31,10 +30,10 @@ PUBLISHED_STORAGE_VERSION = "v1.0.0"
 def published_models(prefixes: tuple[str, ...] = PUBLISHED_PREFIXES) -> list[dg.AssetKey]:
     """Every dbt model in the marts schema named dim_* or mart_* (or ``prefixes``), read from the
     dbt manifest, so a new mart is published (and waited for) without touching this file."""
-    manifest = json.loads(dbt_project.manifest_path.read_text())
+    nodes = manifest()["nodes"]
     return sorted(
         dg.AssetKey([node["schema"], node["name"]])
-        for node in manifest["nodes"].values()
+        for node in nodes.values()
         if node["resource_type"] == "model" and node["schema"] == PUBLISHED_SCHEMA and node["name"].startswith(prefixes)
     )
 

@@ -18,7 +18,7 @@ from datetime import datetime
 import duckdb
 
 from dagster_project.audit.trail import last_published_at
-from dagster_project.ingest.readers import lit
+from dagster_project.warehouse import lit
 
 AGENCY_COLUMN = "agency_code"
 # a relation as dbt-duckdb writes it in compiled SQL: "database"."schema"."table"

@@ -11,36 +11,28 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import yaml
 
 from dagster_project.audit import trail as audit
-from dagster_project.config import DBT_PROJECT_DIR, EXPECTATIONS_DIR, duckdb_settings, paths
-from dagster_project.ingest.checks import shown, shown_value
-from dagster_project.ingest.contracts import CODE_MAX
+from dagster_project.audit.report import DATA_DOCS_INDEX
+from dagster_project.audit.samples import safe_result
+from dagster_project.config import EXPECTATIONS_DIR, duckdb_settings, paths
+from dagster_project.ingest.checks import shown
 from dagster_project.ingest.loader import touched_by_run
-from dagster_project.ingest.readers import lit
 from dagster_project.partitions import run_lineage, run_window, widened
 from dagster_project.quality import gx_duckdb
 from dagster_project.quality.attribution import AGENCY_COLUMN, unpublished_agencies
 from dagster_project.resources import WarehouseResource
+from dagster_project.transform.dbt_project import project_vars
+from dagster_project.warehouse import lit
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no phoning home from a warehouse job
 SAMPLE_SIZE = 10
-# Samples of failing values reach the audit page, Data Docs, audit.check_results and Dagster's
-# event log: a value of an id, key or free-text column, or one that looks like personal data (an
-# email, SSN, phone, account number or street address, a formula; ingest.personal_data.PII_LIKE) is
-# described by its shape, never shown. Codes and numbers are shown. A suite query that builds a message from a delivered value writes
-# {shown(column)}: the value quoted when it may be shown, else described (as ingest reasons do).
-IDENTIFYING_COLUMN = re.compile(r"(^|_)(id|key|comment|comments|customer|verbatim|text|record|redacted)(_|$)")
+# A suite query that builds a message from a delivered value writes {shown(column)}: the value
+# quoted when it may be shown, else described (as ingest reasons do; audit/samples.py).
 SHOWN_PLACEHOLDER = re.compile(r"\{shown\((\w+)\)\}")
 # A rule dbt owns (the disclosure threshold min_cell_size) is written {var(name)} in a suite's
 # query, description or an expectation's argument, and read from dbt_project.yml's vars: one home.
 DBT_VAR_PLACEHOLDER = re.compile(r"\{var\((\w+)\)\}")
-
-
-def dbt_project_vars() -> dict[str, Any]:
-    """The vars of dbt/dbt_project.yml, as the dbt build in the job uses them (it passes no --vars)."""
-    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
 
 
 def with_dbt_vars(value: Any, dbt_vars: dict[str, Any]) -> Any:
@@ -75,7 +67,7 @@ class Suite:
         """``dbt_vars`` (default: dbt_project.yml's) fill the {var(name)} placeholders: a test
         passes the vars it gave dbt with --vars."""
         try:
-            doc = with_dbt_vars(json.loads(path.read_text()), dbt_project_vars() if dbt_vars is None else dbt_vars)
+            doc = with_dbt_vars(json.loads(path.read_text()), project_vars() if dbt_vars is None else dbt_vars)
         except KeyError as e:
             raise ValueError(f"{path.name}: {{var({e.args[0]})}} is not a var of dbt/dbt_project.yml") from None
         query = SHOWN_PLACEHOLDER.sub(lambda m: shown(m.group(1)), doc["query"])
@@ -129,7 +121,7 @@ class Outcome:
 
 
 def load_suites(directory: Path = EXPECTATIONS_DIR, dbt_vars: dict[str, Any] | None = None) -> list[Suite]:
-    dbt_vars = dbt_project_vars() if dbt_vars is None else dbt_vars
+    dbt_vars = project_vars() if dbt_vars is None else dbt_vars
     return [Suite.load(p, dbt_vars) for p in sorted(directory.glob("*.json"))]
 
 
@@ -256,34 +248,16 @@ def run_suite(
     return Outcome(suite.name, bool(result.success), len(result.results), failed, page)
 
 
-SAMPLED_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "unexpected_list", "observed_value", "details",
-                "sample")  # fmt: skip
-
-
-def safe_result(result: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """A GX expectation result with every sampled value as it may be shown (see IDENTIFYING_COLUMN)."""
-    column = kwargs.get("column")
-    pair = [kwargs[k] for k in ("column_A", "column_B") if k in kwargs] or list(kwargs.get("column_list") or [])
-    out = dict(result)
-    for key in SAMPLED_KEYS:
-        if key == "observed_value" and not isinstance(out.get(key), (str, list, dict)):
-            continue  # a computed figure (a row count, a mean), not a delivered value
-        if key in out:
-            out[key] = _safe(out[key], column, pair)
-    return out
-
-
-def _safe(value: Any, column: str | None, columns: list[str]) -> Any:
-    if isinstance(value, dict):
-        if {"value", "count"} <= value.keys():  # partial_unexpected_counts: a value and how often
-            return {**value, "value": _safe(value["value"], column, columns)}
-        return {k: _safe(v, k if k in columns else column, columns) for k, v in value.items()}  # {column: value}
-    if isinstance(value, (list, tuple)):
-        if columns and len(value) == len(columns) and not any(isinstance(v, (list, dict)) for v in value):
-            return [_safe(v, c, []) for v, c in zip(value, columns, strict=True)]  # a row of a column pair
-        return [_safe(v, column, columns) for v in value]
-    identifying = any(IDENTIFYING_COLUMN.search(c) for c in ([column] if column else columns) if c)
-    return shown_value(value, identifying=identifying, max_length=CODE_MAX)
+def build_data_docs(audit_dir: Path, run_id: str) -> bool:
+    """Render the run's stored GX validation results (and the index) into the Data Docs site under
+    ``audit_dir``; False when no suite has run there yet."""
+    if not (audit_dir / "gx").exists():
+        return False
+    context = gx_context(audit_dir)
+    keys = [k for k in context.validation_results_store.list_keys() if k.run_id.run_name == run_id]
+    if keys:
+        context.build_data_docs(resource_identifiers=keys)
+    return (audit_dir / DATA_DOCS_INDEX).exists()
 
 
 def failing_agencies(suite: Suite, database: Path, candidates: list[str]) -> list[str] | None:

@@ -19,34 +19,15 @@ from dagster_dbt import (
 )
 
 from dagster_project.audit import trail as audit
-from dagster_project.config import DBT_PROJECT_DIR, SEEDS_DIR, export_warehouse_env
+from dagster_project.config import export_warehouse_env
 from dagster_project.ingest.loader import touched_by_run
 from dagster_project.partitions import run_lineage, run_window, widened
 from dagster_project.quality.attribution import failing_agencies_of_sql, unpublished_agencies
-from dagster_project.resources import WarehouseResource, dbt_resource
+from dagster_project.resources import WarehouseResource
+from dagster_project.transform.dbt_project import dbt_project, prepare_manifest
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-
-
-def _manifest_is_stale() -> bool:
-    manifest = dbt_project.manifest_path
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
-    sources = [p for d in (DBT_PROJECT_DIR, SEEDS_DIR) for p in d.rglob("*") if "target" not in p.parts]
-    return any(p.stat().st_mtime > built for p in sources if p.is_file() and p.suffix in {".sql", ".yml", ".csv"})
-
-
-def prepare_manifest(force: bool = False) -> None:
-    """``dbt parse`` writes target/manifest.json, which the asset graph is read from.
-
-    Parsed with the dbt of this venv: dagster-dbt's own preparer looks for ``dbt`` on PATH,
-    which a fresh ``make run`` (no activated venv) does not have."""
-    export_warehouse_env()
-    if force or _manifest_is_stale():
-        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
-
-
+# The @dbt_assets decorator below reads the manifest when this module is imported: parse first
+# when it is stale (always under `dagster dev`, as dagster-dbt's prepare_if_dev does).
 prepare_manifest(force=dbt_project.preparer.using_dagster_dev())
 
 GROUPS = {"seed": "reference", "staging": "staging", "intermediate": "intermediate", "marts": "marts"}

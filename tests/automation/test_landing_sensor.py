@@ -41,7 +41,7 @@ def test_new_and_changed_files_start_one_run_per_partition(scratch: Path):
 def test_daily_schedule_covers_every_partition_in_one_run():
     schedule = defs.resolve_schedule_def("daily_build")
     assert schedule.cron_schedule == "0 6 * * *"
-    keys = delivery_partitions.get_partition_keys()
+    keys = delivery_partitions().get_partition_keys()
     assert all_partitions_tags() == {
         "dagster/asset_partition_range_start": keys[0],
         "dagster/asset_partition_range_end": keys[-1],

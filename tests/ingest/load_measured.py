@@ -13,8 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from dagster_project.ingest.loader import connect, ensure_tables, load_files
+from dagster_project.ingest.loader import ensure_tables, load_files
 from dagster_project.ingest.registry import Limits, load_registry
+from dagster_project.warehouse import connect
 
 
 def _peak_resident_kb() -> int:

@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from dagster_project.config import DBT_PROJECT_DIR, export_warehouse_env
-from dagster_project.ingest.loader import connect
 from dagster_project.publish.snapshot import _connect_compatible
 from dagster_project.quality.gx_suites import Suite, run_suite
+from dagster_project.warehouse import connect
 
 CAP = "777MB"  # nobody's default
 SETTINGS = "select current_setting('memory_limit') as memory_limit, current_setting('temp_directory') as temp_directory"

@@ -8,7 +8,8 @@ import os
 import threading
 from pathlib import Path
 
-from dagster_project.ingest.loader import connect, ensure_tables, load_files
+from dagster_project.ingest.loader import ensure_tables, load_files
+from dagster_project.warehouse import connect
 from tests.ingest.conftest import SSA_CALL_HEADER, feed_spec
 
 RECORDS = 300_000  # 24 MB of text; typed, checked and staged, several times the cap

@@ -19,11 +19,12 @@ from dagster_project.audit import trail
 from dagster_project.automation.audit_sensors import retry_request
 from dagster_project.config import paths
 from dagster_project.definitions import defs
-from dagster_project.ingest.loader import connect, ensure_tables
+from dagster_project.ingest.loader import ensure_tables
 from dagster_project.partitions import RETRY_OF_TAG
 from dagster_project.quality.attribution import failing_agencies_of_sql, unpublished_agencies
 from dagster_project.quality.gx_suites import Suite, failing_agencies
 from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome, hold_failed
+from dagster_project.warehouse import connect
 from tests.conftest import read_db
 
 FACT = '"w"."marts"."fct"'

@@ -180,7 +180,7 @@ def test_partitioned_run_checks_its_partitions_rows_only(warehouse_copy: Path):
 
 def test_samples_of_ids_free_text_and_personal_data_are_described_not_shown():
     """GX samples reach the audit page, Data Docs, audit.check_results and Dagster's event log."""
-    from dagster_project.quality.gx_suites import safe_result
+    from dagster_project.audit.samples import safe_result
 
     ssn, described = "SSN 604-33-1290", "a value of 15 characters (letters, digits, spaces, other signs)"
     result = {"unexpected_count": 3, "partial_unexpected_list": [-30.0, "REFERRED", ssn],

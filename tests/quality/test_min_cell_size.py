@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.quality.gx_suites import Suite, dbt_project_vars, load_suites, run_suite
+from dagster_project.quality.gx_suites import Suite, load_suites, run_suite
+from dagster_project.transform.dbt_project import project_vars
 from tests.conftest import read_db
 from tests.quality.dbt_on_copy import run_dbt
 from tests.transform.test_mart_cx_quarterly import expected_mart
@@ -40,7 +41,7 @@ def cells(database: Path) -> dict[tuple, dict]:
 
 def suites(min_cell_size: int | None = None) -> dict[str, Suite]:
     """The suites as Suite.load reads them: with dbt_project.yml's vars, or with min_cell_size overridden."""
-    dbt_vars = None if min_cell_size is None else {**dbt_project_vars(), "min_cell_size": min_cell_size}
+    dbt_vars = None if min_cell_size is None else {**project_vars(), "min_cell_size": min_cell_size}
     return {s.name: s for s in load_suites(dbt_vars=dbt_vars)}
 
 
@@ -63,7 +64,7 @@ def test_suppression_follows_the_var(demo_build, overridden: Path):
 
 
 def test_every_suite_that_writes_the_threshold_reads_it_from_the_var():
-    assert dbt_project_vars()["min_cell_size"] == 10
+    assert project_vars()["min_cell_size"] == 10
     as_shipped, overridden_suites = suites(), suites(OVERRIDE)
     following = {name for name, s in as_shipped.items() if s != overridden_suites[name]}
     assert following == {*DISCLOSURE, "mart_satisfaction_index", "mart_resolution_impact"}

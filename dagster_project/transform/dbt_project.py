@@ -1,0 +1,47 @@
+"""The dbt project: where it lives, its parsed manifest and its vars. The one place the platform
+reads dbt from: the dbt assets (transform/dbt_assets.py), the publisher (which models to publish),
+the audit trail (which raw tables a model reads) and the GX suites (the vars they name)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from dagster_dbt import DbtProject
+
+from dagster_project.config import DBT_PROJECT_DIR, SEEDS_DIR, export_warehouse_env
+from dagster_project.resources import dbt_resource
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def manifest_is_stale() -> bool:
+    manifest_path = dbt_project.manifest_path
+    if not manifest_path.exists():
+        return True
+    built = manifest_path.stat().st_mtime
+    sources = [p for d in (DBT_PROJECT_DIR, SEEDS_DIR) for p in d.rglob("*") if "target" not in p.parts]
+    return any(p.stat().st_mtime > built for p in sources if p.is_file() and p.suffix in {".sql", ".yml", ".csv"})
+
+
+def prepare_manifest(force: bool = False) -> None:
+    """``dbt parse`` writes target/manifest.json, which the asset graph is read from, when a model,
+    test, YAML or seed is newer than it (or ``force``).
+
+    Parsed with the dbt of this venv: dagster-dbt's own preparer looks for ``dbt`` on PATH,
+    which a fresh ``make run`` (no activated venv) does not have."""
+    export_warehouse_env()
+    if force or manifest_is_stale():
+        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+
+
+def manifest() -> dict[str, Any]:
+    """The parsed manifest (parsed first when stale)."""
+    prepare_manifest()
+    return json.loads(dbt_project.manifest_path.read_text())
+
+
+def project_vars() -> dict[str, Any]:
+    """The vars of dbt/dbt_project.yml, as the dbt build in the job uses them (it passes no --vars)."""
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
