@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 
 from dagster_project.config import FEEDS_DIR, PROJECT_ROOT, paths
-from dagster_project.quality.gx_suites import SHOWN_PLACEHOLDER, dbt_project_vars, shown
+from dagster_project.quality.gx_suites import SHOWN_PLACEHOLDER, shown
+from dagster_project.transform.dbt_project import project_vars
 from tests.audit.chromium import pixels_of, rendered_text, screenshot
 from tests.conftest import read_db
 
@@ -178,7 +179,7 @@ def test_the_audit_trail_names_the_deliveries_and_the_query_behind_each_check(de
     assert placeholders == ["gx_contact_values_unmapped"]
     for name in placeholders:
         suites[name] = SHOWN_PLACEHOLDER.sub(lambda m: shown(m.group(1)), suites[name])
-    min_cell_size = str(dbt_project_vars()["min_cell_size"])
+    min_cell_size = str(project_vars()["min_cell_size"])
     with_var = sorted(name for name, query in suites.items() if "{var(min_cell_size)}" in query)
     assert with_var == ["gx_mart_resolution_impact", "gx_mart_satisfaction_index"], with_var
     suites = {name: query.replace("{var(min_cell_size)}", min_cell_size) for name, query in suites.items()}
