@@ -104,8 +104,10 @@ def _ts(feed, canonical: str) -> str:
 
 def _seconds(feed, canonical: str) -> str:
     c = _col(feed, canonical)
-    return (f"coalesce(try_cast({c} as double), try_cast(split_part({c}, ':', 1) as double) * 3600"
-            f" + try_cast(split_part({c}, ':', 2) as double) * 60 + try_cast(split_part({c}, ':', 3) as double))")  # fmt: skip
+    return (
+        f"coalesce(try_cast({c} as double), try_cast(split_part({c}, ':', 1) as double) * 3600"
+        f" + try_cast(split_part({c}, ':', 2) as double) * 60 + try_cast(split_part({c}, ':', 3) as double))"
+    )
 
 
 def floor(project: Path, landing: Path, con: duckdb.DuckDBPyConnection) -> None:
@@ -130,10 +132,11 @@ def _floor_feed(feed, files: list[Path], con: duckdb.DuckDBPyConnection) -> None
         con.execute(f"""insert into contacts select '{a}', {_col(feed, "contact_id")}, {_ts(feed, "opened_at")},
             {_col(feed, "service_code")}, {_col(feed, "channel_code")}, {_col(feed, "reason_code")},
             {_seconds(feed, "queue_wait_seconds")}, {_seconds(feed, "handle_seconds")}, {_col(feed, "outcome")}
-            from {source}""")  # fmt: skip
+            from {source}""")
     elif feed.kind == "web_analytics":
-        con.execute(f"""insert into web select '{a}', try_strptime(cast({_col(feed, "report_date")} as varchar), '{feed.date_format}'),
-            {_col(feed, "device")}, try_cast({_col(feed, "visits")} as bigint) from {source}""")  # fmt: skip
+        con.execute(f"""insert into web select '{a}', try_strptime(cast({_col(feed, "report_date")} as varchar),
+            '{feed.date_format}'),
+            {_col(feed, "device")}, try_cast({_col(feed, "visits")} as bigint) from {source}""")
     else:
         cols = ", ".join(f'"{c}"' for c in feed.answer_columns())
         con.execute(f"""insert into answers select '{a}', response_id, submitted_at, service_code, channel_label,
@@ -141,7 +144,7 @@ def _floor_feed(feed, files: list[Path], con: duckdb.DuckDBPyConnection) -> None
                 unpivot (select {_col(feed, "response_id")} as response_id, {_ts(feed, "submitted_at")} as submitted_at,
                     {_col(feed, "service_code")} as service_code, {_col(feed, "channel_code")} as channel_label, {cols}
                     from {source})
-                on {cols} into name question_code value answer_value)""")  # fmt: skip
+                on {cols} into name question_code value answer_value)""")
 
 
 # ---------------------------------------------------------------- the naive pandas path
@@ -172,32 +175,49 @@ def pandas_path(project: Path, landing: Path, con: duckdb.DuckDBPyConnection) ->
             else:
                 df = pd.read_csv(path, sep=feed.delimiter, dtype=str, keep_default_na=False, encoding=feed.encoding)
             if feed.kind == "contacts":
-                out = pd.DataFrame({
-                    "agency_code": a, "contact_id": col(df, feed, "contact_id"),
-                    "opened_at": pd.to_datetime(col(df, feed, "opened_at"), format=feed.timestamp_format, errors="coerce"),
-                    "service_code": col(df, feed, "service_code"), "channel_label": col(df, feed, "channel_code"),
-                    "reason": col(df, feed, "reason_code"),
-                    "queue_wait_seconds": seconds(col(df, feed, "queue_wait_seconds")),
-                    "handle_seconds": seconds(col(df, feed, "handle_seconds")), "outcome": col(df, feed, "outcome"),
-                })  # fmt: skip
+                out = pd.DataFrame(
+                    {
+                        "agency_code": a,
+                        "contact_id": col(df, feed, "contact_id"),
+                        "opened_at": pd.to_datetime(
+                            col(df, feed, "opened_at"), format=feed.timestamp_format, errors="coerce"
+                        ),
+                        "service_code": col(df, feed, "service_code"),
+                        "channel_label": col(df, feed, "channel_code"),
+                        "reason": col(df, feed, "reason_code"),
+                        "queue_wait_seconds": seconds(col(df, feed, "queue_wait_seconds")),
+                        "handle_seconds": seconds(col(df, feed, "handle_seconds")),
+                        "outcome": col(df, feed, "outcome"),
+                    }
+                )
                 con.register("frame", out)
                 con.execute("insert into contacts select * from frame")
             elif feed.kind == "web_analytics":
-                out = pd.DataFrame({
-                    "agency_code": a,
-                    "report_date": pd.to_datetime(col(df, feed, "report_date"), format=feed.date_format, errors="coerce"),
-                    "device": col(df, feed, "device"), "visits": pd.to_numeric(col(df, feed, "visits"), errors="coerce"),
-                })  # fmt: skip
+                out = pd.DataFrame(
+                    {
+                        "agency_code": a,
+                        "report_date": pd.to_datetime(
+                            col(df, feed, "report_date"), format=feed.date_format, errors="coerce"
+                        ),
+                        "device": col(df, feed, "device"),
+                        "visits": pd.to_numeric(col(df, feed, "visits"), errors="coerce"),
+                    }
+                )
                 con.register("frame", out)
                 con.execute("insert into web select * from frame")
             else:
-                wide = pd.DataFrame({
-                    "agency_code": a, "response_id": col(df, feed, "response_id"),
-                    "submitted_at": pd.to_datetime(col(df, feed, "submitted_at"), format=feed.timestamp_format,
-                                                   errors="coerce"),
-                    "service_code": col(df, feed, "service_code"), "channel_label": col(df, feed, "channel_code"),
-                    **{c: df[c] for c in feed.answer_columns()},
-                })  # fmt: skip
+                wide = pd.DataFrame(
+                    {
+                        "agency_code": a,
+                        "response_id": col(df, feed, "response_id"),
+                        "submitted_at": pd.to_datetime(
+                            col(df, feed, "submitted_at"), format=feed.timestamp_format, errors="coerce"
+                        ),
+                        "service_code": col(df, feed, "service_code"),
+                        "channel_label": col(df, feed, "channel_code"),
+                        **{c: df[c] for c in feed.answer_columns()},
+                    }
+                )
                 long = wide.melt(id_vars=wide.columns[:5].tolist(), var_name="question_code", value_name="answer_value")
                 long = long[long["answer_value"] != ""]
                 con.register("frame", long)
@@ -220,13 +240,24 @@ def main() -> None:
         (floor if args.path == "floor" else pandas_path)(args.project, args.landing, con)
         con.execute(MART_SQL.format(seeds=args.project / "seeds"))
         seconds = time.perf_counter() - t
-        counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in
-                  ["answers", "contacts", "web", "mart_cx_quarterly", "mart_contact_center", "mart_web_monthly"]}  # fmt: skip
+        counts = {
+            t: con.execute(f"select count(*) from {t}").fetchone()[0]
+            for t in ["answers", "contacts", "web", "mart_cx_quarterly", "mart_contact_center", "mart_web_monthly"]
+        }
         (respondents,) = con.execute("select count(distinct (agency_code, response_id)) from answers").fetchone()
         con.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"path": args.path, "seconds": seconds, "source_rows": respondents + counts["contacts"]
-                      + counts["web"], "counts": counts, "peak_mb": peak}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "path": args.path,
+                "seconds": seconds,
+                "source_rows": respondents + counts["contacts"] + counts["web"],
+                "counts": counts,
+                "peak_mb": peak,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

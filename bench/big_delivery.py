@@ -43,16 +43,19 @@ def _rows_sql(n: int) -> str:
     """n call records in file order, as the lines of the file (one varchar column)."""
     return f"""
     select concat_ws('|',
-        'S{PERIOD[2:4]}{PERIOD[5:]}' || lpad(cast(case when i % {DUPLICATE_EVERY} = 0 then i - 1 else i end as varchar), 9, '0'),
+        'S{PERIOD[2:4]}{PERIOD[5:]}' || lpad(cast(case when i % {DUPLICATE_EVERY} = 0 then i - 1 else i end as
+            varchar), 9, '0'),
         case when i % {BAD_EVERY} = 0 then '{PERIOD}-45 25:00:00'
-             else strftime(timestamp '{PERIOD}-01 08:00:00' + to_seconds(cast(cast(hash(i, 1) >> 1 as bigint) % (31 * 86400) as bigint)),
+             else strftime(timestamp '{PERIOD}-01 08:00:00' + to_seconds(cast(cast(hash(i, 1) >> 1 as bigint) %
+                 (31 * 86400) as bigint)),
                            '%Y-%m-%d %H:%M:%S') end,
         ['National 800', 'Field Office Phone'][1 + cast(hash(i, 2) >> 1 as bigint) % 2],
         ['BENEFIT_STATUS', 'SSN_CARD', 'ADDRESS_CHANGE', 'PAYMENT'][1 + cast(hash(i, 3) >> 1 as bigint) % 4],
         'C' || lpad(cast(cast(hash(i, 4) >> 1 as bigint) % {max(20, n // 3)} as varchar), 7, '0'),
         cast(cast(hash(i, 5) >> 1 as bigint) % 900 as varchar),
         cast(cast(hash(i, 6) >> 1 as bigint) % 1200 as varchar),
-        ['RESOLVED', 'RESOLVED', 'RESOLVED', 'TRANSFERRED', 'IVR_SELF_SERVICE', 'ABANDONED'][1 + cast(hash(i, 7) >> 1 as bigint) % 6]
+        ['RESOLVED', 'RESOLVED', 'RESOLVED', 'TRANSFERRED', 'IVR_SELF_SERVICE', 'ABANDONED'][1 + cast(hash(i, 7)
+            >> 1 as bigint) % 6]
     ) as line
     from range(1, {n + 1}) as r(i) order by i"""
 
@@ -152,8 +155,13 @@ def child(landing: Path, path: Path) -> None:
     t = time.perf_counter()
     try:
         (outcome,) = load_files(con, spec, [path], landing, "bench")
-        result.update(status=outcome.status, rows_in=outcome.rows_in, rows_loaded=outcome.rows_loaded,
-                      rows_quarantined=outcome.rows_quarantined, reason=outcome.reason)  # fmt: skip
+        result.update(
+            status=outcome.status,
+            rows_in=outcome.rows_in,
+            rows_loaded=outcome.rows_loaded,
+            rows_quarantined=outcome.rows_quarantined,
+            reason=outcome.reason,
+        )
         result["raw_rows"] = con.execute("select count(*) from raw.contacts").fetchone()[0]
     except Exception as exc:  # the failure is the finding: report it, do not hide it
         result.update(status="error", reason=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
@@ -189,8 +197,12 @@ def main() -> None:
         count_s = time.perf_counter() - t
         assert counted == records, (counted, records)
 
-        env = {**os.environ, "CXW_DATA_DIR": str(data), "CXW_DUCKDB_MEMORY_LIMIT": args.memory_limit,
-               "PYTHONPATH": str(BENCH.parent)}  # fmt: skip
+        env = {
+            **os.environ,
+            "CXW_DATA_DIR": str(data),
+            "CXW_DUCKDB_MEMORY_LIMIT": args.memory_limit,
+            "PYTHONPATH": str(BENCH.parent),
+        }
         for name in ("CXW_WAREHOUSE_PATH", "CXW_DUCKDB_TEMP_DIR", "CXW_LANDING_DIR"):
             env.pop(name, None)
         os.environ.update(CXW_DATA_DIR=str(data))
@@ -199,8 +211,11 @@ def main() -> None:
         t = time.perf_counter()
         process = subprocess.Popen(
             [sys.executable, __file__, "--child", str(landing), str(path)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         sampler = Sampler(process.pid, temp_dirs(data))
         sampler.start()
         output, _ = process.communicate()
@@ -218,12 +233,16 @@ def main() -> None:
     print(f"load seconds               {r['seconds']:>14.1f}  (subprocess wall {wall:.1f} s)")
     print(f"outcome                    {r['status']:>14}  {r.get('reason') or ''}")
     if r["status"] == "loaded":
-        print(f"rows loaded / quarantined  {r['rows_loaded']:>14,} / {r['rows_quarantined']:,}"
-              f"  (raw.contacts holds {r['raw_rows']:,})")  # fmt: skip
+        print(
+            f"rows loaded / quarantined  {r['rows_loaded']:>14,} / {r['rows_quarantined']:,}"
+            f"  (raw.contacts holds {r['raw_rows']:,})"
+        )
     print(f"peak RSS (process tree)    {sampler.peak_rss / 2**20:>11,.0f} MB")
     print(f"peak temp-dir bytes        {sampler.peak_temp:>14,}  ({r['temp_directory'] or 'no temp directory'})")
-    print(f"count_records (Python)     {count_s:>14.1f} s  (gunzip alone {gunzip_s:.1f} s;"
-          f" {count_s / r['seconds']:.0%} of the load)")  # fmt: skip
+    print(
+        f"count_records (Python)     {count_s:>14.1f} s  (gunzip alone {gunzip_s:.1f} s;"
+        f" {count_s / r['seconds']:.0%} of the load)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,16 @@ def main() -> None:
         landing = Path(tmp) / "landing"
         path = landing / "IRS/toll_free/irs_tollfree_2025-10.csv"
         t = time.perf_counter()
-        rows = call_center_rows(random.Random(1), date(2025, 10, 1), args.rows,
-                                reasons=["Refund status", "Notice received", "Payment plan"],
-                                queues=["Accounts Management"], hms=True, stamp="%m/%d/%Y %H:%M:%S", prefix="B")  # fmt: skip
+        rows = call_center_rows(
+            random.Random(1),
+            date(2025, 10, 1),
+            args.rows,
+            reasons=["Refund status", "Notice received", "Payment plan"],
+            queues=["Accounts Management"],
+            hms=True,
+            stamp="%m/%d/%Y %H:%M:%S",
+            prefix="B",
+        )
         _write_csv(path, HEADER, rows)
         print(f"generated {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
 

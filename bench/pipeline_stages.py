@@ -4,8 +4,9 @@
 
 Runs the real build_warehouse job (all partitions, as `make run` does; or one agency x month
 partition, as the landing sensor does) into --data (default: a fresh temporary directory), on
-the demo deliveries or on --landing, and prints each stage's seconds and share of the wall time. Stage times are Dagster's step timings; the dbt step is split into
-model/seed time and test time with dbt's own run_results.json. Gates = GX checks + dbt tests.
+the demo deliveries or on --landing, and prints each stage's seconds and share of the wall time.
+Stage times are Dagster's step timings; the dbt step is split into model/seed time and test time
+with dbt's own run_results.json. Gates = GX checks + dbt tests.
 """
 
 from __future__ import annotations
@@ -102,8 +103,10 @@ def print_stages(s: Stages) -> None:
     ]:
         print(f"{name:<34}{secs:>9.1f}{secs / s.wall:>8.0%}")
     print(f"{'full build (wall)':<34}{s.wall:>9.1f}")
-    print(f"gates (GX + dbt tests) = {s.gates:.1f} s = {s.gates / s.wall:.0%} of the full build;"
-          f" {s.rows_in:,} source rows; build {'succeeded' if s.success else 'FAILED'}")  # fmt: skip
+    print(
+        f"gates (GX + dbt tests) = {s.gates:.1f} s = {s.gates / s.wall:.0%} of the full build;"
+        f" {s.rows_in:,} source rows; build {'succeeded' if s.success else 'FAILED'}"
+    )
     print(f"peak RSS of the process tree: {s.peak_mb:.0f} MB (Dagster process alone {s.peak_self_mb:.0f} MB)")
 
 

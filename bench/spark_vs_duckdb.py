@@ -32,14 +32,35 @@ from dagster_project.scale_out.measure import Measured, run_measured  # noqa: E4
 def duckdb_build(warehouse: Path, work: Path) -> Measured:
     dbt = Path(sys.executable).parent / "dbt"
     env = {**os.environ, "CXW_DBT_DUCKDB_PATH": str(warehouse), "CXW_WINDOW_AGENCIES": "", "CXW_WINDOW_PERIODS": ""}
-    cmd = [str(dbt), "build", "--full-refresh", "--target", "duckdb", "--project-dir", str(DBT_PROJECT_DIR),
-           "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(work / "duckdb-target")]  # fmt: skip
+    cmd = [
+        str(dbt),
+        "build",
+        "--full-refresh",
+        "--target",
+        "duckdb",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(work / "duckdb-target"),
+    ]
     return run_measured(cmd, env=env)
 
 
 def spark_build(warehouse: Path, work: Path) -> Measured:
-    cmd = [sys.executable, "-m", "dagster_project.scale_out.spark", "--warehouse", str(warehouse),
-           "--spark-dir", str(work / "spark"), "--fresh", "--export-marts", str(work / "spark-marts")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster_project.scale_out.spark",
+        "--warehouse",
+        str(warehouse),
+        "--spark-dir",
+        str(work / "spark"),
+        "--fresh",
+        "--export-marts",
+        str(work / "spark-marts"),
+    ]
     return run_measured(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 

@@ -101,8 +101,12 @@ def _add_deliveries_parser(sub) -> None:
             "--file", help="the file as listed (e.g. SSA/call_center/ssa_800_calls_2025-07.psv) or a sha256 prefix"
         )
         if action == "list":
-            p.add_argument("--status", action="append", choices=("loaded", "held", "rejected", "superseded", "purged"),
-                           help="only deliveries with this status (repeatable)")  # fmt: skip
+            p.add_argument(
+                "--status",
+                action="append",
+                choices=("loaded", "held", "rejected", "superseded", "purged"),
+                help="only deliveries with this status (repeatable)",
+            )
         else:
             p.add_argument("--reason", required=action != "release", default="", help="why: kept in the audit trail")
 

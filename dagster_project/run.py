@@ -32,14 +32,14 @@ LAYERS = {
         "raw.survey_count_points",
         "raw.contacts",
         "raw.web_analytics",
-    ],  # fmt: skip
+    ],
     "quarantine": ["quarantine.rejected_rows", "quarantine.rejected_files"],
     "staging": [
         "staging.stg_surveys__responses",
         "staging.stg_surveys__counts",
         "staging.stg_contacts__contacts",
         "staging.stg_web__analytics",
-    ],  # fmt: skip
+    ],
     "marts": ["marts.fct_survey_response", "marts.mart_cx_quarterly"],
 }
 
@@ -111,8 +111,11 @@ def layer_counts(warehouse: Path) -> dict[str, int]:
             for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
         }
         # a first build stopped by a blocking check has no staging or marts yet: say 0, do not crash
-        return {t: con.execute(f"select count(*) from {t}").fetchone()[0] if t in present else 0
-                for ts in LAYERS.values() for t in ts}  # fmt: skip
+        return {
+            t: con.execute(f"select count(*) from {t}").fetchone()[0] if t in present else 0
+            for ts in LAYERS.values()
+            for t in ts
+        }
     finally:
         con.close()
 
@@ -130,7 +133,8 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
                 " filter (where status = 'held') from raw.ingest_log where status <> 'skipped'"
             ).fetchone()
             held_by = con.execute(
-                "select agency_code, count(distinct file_sha256), string_agg(distinct status_by, ', ' order by status_by)"
+                "select agency_code, count(distinct file_sha256), string_agg(distinct status_by, ', ' order by "
+                "status_by)"
                 " from raw.ingest_log where status = 'held' group by 1 order by 1"
             ).fetchall()
         finally:
@@ -142,8 +146,10 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
                 "   see: .venv/bin/cxw deliveries list --status held"
             )
             for agency, n, by in held_by:
-                lines.append(f"  {agency}: {n} file(s) held by {by}. After the fix: .venv/bin/cxw deliveries release "
-                             f"--agency {agency}   (or drop them: cxw deliveries purge --agency {agency} --reason ...)")  # fmt: skip
+                lines.append(
+                    f"  {agency}: {n} file(s) held by {by}. After the fix: .venv/bin/cxw deliveries release "
+                    f"--agency {agency}   (or drop them: cxw deliveries purge --agency {agency} --reason ...)"
+                )
         for table, n in layer_counts(p.warehouse).items():
             lines.append(f"  {table:<40} {n:>9,} rows")
     lines.append(f"checks: {len(evaluations) - len(failed)} passed, {len(failed)} failed")

@@ -24,8 +24,14 @@ class ProjectCopy:
 
     def run(self, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
         """``python -m <args>`` in the copy (e.g. ``dagster_project.run``, ``dagster_project.cli ...``)."""
-        return subprocess.run([sys.executable, "-m", *args], cwd=self.project, env=self.env, capture_output=True,
-                              text=True, timeout=timeout)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     @property
     def published(self) -> Path:
@@ -38,8 +44,12 @@ def copy_project(root: Path) -> ProjectCopy:
     for name in COPIED:
         src = PROJECT_ROOT / name
         shutil.copytree(src, project / name, ignore=ignore) if src.is_dir() else shutil.copy(src, project / name)
-    env = {**os.environ, "CXW_DATA_DIR": str(root / "data"), "DAGSTER_HOME": str(root / "dagster_home"),
-           "PYTHONPATH": str(project)}  # fmt: skip
+    env = {
+        **os.environ,
+        "CXW_DATA_DIR": str(root / "data"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "PYTHONPATH": str(project),
+    }
     for key in ("CXW_FEEDS_DIR", "CXW_WAREHOUSE_PATH", "CXW_LANDING_DIR", "CXW_PUBLISHED_DIR", "CXW_AUDIT_DIR"):
         env.pop(key, None)
     (root / "dagster_home").mkdir()

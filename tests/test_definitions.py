@@ -13,11 +13,19 @@ def test_lineage_from_landing_to_published():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {
-        "raw/survey_responses", "raw/survey_answers", "raw/contacts", "raw/web_analytics",
-        "staging/stg_surveys__responses", "staging/stg_contacts__contacts", "staging/stg_web__analytics",
-        "marts/fct_survey_response", "marts/mart_cx_quarterly", "published/bi_snapshot",
-        "reference/survey_questions", "reference/channel_synonyms",
-    } <= keys  # fmt: skip
+        "raw/survey_responses",
+        "raw/survey_answers",
+        "raw/contacts",
+        "raw/web_analytics",
+        "staging/stg_surveys__responses",
+        "staging/stg_contacts__contacts",
+        "staging/stg_web__analytics",
+        "marts/fct_survey_response",
+        "marts/mart_cx_quarterly",
+        "published/bi_snapshot",
+        "reference/survey_questions",
+        "reference/channel_synonyms",
+    } <= keys
     parents = lambda k: {p.to_user_string() for p in graph.get(_key(k)).parent_keys}  # noqa: E731
     # raw.ingest_log: staging leaves out the rows of held deliveries (cxw deliveries hold)
     assert parents("staging/stg_surveys__responses") == {"raw/survey_responses", "raw/ingest_log"}

@@ -188,11 +188,12 @@ def test_every_published_table_equals_the_working_one_and_every_parquet_its_tabl
         con.execute(f"attach '{demo_build.published}' as snapshot (read_only)")
         mismatched = []
         tables = [
-            t for (t,) in con.execute(
+            t
+            for (t,) in con.execute(
                 "select table_name from duckdb_tables() where database_name = 'snapshot' and schema_name = 'marts'"
                 " order by 1"
             ).fetchall()
-        ]  # fmt: skip
+        ]
         for t in tables:
             got = compare_both_ways(con, f"snapshot.marts.{t}", f"working.marts.{t}")
             if got[:2] != (0, 0) or got[2] != got[3]:
@@ -203,11 +204,12 @@ def test_every_published_table_equals_the_working_one_and_every_parquet_its_tabl
             con.execute(f"attach '{db}' as pub (read_only)")
             parquet = {p.stem: p for p in (folder / "parquet").glob("*.parquet")}
             in_db = {
-                t for (t,) in con.execute(
+                t
+                for (t,) in con.execute(
                     "select table_name from duckdb_tables() where database_name = 'pub' and schema_name = 'marts'"
                 ).fetchall()
                 if t.startswith("mart_") or (t.startswith("fct_") and folder != demo_build.published.parent)
-            }  # fmt: skip
+            }
             assert set(parquet) == in_db, folder
             for name, path in sorted(parquet.items()):
                 got = compare_both_ways(con, f"pub.marts.{name}", f"read_parquet('{path}')")
@@ -335,12 +337,17 @@ def test_a_failed_blocking_check_stops_publish_and_keeps_the_last_snapshot(faile
     # every published file (snapshot, Parquet, agency slices and theirs) as it was before the run:
     # same bytes, and not swapped in anew
     after = file_states(data / "published")
-    marts = read_db(data / "warehouse" / "cx.duckdb", "select table_name from duckdb_tables()"
-                    " where schema_name = 'marts' and starts_with(table_name, 'mart_')")  # fmt: skip
+    marts = read_db(
+        data / "warehouse" / "cx.duckdb",
+        "select table_name from duckdb_tables() where schema_name = 'marts' and starts_with(table_name, 'mart_')",
+    )
     assert {f for f in after if f.startswith("parquet/")} == {f"parquet/{m}.parquet" for (m,) in marts}
     assert len([f for f in after if f.startswith("agencies/") and f.endswith(".duckdb")]) == 7
-    changed = sorted(f for f in after.keys() | failed_build.published_before.keys()
-                     if after.get(f) != failed_build.published_before.get(f))  # fmt: skip
+    changed = sorted(
+        f
+        for f in after.keys() | failed_build.published_before.keys()
+        if after.get(f) != failed_build.published_before.get(f)
+    )
     assert changed == []
     assert (data / "published" / "cx_warehouse.duckdb").read_bytes() == failed_build.snapshot_before
     published = [m.asset_key for m in result.get_asset_materialization_events()]

@@ -335,8 +335,12 @@ def hostile_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     leaks += scan_tree(data / "audit")
     leaks += scan_tree(home)
     leaks += scan_tree(DBT_PROJECT_DIR / "target", since=started)
-    for name, text in (("console", console.getvalue()), ("python logs", "\n".join(records.lines)),
-                       ("dbt.log", dbt_log_text), ("validate-feed", validated)):  # fmt: skip
+    for name, text in (
+        ("console", console.getvalue()),
+        ("python logs", "\n".join(records.lines)),
+        ("dbt.log", dbt_log_text),
+        ("validate-feed", validated),
+    ):
         leaks += [_where(name, n) for n in sorted(_found(text))]
     searched = {"console": console.getvalue(), "validate-feed": validated}
     searched["compute logs"] = "\n".join(p.read_text() for p in home.glob("storage/*/compute_logs/*.err"))

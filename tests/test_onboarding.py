@@ -33,8 +33,12 @@ REQUESTS = FORMATS / "open311_requests" / "requests_2024-11.json"
 A11_GRID = FORMATS / "a11_counts_grid" / "a11_cx_fy2019_fy2023_2023-09.csv"
 EASTERN, CENTRAL = ZoneInfo("America/New_York"), ZoneInfo("America/Chicago")
 DRIVERS = ["satisfaction", "trust", "effectiveness", "ease", "efficiency", "transparency", "employee"]  # q1..q7
-SBA_WORDING = {"caller hung up": "abandoned", "transferred to agency": "transferred",
-               "information provided": "information_given", "resolved": "resolved"}  # fmt: skip
+SBA_WORDING = {
+    "caller hung up": "abandoned",
+    "transferred to agency": "transferred",
+    "information provided": "information_given",
+    "resolved": "resolved",
+}
 
 FEEDS = {
     "SBA": """\
@@ -98,7 +102,8 @@ feeds:
 }
 SEED_ROWS = {
     "agencies.csv": [
-        "SBA,Small Business Administration,Small Business Administration,federal,1953-07-30,9999-12-31,America/New_York",
+        "SBA,Small Business Administration,Small Business "
+        "Administration,federal,1953-07-30,9999-12-31,America/New_York",
         "CHI311,Chicago 311,City of Chicago,city,2000-01-01,9999-12-31,America/Chicago",
         "PPT,Passport Services (A-11 history),Department of State,federal,1999-10-01,9999-12-31,America/New_York",
     ],

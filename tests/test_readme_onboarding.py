@@ -72,8 +72,12 @@ def onboarded(tmp_path_factory):
     built = copy.run("dagster_project.run")
     partitions = subprocess.run(
         [sys.executable, "-c", "from dagster_project.partitions import agencies; print(','.join(agencies()))"],
-        cwd=copy.project, env=copy.env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=copy.project,
+        env=copy.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return example, copy, validated, built, partitions
 
 
@@ -107,9 +111,16 @@ def test_the_readme_feed_loads_and_publishes_the_call(onboarded):
         "select contact_id, opened_at, service_code, queue_wait_seconds, handle_seconds, outcome, channel_code"
         " from marts.fct_contact where agency_code = 'SBA'",
     )
-    assert fact == [(
-        call["CallRef"], datetime(2025, 9, 2, 13, 14), call["Line"], int(call["Hold secs"]),
-        int(call["Talk secs"]) + int(call["Wrap secs"]), "resolved", "phone",
-    )]  # fmt: skip
+    assert fact == [
+        (
+            call["CallRef"],
+            datetime(2025, 9, 2, 13, 14),
+            call["Line"],
+            int(call["Hold secs"]),
+            int(call["Talk secs"]) + int(call["Wrap secs"]),
+            "resolved",
+            "phone",
+        )
+    ]
     slice_db = copy.data / "published" / "agencies" / "SBA" / "cx_SBA.duckdb"
     assert read_db(slice_db, "select count(*), min(contact_id) from marts.fct_contact") == [(1, call["CallRef"])]

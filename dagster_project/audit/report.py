@@ -39,7 +39,8 @@ h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-t
 table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: 14px; }
 th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #dfe1e2; vertical-align: top; }
 td { overflow-wrap: break-word; } th { background: #f0f0f0; white-space: nowrap; }
-details { margin: .5rem 0 1rem; } summary { cursor: pointer; color: #005ea2; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+details { margin: .5rem 0 1rem; } summary { cursor: pointer; color: #005ea2; } td.n
+    { text-align: right; font-variant-numeric: tabular-nums; }
 .badge { display: inline-block; padding: .1rem .55rem; border-radius: .25rem; font-weight: 600; color: #fff; }
 .pass { background: #00a91c; } .fail { background: #d83933; } .warn { background: #936f38; }
 .banner { padding: .8rem 1rem; border-radius: .3rem; margin: 1rem 0; font-size: 1.05rem; }
@@ -91,8 +92,16 @@ def write_run_report(run_id: str, run_status: str, docs_built: bool, warehouse: 
 
 
 def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> dict:
-    facts: dict = {"deliveries": [], "holdings": [], "rejected_files": [], "quarantine": [], "quarantined_total": 0,
-                   "checks": [], "held": [], "actions": []}  # fmt: skip
+    facts: dict = {
+        "deliveries": [],
+        "holdings": [],
+        "rejected_files": [],
+        "quarantine": [],
+        "quarantined_total": 0,
+        "checks": [],
+        "held": [],
+        "actions": [],
+    }
     facts["published_run"], facts["published_at"] = None, None
     if published_db.exists():
         with duckdb.connect(str(published_db), read_only=True) as pub:
@@ -109,11 +118,13 @@ def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> dict:
             facts["deliveries"] = con.execute(
                 "select agency_code, feed_name, source_file, status, rows_in, rows_loaded, rows_quarantined,"
                 " coalesce(rows_excluded, 0), concat_ws('; ', reason, 'excluded by rule: ' || excluded_by),"
-                " file_sha256, period, coalesce(encoding, '') from raw.ingest_log where run_id = ? order by 1, 2, 3, 11",
+                " file_sha256, period, coalesce(encoding, '') from raw.ingest_log where run_id = ? order by 1, "
+                "2, 3, 11",
                 [run_id],
             ).fetchall()
             facts["holdings"] = con.execute(
-                "select agency_code, feed_name, count(distinct file_sha256), min(period), max(period), sum(rows_loaded),"
+                "select agency_code, feed_name, count(distinct file_sha256), min(period), max(period), "
+                "sum(rows_loaded),"
                 " sum(rows_quarantined), strftime(max(loaded_at), '%Y-%m-%d %H:%M') from raw.ingest_log"
                 " where status = 'loaded' and superseded_by is null group by 1, 2 order by 1, 2"
             ).fetchall()
@@ -156,23 +167,35 @@ def _run_page(s: dict, facts: dict, docs_built: bool) -> str:
     e = html.escape
     blocking = [c for c in facts["checks"] if not c[3] and c[4] == "ERROR"]
     if s["published"]:
-        verdict = ("pass", f"Published: every blocking check passed; the warehouse snapshot and Parquet files "
-                           f"were replaced at {facts['published_at']:%Y-%m-%d %H:%M:%S} UTC.")  # fmt: skip
+        verdict = (
+            "pass",
+            f"Published: every blocking check passed; the warehouse snapshot and Parquet files "
+            f"were replaced at {facts['published_at']:%Y-%m-%d %H:%M:%S} UTC.",
+        )
     elif blocking:
         names = ", ".join(f"{c[1]} on {c[0]}" for c in blocking[:5]) + (" and more" if len(blocking) > 5 else "")
         kept = f"run {facts['published_run']}" if facts["published_run"] else "nothing published yet"
-        verdict = ("fail", f"Not published: {len(blocking)} blocking check(s) failed ({names}). "
-                           f"The previously published data is unchanged ({kept}).")  # fmt: skip
+        verdict = (
+            "fail",
+            f"Not published: {len(blocking)} blocking check(s) failed ({names}). "
+            f"The previously published data is unchanged ({kept}).",
+        )
     else:
         verdict = ("fail", f"Not published: the run ended with status {s['status']} before publishing.")
     held_agencies = sorted({h[0] for h in facts["held"]})
     if facts["held"] and s["published"]:
-        verdict = (verdict[0], verdict[1] + f" Held deliveries of {', '.join(held_agencies)} are left out of every "
-                   "figure until released (see Held deliveries below): the other agencies' new data is published.")  # fmt: skip
+        verdict = (
+            verdict[0],
+            verdict[1] + f" Held deliveries of {', '.join(held_agencies)} are left out of every "
+            "figure until released (see Held deliveries below): the other agencies' new data is published.",
+        )
     held_now = sorted({h[0] for h in facts["held"] if h[5] and s["run_id"] in h[5]})
     if held_now and not s["published"]:
-        verdict = (verdict[0], verdict[1] + f" These failures were pinned on {', '.join(held_now)}: their unpublished "
-                   "deliveries are now held and the warehouse is built again without them.")  # fmt: skip
+        verdict = (
+            verdict[0],
+            verdict[1] + f" These failures were pinned on {', '.join(held_now)}: their unpublished "
+            "deliveries are now held and the warehouse is built again without them.",
+        )
     agencies = sorted({d[0] for d in facts["deliveries"]})
     parts = [
         f"<h1>Audit summary: run <code>{e(s['run_id'])}</code></h1>",
@@ -320,8 +343,16 @@ def _failed_checks(checks: list[tuple]) -> list[str]:
             # described again here when it may be personal data: a trail row may predate safe_result
             safe = safe_result({"sample": f.get("sample") or []}, f.get("kwargs") or {})["sample"]
             sample = ", ".join(map(str, safe)) or f.get("error") or ""
-            rows.append([_badge(False, c[4]), c[0], c[1], f"{what} ({target})" if target else what,
-                         f.get("unexpected_count", c[6]), sample])  # fmt: skip
+            rows.append(
+                [
+                    _badge(False, c[4]),
+                    c[0],
+                    c[1],
+                    f"{what} ({target})" if target else what,
+                    f.get("unexpected_count", c[6]),
+                    sample,
+                ]
+            )
     return [
         "<h2>Failed checks</h2>",
         _table(
@@ -329,7 +360,7 @@ def _failed_checks(checks: list[tuple]) -> list[str]:
             rows,
             numeric={4},
             raw={0},
-        ),  # fmt: skip
+        ),
     ]
 
 

@@ -15,8 +15,14 @@ from dagster_project.ingest.contracts import CODE_MAX
 
 IDENTIFYING_COLUMN = re.compile(r"(^|_)(id|key|comment|comments|customer|verbatim|text|record|redacted)(_|$)")
 
-SAMPLED_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "unexpected_list", "observed_value", "details",
-                "sample")  # fmt: skip
+SAMPLED_KEYS = (
+    "partial_unexpected_list",
+    "partial_unexpected_counts",
+    "unexpected_list",
+    "observed_value",
+    "details",
+    "sample",
+)
 
 
 def safe_result(result: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:

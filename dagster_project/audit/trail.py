@@ -68,10 +68,24 @@ def record(con: duckdb.DuckDBPyConnection, records: list[CheckRecord]) -> None:
     for r in records:
         files = source_files(con, r.asset)
         rows_checked = r.rows_checked if r.rows_checked is not None else _table_rows(con, r.asset)
-        rows.append([
-            r.run_id, now, r.asset, r.check_name, r.check_kind, r.severity, r.passed, rows_checked, r.failed_rows,
-            json.dumps(r.details, default=str), r.data_checked, len(files), json.dumps(files), files_digest(files),
-        ])  # fmt: skip
+        rows.append(
+            [
+                r.run_id,
+                now,
+                r.asset,
+                r.check_name,
+                r.check_kind,
+                r.severity,
+                r.passed,
+                rows_checked,
+                r.failed_rows,
+                json.dumps(r.details, default=str),
+                r.data_checked,
+                len(files),
+                json.dumps(files),
+                files_digest(files),
+            ]
+        )
     con.executemany(f"insert into audit.check_results ({COLUMNS}) values ({', '.join('?' * 14)})", rows)
 
 

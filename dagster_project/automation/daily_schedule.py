@@ -9,9 +9,13 @@ from dagster_project.partitions import all_partitions_tags
 
 
 def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    @dg.schedule(job=job, cron_schedule="0 6 * * *", execution_timezone="America/New_York",
-                 default_status=dg.DefaultScheduleStatus.STOPPED,
-                 description="06:00 Eastern: ingest whatever arrived, rebuild, audit, publish.")  # fmt: skip
+    @dg.schedule(
+        job=job,
+        cron_schedule="0 6 * * *",
+        execution_timezone="America/New_York",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="06:00 Eastern: ingest whatever arrived, rebuild, audit, publish.",
+    )
     def daily_build(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         return dg.RunRequest(
             run_key=f"daily-{context.scheduled_execution_time:%Y-%m-%d}",

@@ -52,8 +52,12 @@ def new_file_requests(previous: dict[str, str], found: dict[str, tuple[str, str,
 
 
 def build_landing_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
-               description="Runs the build for each agency x period that received a new or changed file.")  # fmt: skip
+    @dg.sensor(
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Runs the build for each agency x period that received a new or changed file.",
+    )
     def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         previous = json.loads(context.cursor) if context.cursor else {}
         found = scan_landing()

@@ -32,28 +32,72 @@ DEMO_START = date(2025, 7, 1)  # FY2025 Q4 ...
 DEMO_MONTHS = 6  # ... through FY2026 Q1
 
 TOUCHPOINTS_HEADER = [
-    "external_id", "question_1",
-    "positive_effectiveness", "positive_ease", "positive_efficiency", "positive_transparency",
-    "positive_humanity", "positive_employee", "positive_other",
-    "negative_effectiveness", "negative_ease", "negative_efficiency", "negative_transparency",
-    "negative_humanity", "negative_employee", "negative_other",
+    "external_id",
+    "question_1",
+    "positive_effectiveness",
+    "positive_ease",
+    "positive_efficiency",
+    "positive_transparency",
+    "positive_humanity",
+    "positive_employee",
+    "positive_other",
+    "negative_effectiveness",
+    "negative_ease",
+    "negative_efficiency",
+    "negative_transparency",
+    "negative_humanity",
+    "negative_employee",
+    "negative_other",
     "question_4",
-]  # fmt: skip
+]
 TOUCHPOINTS_DRIVERS = ["effectiveness", "ease", "efficiency", "transparency", "humanity", "employee", "other"]
 # Touchpoints channel enum values (cx_collection_details.channel)
 TOUCHPOINTS_CHANNELS = ["computer", "mobile", "phone", "in_person", "live_chat", "email"]
 TOUCHPOINTS_WEIGHTS = [40, 25, 20, 8, 5, 2]  # email is rare: its cells are small and get suppressed
 
 NYC311_HEADER = [
-    "Unique Key", "Created Date", "Closed Date", "Agency", "Agency Name", "Complaint Type", "Descriptor",
-    "Location Type", "Incident Zip", "Incident Address", "Street Name", "Cross Street 1", "Cross Street 2",
-    "Intersection Street 1", "Intersection Street 2", "Address Type", "City", "Landmark", "Facility Type",
-    "Status", "Due Date", "Resolution Description", "Resolution Action Updated Date", "Community Board", "BBL",
-    "Borough", "X Coordinate (State Plane)", "Y Coordinate (State Plane)", "Open Data Channel Type",
-    "Park Facility Name", "Park Borough", "Vehicle Type", "Taxi Company Borough", "Taxi Pick Up Location",
-    "Bridge Highway Name", "Bridge Highway Direction", "Road Ramp", "Bridge Highway Segment", "Latitude",
-    "Longitude", "Location",
-]  # fmt: skip
+    "Unique Key",
+    "Created Date",
+    "Closed Date",
+    "Agency",
+    "Agency Name",
+    "Complaint Type",
+    "Descriptor",
+    "Location Type",
+    "Incident Zip",
+    "Incident Address",
+    "Street Name",
+    "Cross Street 1",
+    "Cross Street 2",
+    "Intersection Street 1",
+    "Intersection Street 2",
+    "Address Type",
+    "City",
+    "Landmark",
+    "Facility Type",
+    "Status",
+    "Due Date",
+    "Resolution Description",
+    "Resolution Action Updated Date",
+    "Community Board",
+    "BBL",
+    "Borough",
+    "X Coordinate (State Plane)",
+    "Y Coordinate (State Plane)",
+    "Open Data Channel Type",
+    "Park Facility Name",
+    "Park Borough",
+    "Vehicle Type",
+    "Taxi Company Borough",
+    "Taxi Pick Up Location",
+    "Bridge Highway Name",
+    "Bridge Highway Direction",
+    "Road Ramp",
+    "Bridge Highway Segment",
+    "Latitude",
+    "Longitude",
+    "Location",
+]
 NYC_AGENCIES = [
     ("NYPD", "New York City Police Department", ["Noise - Residential", "Illegal Parking", "Blocked Driveway"]),
     ("HPD", "Department of Housing Preservation and Development", ["HEAT/HOT WATER", "PLUMBING", "PAINT/PLASTER"]),
@@ -100,8 +144,18 @@ PROFILES = {
     "DOS": AgencyProfile("DOS", 3.9, 900),  # respondents per service x channel x quarter
 }
 DOS_QUESTIONS = ["Trust", "Satisfaction", "Effectiveness", "Ease", "Efficiency", "Transparency", "Employee"]
-DOS_HEADER = ["Reporting Period Start", "Reporting Period End", "Service", "Channel", "Question",
-              "Strongly Disagree", "Disagree", "Neither Agree nor Disagree", "Agree", "Strongly Agree"]  # fmt: skip
+DOS_HEADER = [
+    "Reporting Period Start",
+    "Reporting Period End",
+    "Service",
+    "Channel",
+    "Question",
+    "Strongly Disagree",
+    "Disagree",
+    "Neither Agree nor Disagree",
+    "Agree",
+    "Strongly Agree",
+]
 
 
 def _months(start: date, months: int) -> list[date]:
@@ -128,8 +182,9 @@ def _moment(rng: random.Random, month: date) -> datetime:
     return datetime(month.year, month.month, 1, 8, 0) + timedelta(days=day, seconds=rng.randrange(10 * 3600))
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[object]], *, delimiter: str = ",",
-               encoding: str = "utf-8") -> None:  # fmt: skip
+def _write_csv(
+    path: Path, header: list[str], rows: list[list[object]], *, delimiter: str = ",", encoding: str = "utf-8"
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
@@ -145,8 +200,9 @@ def _channel_shift(channel: str) -> float:
 # ---- surveys ---------------------------------------------------------------------------
 
 
-def touchpoints_rows(rng: random.Random, profile: AgencyProfile, month: date, n: int, *,
-                     thumbs: bool, id_prefix: str) -> list[list[object]]:  # fmt: skip
+def touchpoints_rows(
+    rng: random.Random, profile: AgencyProfile, month: date, n: int, *, thumbs: bool, id_prefix: str
+) -> list[list[object]]:
     """Touchpoints respondent upload: trust question_1, positive_/negative_ driver flags, free text.
 
     ``channel`` and ``submitted_at`` follow the upload columns, as agencies add them when one
@@ -170,14 +226,24 @@ def touchpoints_rows(rng: random.Random, profile: AgencyProfile, month: date, n:
                     flags.append("0")
         when = _moment(rng, month)
         comment = rng.choice(COMMENTS)
-        rows.append([f"{id_prefix}-{month:%Y%m}-{i:05d}", q1, *flags, comment, channel,
-                     when.strftime("%Y-%m-%d %H:%M:%S")])  # fmt: skip
+        rows.append(
+            [f"{id_prefix}-{month:%Y%m}-{i:05d}", q1, *flags, comment, channel, when.strftime("%Y-%m-%d %H:%M:%S")]
+        )
     return rows
 
 
-def wide_likert_rows(rng: random.Random, profile: AgencyProfile, month: date, n: int, *, points: int,
-                     labels: bool, channels: list[str], services: list[str],
-                     stamp: str) -> list[list[object]]:  # fmt: skip
+def wide_likert_rows(
+    rng: random.Random,
+    profile: AgencyProfile,
+    month: date,
+    n: int,
+    *,
+    points: int,
+    labels: bool,
+    channels: list[str],
+    services: list[str],
+    stamp: str,
+) -> list[list[object]]:
     rows = []
     for i in range(n):
         channel = rng.choice(channels)
@@ -189,16 +255,33 @@ def wide_likert_rows(rng: random.Random, profile: AgencyProfile, month: date, n:
             if rng.random() < 0.03:
                 answers[-1] = ""  # item skipped by the respondent
         when = _moment(rng, month)
-        rows.append([f"{profile.code}{month:%y%m}{i:05d}", when.strftime(stamp), rng.choice(services),
-                     channel, *answers, rng.choice(COMMENTS)])  # fmt: skip
+        rows.append(
+            [
+                f"{profile.code}{month:%y%m}{i:05d}",
+                when.strftime(stamp),
+                rng.choice(services),
+                channel,
+                *answers,
+                rng.choice(COMMENTS),
+            ]
+        )
     return rows
 
 
 # ---- contacts and web ------------------------------------------------------------------
 
 
-def call_center_rows(rng: random.Random, month: date, n: int, *, reasons: list[str], queues: list[str],
-                     hms: bool, stamp: str, prefix: str) -> list[list[object]]:  # fmt: skip
+def call_center_rows(
+    rng: random.Random,
+    month: date,
+    n: int,
+    *,
+    reasons: list[str],
+    queues: list[str],
+    hms: bool,
+    stamp: str,
+    prefix: str,
+) -> list[list[object]]:
     rows = []
     customers = [f"C{rng.randrange(10**7):07d}" for _ in range(max(20, n // 3))]
     for i in range(n):
@@ -215,8 +298,18 @@ def call_center_rows(rng: random.Random, month: date, n: int, *, reasons: list[s
         def fmt(s: int) -> str | int:
             return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}" if hms else s
 
-        rows.append([f"{prefix}{month:%y%m}{i:06d}", start.strftime(stamp), rng.choice(queues), rng.choice(reasons),
-                     rng.choice(customers), fmt(wait), fmt(max(handle, 0)), outcome])  # fmt: skip
+        rows.append(
+            [
+                f"{prefix}{month:%y%m}{i:06d}",
+                start.strftime(stamp),
+                rng.choice(queues),
+                rng.choice(reasons),
+                rng.choice(customers),
+                fmt(wait),
+                fmt(max(handle, 0)),
+                outcome,
+            ]
+        )
     return rows
 
 
@@ -289,8 +382,11 @@ def generate(
         if month == start:
             rows[7][1] = 7  # trust answered 7 on a 1-5 scale: must be quarantined
             BAD_ROWS.append(("VA", "touchpoints_survey", f"va_touchpoints_{ym}.csv", 8))
-        _write_csv(out / "VA/touchpoints_survey" / f"va_touchpoints_{ym}.csv",
-                   [*TOUCHPOINTS_HEADER, "channel", "submitted_at"], rows)  # fmt: skip
+        _write_csv(
+            out / "VA/touchpoints_survey" / f"va_touchpoints_{ym}.csv",
+            [*TOUCHPOINTS_HEADER, "channel", "submitted_at"],
+            rows,
+        )
         put("VA")
         web = out / "VA/web_devices" / f"devices_{ym}.json"
         web.parent.mkdir(parents=True, exist_ok=True)
@@ -299,40 +395,104 @@ def generate(
 
         # USCIS: Touchpoints thumbs up/down + DAP devices CSV
         rows = touchpoints_rows(rng, PROFILES["USCIS"], month, n_for("USCIS"), thumbs=True, id_prefix="uscis")
-        _write_csv(out / "USCIS/touchpoints_survey" / f"uscis_cx_upload_{ym}.csv",
-                   [*TOUCHPOINTS_HEADER, "channel", "submitted_at"], rows)  # fmt: skip
+        _write_csv(
+            out / "USCIS/touchpoints_survey" / f"uscis_cx_upload_{ym}.csv",
+            [*TOUCHPOINTS_HEADER, "channel", "submitted_at"],
+            rows,
+        )
         put("USCIS")
         env = dap_devices(rng, month, "homeland-security", int(150000 * scale))
-        _write_csv(out / "USCIS/web_devices" / f"devices_{ym}.csv", ["date", "device", "visits"],
-                   [[r["date"], r["device"], r["visits"]] for r in env["data"]])  # fmt: skip
+        _write_csv(
+            out / "USCIS/web_devices" / f"devices_{ym}.csv",
+            ["date", "device", "visits"],
+            [[r["date"], r["device"], r["visits"]] for r in env["data"]],
+        )
         put("USCIS")
 
         # SSA: wide Likert 1-5, semicolon; call center pipe-delimited, seconds
-        header = ["ResponseID", "DateSubmitted", "OfficeType", "Channel",
-                  "Q1_Trust", "Q2_Satisfaction", "Q3_Effectiveness", "Q4_Ease", "Q5_Efficiency",
-                  "Q6_Transparency", "Q7_Employee", "Comments"]  # fmt: skip
-        rows = wide_likert_rows(rng, PROFILES["SSA"], month, n_for("SSA"), points=5, labels=False,
-                                channels=["Online", "Phone", "Field Office"], services=["RET", "DIS", "SSN"],
-                                stamp="%m/%d/%Y %H:%M")  # fmt: skip
+        header = [
+            "ResponseID",
+            "DateSubmitted",
+            "OfficeType",
+            "Channel",
+            "Q1_Trust",
+            "Q2_Satisfaction",
+            "Q3_Effectiveness",
+            "Q4_Ease",
+            "Q5_Efficiency",
+            "Q6_Transparency",
+            "Q7_Employee",
+            "Comments",
+        ]
+        rows = wide_likert_rows(
+            rng,
+            PROFILES["SSA"],
+            month,
+            n_for("SSA"),
+            points=5,
+            labels=False,
+            channels=["Online", "Phone", "Field Office"],
+            services=["RET", "DIS", "SSN"],
+            stamp="%m/%d/%Y %H:%M",
+        )
         if month == start:
             rows[3][1] = "13/45/2025 25:00"  # an impossible date: must be quarantined
             BAD_ROWS.append(("SSA", "a11_survey", f"ssa_a11_{ym}.csv", 4))
         _write_csv(out / "SSA/a11_survey" / f"ssa_a11_{ym}.csv", header, rows, delimiter=";")
         put("SSA")
-        rows = call_center_rows(rng, month, n_for("SSA") * 8, reasons=["BENEFIT_STATUS", "SSN_CARD", "ADDRESS_CHANGE", "PAYMENT"],
-                                queues=["National 800", "Field Office Phone"], hms=False, stamp="%Y-%m-%d %H:%M:%S", prefix="S")  # fmt: skip
-        _write_csv(out / "SSA/call_center" / f"ssa_800_calls_{ym}.psv",
-                   ["call_id", "call_start", "queue", "reason_code", "caller_key", "queue_wait_sec", "handle_sec", "disposition"],
-                   rows, delimiter="|")  # fmt: skip
+        rows = call_center_rows(
+            rng,
+            month,
+            n_for("SSA") * 8,
+            reasons=["BENEFIT_STATUS", "SSN_CARD", "ADDRESS_CHANGE", "PAYMENT"],
+            queues=["National 800", "Field Office Phone"],
+            hms=False,
+            stamp="%Y-%m-%d %H:%M:%S",
+            prefix="S",
+        )
+        _write_csv(
+            out / "SSA/call_center" / f"ssa_800_calls_{ym}.psv",
+            [
+                "call_id",
+                "call_start",
+                "queue",
+                "reason_code",
+                "caller_key",
+                "queue_wait_sec",
+                "handle_sec",
+                "disposition",
+            ],
+            rows,
+            delimiter="|",
+        )
         put("SSA")
 
         # IRS: wide labels, ISO UTC; call center HH:MM:SS
-        header = ["respondent_id", "completed_utc", "program", "contact_channel",
-                  "trust", "overall_satisfaction", "effectiveness", "ease", "efficiency",
-                  "transparency", "employee_helpfulness", "verbatim"]  # fmt: skip
-        rows = wide_likert_rows(rng, PROFILES["IRS"], month, n_for("IRS"), points=5, labels=True,
-                                channels=["WEB", "PHONE", "TAC"], services=["FILING", "REFUND", "NOTICE"],
-                                stamp="%Y-%m-%dT%H:%M:%SZ")  # fmt: skip
+        header = [
+            "respondent_id",
+            "completed_utc",
+            "program",
+            "contact_channel",
+            "trust",
+            "overall_satisfaction",
+            "effectiveness",
+            "ease",
+            "efficiency",
+            "transparency",
+            "employee_helpfulness",
+            "verbatim",
+        ]
+        rows = wide_likert_rows(
+            rng,
+            PROFILES["IRS"],
+            month,
+            n_for("IRS"),
+            points=5,
+            labels=True,
+            channels=["WEB", "PHONE", "TAC"],
+            services=["FILING", "REFUND", "NOTICE"],
+            stamp="%Y-%m-%dT%H:%M:%SZ",
+        )
         for r in rows:  # did the customer have a problem, and was it solved? (drives resolution impact)
             scores = [LIKERT_LABELS.index(a) + 1 for a in r[4:11] if a]
             happy = sum(scores) / max(1, len(scores)) >= 3.5
@@ -343,17 +503,49 @@ def generate(
         header.insert(11, "issue_status")
         _write_csv(out / "IRS/cx_survey" / f"irs_cx_{ym}.csv", header, rows)
         put("IRS")
-        rows = call_center_rows(rng, month, n_for("IRS") * 10, reasons=["Refund status", "Notice received", "Payment plan", "Identity verification"],
-                                queues=["Individual Master File", "Accounts Management"], hms=True, stamp="%m/%d/%Y %H:%M:%S", prefix="I")  # fmt: skip
-        _write_csv(out / "IRS/toll_free" / f"irs_tollfree_{ym}.csv",
-                   ["Contact ID", "Start Time", "Queue", "Topic", "Customer", "Wait (hh:mm:ss)", "Talk (hh:mm:ss)", "Result"], rows)  # fmt: skip
+        rows = call_center_rows(
+            rng,
+            month,
+            n_for("IRS") * 10,
+            reasons=["Refund status", "Notice received", "Payment plan", "Identity verification"],
+            queues=["Individual Master File", "Accounts Management"],
+            hms=True,
+            stamp="%m/%d/%Y %H:%M:%S",
+            prefix="I",
+        )
+        _write_csv(
+            out / "IRS/toll_free" / f"irs_tollfree_{ym}.csv",
+            ["Contact ID", "Start Time", "Queue", "Topic", "Customer", "Wait (hh:mm:ss)", "Talk (hh:mm:ss)", "Result"],
+            rows,
+        )
         put("IRS")
 
         # FSA: 1-7 scale, tab-delimited, Windows-1252 (accented names in comments)
-        header = ["id", "date", "service", "mode",
-                  "trust_7", "csat_7", "effective_7", "easy_7", "efficient_7", "transparent_7", "staff_7", "comment"]  # fmt: skip
-        rows = wide_likert_rows(rng, PROFILES["FSA"], month, n_for("FSA"), points=7, labels=False,
-                                channels=["web", "phone", "chat"], services=["FAFSA", "LOANS"], stamp="%d-%b-%Y")  # fmt: skip
+        header = [
+            "id",
+            "date",
+            "service",
+            "mode",
+            "trust_7",
+            "csat_7",
+            "effective_7",
+            "easy_7",
+            "efficient_7",
+            "transparent_7",
+            "staff_7",
+            "comment",
+        ]
+        rows = wide_likert_rows(
+            rng,
+            PROFILES["FSA"],
+            month,
+            n_for("FSA"),
+            points=7,
+            labels=False,
+            channels=["web", "phone", "chat"],
+            services=["FAFSA", "LOANS"],
+            stamp="%d-%b-%Y",
+        )
         for r in rows[::25]:
             r[-1] = "José found the FAFSA résumé section confusing"
         for r in rows:  # ACSI block on 1-10: satisfaction, confirmation, ideal; and prior expectations
@@ -363,24 +555,59 @@ def generate(
         header[-1:-1] = ["acsi_satisfaction", "acsi_confirmation", "acsi_ideal", "expectations_before"]
         _write_csv(out / "FSA/csat_survey" / f"fsa_csat_{ym}.tsv", header, rows, delimiter="\t", encoding="cp1252")
         put("FSA")
-        rows = call_center_rows(rng, month, n_for("FSA") * 6, reasons=["LOAN_REPAYMENT", "FAFSA_HELP", "PSLF"],
-                                queues=["chat"], hms=False, stamp="%Y-%m-%d %H:%M:%S", prefix="F")  # fmt: skip
-        _write_csv(out / "FSA/chat" / f"fsa_chat_{ym}.csv",
-                   ["session_id", "started", "queue", "intent", "borrower_key", "queue_seconds", "session_seconds", "end_state"], rows)  # fmt: skip
+        rows = call_center_rows(
+            rng,
+            month,
+            n_for("FSA") * 6,
+            reasons=["LOAN_REPAYMENT", "FAFSA_HELP", "PSLF"],
+            queues=["chat"],
+            hms=False,
+            stamp="%Y-%m-%d %H:%M:%S",
+            prefix="F",
+        )
+        _write_csv(
+            out / "FSA/chat" / f"fsa_chat_{ym}.csv",
+            [
+                "session_id",
+                "started",
+                "queue",
+                "intent",
+                "borrower_key",
+                "queue_seconds",
+                "session_seconds",
+                "end_state",
+            ],
+            rows,
+        )
         put("FSA")
 
         # NYC 311: service requests + resolution satisfaction survey (year/month only)
-        _write_csv(out / "NYC311/service_requests" / f"311_service_requests_{ym}.csv", NYC311_HEADER,
-                   nyc311_rows(rng, month, n_for("NYC311") * 10))  # fmt: skip
+        _write_csv(
+            out / "NYC311/service_requests" / f"311_service_requests_{ym}.csv",
+            NYC311_HEADER,
+            nyc311_rows(rng, month, n_for("NYC311") * 10),
+        )
         put("NYC311")
         rows = []
         for i in range(n_for("NYC311")):
             agency, _, complaints = rng.choice(NYC_AGENCIES)
             v = _likert(rng, PROFILES["NYC311"].quality)
-            rows.append([f"{month:%Y%m}{i:05d}", month.year, month.month, agency, rng.choice(complaints),
-                         rng.choice(NYC_CHANNELS), LIKERT_LABELS[v - 1]])  # fmt: skip
-        _write_csv(out / "NYC311/resolution_survey" / f"311_resolution_satisfaction_{ym}.csv",
-                   ["survey_id", "year", "month", "agency", "complaint_type", "channel", "overall_satisfaction"], rows)  # fmt: skip
+            rows.append(
+                [
+                    f"{month:%Y%m}{i:05d}",
+                    month.year,
+                    month.month,
+                    agency,
+                    rng.choice(complaints),
+                    rng.choice(NYC_CHANNELS),
+                    LIKERT_LABELS[v - 1],
+                ]
+            )
+        _write_csv(
+            out / "NYC311/resolution_survey" / f"311_resolution_satisfaction_{ym}.csv",
+            ["survey_id", "year", "month", "agency", "complaint_type", "channel", "overall_satisfaction"],
+            rows,
+        )
         put("NYC311")
         # DOS: pre-aggregated quarterly counts, one workbook per fiscal quarter (first month named)
         if month.month in (1, 4, 7, 10):
@@ -406,8 +633,16 @@ def _write_dos_counts(rng: random.Random, path: Path, quarter_start: date, n: in
                 counts = [0] * 5
                 for _ in range(max(1, int(n * size))):
                     counts[_likert(rng, PROFILES["DOS"].quality + (0.2 if channel == "Online" else 0)) - 1] += 1
-                ws.append([datetime.combine(quarter_start, datetime.min.time()), datetime.combine(end, datetime.min.time()),
-                           service, channel, q, *counts])  # fmt: skip
+                ws.append(
+                    [
+                        datetime.combine(quarter_start, datetime.min.time()),
+                        datetime.combine(end, datetime.min.time()),
+                        service,
+                        channel,
+                        q,
+                        *counts,
+                    ]
+                )
     path.parent.mkdir(parents=True, exist_ok=True)
     _save_deterministic(book, path, created=datetime.combine(quarter_start, datetime.min.time()))
 
@@ -427,5 +662,8 @@ def _save_deterministic(book, path: Path, created: datetime) -> None:
                 data = re.sub(
                     rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + f"{created:%Y-%m-%dT%H:%M:%SZ}".encode(), data
                 )
-            dst.writestr(zipfile.ZipInfo(item.filename, date_time=created.timetuple()[:6]), data,
-                         compress_type=zipfile.ZIP_DEFLATED)  # fmt: skip
+            dst.writestr(
+                zipfile.ZipInfo(item.filename, date_time=created.timetuple()[:6]),
+                data,
+                compress_type=zipfile.ZIP_DEFLATED,
+            )

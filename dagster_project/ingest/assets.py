@@ -23,9 +23,10 @@ def ingest_kind(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         for spec in specs:
             # a file whose period is unknown or outside the partitions is still seen (and logged)
             wanted = [
-                p for p in discover(spec, landing) if (period := spec.period_of(p.name)) in periods
-                or not in_partition_range(period)
-            ]  # fmt: skip
+                p
+                for p in discover(spec, landing)
+                if (period := spec.period_of(p.name)) in periods or not in_partition_range(period)
+            ]
             for outcome in load_files(con, spec, wanted, landing, context.run_id):  # checked as one batch
                 outcomes.append(outcome)
                 _log_outcome(context, con, outcome)

@@ -107,15 +107,18 @@ def text_expr(spec: FeedSpec, canonical: str) -> str:
         unreadable = " or ".join(f"({c} is not null and {_seconds(c)} is null)" for c in cells)
         total = " + ".join(f"coalesce({_seconds(c)}, 0)" for c in cells)
         shown = "concat_ws(' + ', " + ", ".join(cells) + ")"  # an unreadable part fails the typed check
-        return (f"(case when {' and '.join(f'{c} is null' for c in cells)} then null"
-                f" when {unreadable} then {shown} else cast({total} as varchar) end)")  # fmt: skip
+        return (
+            f"(case when {' and '.join(f'{c} is null' for c in cells)} then null"
+            f" when {unreadable} then {shown} else cast({total} as varchar) end)"
+        )
     if isinstance(expr, CasesExpr):
         whens = " ".join(
             f"when {condition_sql(case.when)} then {lit(case.value) if case.value is not None else cell(case.column)}"
             for case in expr.cases
         )
-        otherwise = (lit(expr.else_) if expr.else_ is not None
-                     else cell(expr.else_column) if expr.else_column else "null")  # fmt: skip
+        otherwise = (
+            lit(expr.else_) if expr.else_ is not None else cell(expr.else_column) if expr.else_column else "null"
+        )
         return f"(case {whens} else {otherwise} end)"
     if isinstance(expr, FiscalQuarterExpr):
         return _fiscal_quarter_text(spec, expr)
@@ -140,9 +143,11 @@ def _fiscal_quarter_text(spec: FeedSpec, expr: FiscalQuarterExpr) -> str:
     start = f"cast(make_date({first_year}, {m}, 1) + to_months(3 * ({quarter} - 1)) as date)"
     day = start if expr.bound == "start" else f"cast({start} + interval 3 month - interval 1 day as date)"
     shown = f"concat_ws(' / ', {y_cell}, {q_cell})"
-    return (f"(case when {y_cell} is null and {q_cell} is null then null"
-            f" when {year} is null or {quarter} is null then {shown}"
-            f" else strftime({day}, '%Y-%m-%d') end)")  # fmt: skip
+    return (
+        f"(case when {y_cell} is null and {q_cell} is null then null"
+        f" when {year} is null or {quarter} is null then {shown}"
+        f" else strftime({day}, '%Y-%m-%d') end)"
+    )
 
 
 def value_format(spec: FeedSpec, canonical: str, col_type: str) -> str:
@@ -165,8 +170,13 @@ def expression_checks(spec: FeedSpec, canonical: str) -> list[str]:
     condition = f"{base} is not null and lower({base}) not in ({known})"
     if expr.when is not None:
         condition = f"({condition_sql(expr.when)}) and {condition}"
-    return [_err(condition, label(spec, canonical),
-                 f"'value ' || {shown(base)} || {lit(f' is not in the map of {canonical} in feeds/{spec.agency}.yml')}")]  # fmt: skip
+    return [
+        _err(
+            condition,
+            label(spec, canonical),
+            f"'value ' || {shown(base)} || {lit(f' is not in the map of {canonical} in feeds/{spec.agency}.yml')}",
+        )
+    ]
 
 
 FISCAL = "fiscal quarter"  # the format of a fiscal-quarter mapping: its SQL writes the date as ISO text
@@ -236,8 +246,10 @@ def shown(text: str, identifying: bool = False) -> str:
     )
     if identifying:
         return described
-    return (f"case when length({text}) <= {SHOWN_MAX} and not regexp_matches({text}, {lit(PII_LIKE)})"
-            f" then '\"' || {text} || '\"' else {described} end")  # fmt: skip
+    return (
+        f"case when length({text}) <= {SHOWN_MAX} and not regexp_matches({text}, {lit(PII_LIKE)})"
+        f" then '\"' || {text} || '\"' else {described} end"
+    )
 
 
 def described(value: object) -> str:
@@ -250,7 +262,7 @@ def described(value: object) -> str:
             ("digits", r"[0-9]"),
             ("spaces", r"\s"),
             ("other signs", r"[^A-Za-z0-9\s]"),
-        )  # fmt: skip
+        )
         if re.search(pattern, text)
     ]
     return f"a value of {len(text)} characters ({', '.join(kinds)})"
@@ -302,7 +314,7 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
     if col.type == TIMESTAMP and spec.timezone.upper() != "UTC" and not _has_offset(fmt):
         local = (
             f"try_strptime({t}, {lit(fmt)})"
-            if fmt != ISO8601  # fmt: skip
+            if fmt != ISO8601
             else f"(case when not regexp_matches({t}, {lit(_OFFSET_AT_END)}) then try_cast({t} as timestamp) end)"
         )
         tz = lit(spec.timezone)
@@ -314,14 +326,14 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
                 f"{utc} > {before}",
                 lab,
                 f"{shown(t)} || {lit(f' happens twice in {spec.timezone} (clocks go back): send UTC or an offset')}",
-            )  # fmt: skip
+            )
         )
         checks.append(
             _err(
                 f"{after} < {utc}",
                 lab,
                 f"{shown(t)} || {lit(f' does not exist in {spec.timezone} (clocks go forward)')}",
-            )  # fmt: skip
+            )
         )
     if col.type == TEXT:
         checks.append(
@@ -329,14 +341,14 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
                 f"length({t}) > {col.max_length}",
                 lab,
                 f"'value of ' || length({t}) || ' characters; at most {col.max_length} allowed'",
-            )  # fmt: skip
+            )
         )
         checks.append(
             _err(
                 f"regexp_matches({t}, {lit(FORMULA_PATTERN)})",
                 lab,
                 f"{shown(t, True)} || ' that looks like a spreadsheet formula; refused (formula injection)'",
-            )  # fmt: skip
+            )
         )
     if col.channel and name in spec.columns:
         known = sorted(known_labels("channel_synonyms.csv", spec.agency))
@@ -345,8 +357,9 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
             _err(
                 f"lower({t}) not in ({allowed})",
                 lab,
-                f"'unknown channel ' || {shown(t)} || {lit(f' for {spec.agency} (map it in seeds/channel_synonyms.csv)')}",
-            )  # fmt: skip
+                f"'unknown channel ' || {shown(t)} || "
+                f"{lit(f' for {spec.agency} (map it in seeds/channel_synonyms.csv)')}",
+            )
         )
     return checks
 
@@ -365,7 +378,7 @@ def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) 
                     f"{value} not in ({allowed})",
                     c,
                     f"'value ' || {shown(f'src.{ident(c)}')} || {lit(' is not one of ' + ', '.join(group.allowed))}",
-                )  # fmt: skip
+                )
             )
     for c in wide if spec.kind == "survey_counts" else ():
         text = f"nullif(trim(cast(src.{ident(c)} as varchar)), '')"
@@ -374,7 +387,7 @@ def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) 
                 f"{text} is not null and coalesce({_whole_number(text)} < 0, true)",
                 c,
                 f"{shown(text)} || ' is not a count (a whole number, 0 or more)'",
-            )  # fmt: skip
+            )
         )
     return checks
 

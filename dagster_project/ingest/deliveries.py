@@ -140,7 +140,9 @@ class ActionResult:
     def text(self) -> str:
         """What the command prints: each delivery by agency, feed and file, then what to run."""
         done = {"hold": "held", "release": "released", "purge": "purged"}[self.action]
-        lines = [f"{done} {len(self.changed)} deliver{'y' if len(self.changed) == 1 else 'ies'} ({self.selector.describe()})"]  # fmt: skip
+        lines = [
+            f"{done} {len(self.changed)} deliver{'y' if len(self.changed) == 1 else 'ies'} ({self.selector.describe()})"
+        ]
         lines += [f"  {d.agency} {d.feed} {d.period or '-'} {d.file} (was {d.status})" for d in self.changed]
         reasons: dict[str, list[Delivery]] = {}
         for d, why in self.unchanged:
@@ -232,9 +234,12 @@ def select(con: duckdb.DuckDBPyConnection, selector: Selector, statuses: tuple[s
 def _log_fields(con: duckdb.DuckDBPyConnection) -> str:
     """LOG_FIELDS; on a warehouse no build has touched since the status columns came (a read-only
     listing does not add them), those read as null."""
-    have = {r[0] for r in con.execute(
-        "select column_name from duckdb_columns() where schema_name = 'raw' and table_name = 'ingest_log'"
-    ).fetchall()}  # fmt: skip
+    have = {
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where schema_name = 'raw' and table_name = 'ingest_log'"
+        ).fetchall()
+    }
     if not have:
         return ""
     return ", ".join(f if f in have else f"null as {f}" for f in (f.strip() for f in LOG_FIELDS.split(",")))
@@ -360,8 +365,12 @@ def _whole_files(con: duckdb.DuckDBPyConnection, matched: list[Delivery]) -> lis
     records``) has one row per month; purge takes the whole file, since a file with any row left
     loaded would still count as seen and never load again."""
     files = {(d.sha256, d.agency, d.feed) for d in matched}
-    rows = [d for sha, agency, feed in sorted(files) for d in select(con, Selector(agency=agency, file=sha))
-            if d.feed == feed]  # fmt: skip
+    rows = [
+        d
+        for sha, agency, feed in sorted(files)
+        for d in select(con, Selector(agency=agency, file=sha))
+        if d.feed == feed
+    ]
     return sorted(set(rows), key=lambda d: (d.agency, d.feed, d.period or "", str(d.loaded_at), d.file))
 
 
@@ -400,23 +409,40 @@ def _set_status(con: duckdb.DuckDBPyConnection, d: Delivery, status: str, result
 def _record(con: duckdb.DuckDBPyConnection, result: ActionResult) -> None:
     """One row per action in audit.operator_actions (append-only), with every delivery it changed."""
     affected = [
-        {"agency": d.agency, "feed": d.feed, "period": d.period, "file": d.file, "sha256": d.sha256,
-         "status_before": d.status}
+        {
+            "agency": d.agency,
+            "feed": d.feed,
+            "period": d.period,
+            "file": d.file,
+            "sha256": d.sha256,
+            "status_before": d.status,
+        }
         for d in result.changed
-    ]  # fmt: skip
+    ]
     user = result.actor.split(":", 1)[1] if result.actor.startswith("operator:") else None
     con.execute(
         f"insert into audit.operator_actions ({ACTION_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [_now(), result.action, result.selector.describe(), len(affected), json.dumps(affected),
-         result.reason or None, result.actor, user],
-    )  # fmt: skip
+        [
+            _now(),
+            result.action,
+            result.selector.describe(),
+            len(affected),
+            json.dumps(affected),
+            result.reason or None,
+            result.actor,
+            user,
+        ],
+    )
 
 
 def _purge_notes(con: duckdb.DuckDBPyConnection, changed: list[Delivery]) -> list[str]:
     landing = paths().landing
     files = sorted({(d.agency, d.feed, d.file, d.sha256) for d in changed})
-    notes = [f"{a} {f} {file} is no longer in {landing}: it will not load again"
-             for a, f, file, _ in files if not (landing / file).is_file()]  # fmt: skip
+    notes = [
+        f"{a} {f} {file} is no longer in {landing}: it will not load again"
+        for a, f, file, _ in files
+        if not (landing / file).is_file()
+    ]
     for a, f, file, sha in files:
         (superseded,) = con.execute(
             "select count(*) from raw.ingest_log where file_sha256 = ? and agency_code = ? and feed_name = ?"
@@ -440,10 +466,20 @@ def listing(deliveries: list[Delivery]) -> str:
     status, rows in / loaded / quarantined / excluded, reason."""
     header = ("agency", "feed", "period", "file", "status", "in", "loaded", "quar.", "excl.", "reason")
     rows = [
-        (d.agency, d.feed, d.period or "-", d.file, d.status, _n(d.rows_in), _n(d.rows_loaded),
-         _n(d.rows_quarantined), _n(d.rows_excluded), d.why)
+        (
+            d.agency,
+            d.feed,
+            d.period or "-",
+            d.file,
+            d.status,
+            _n(d.rows_in),
+            _n(d.rows_loaded),
+            _n(d.rows_quarantined),
+            _n(d.rows_excluded),
+            d.why,
+        )
         for d in deliveries
-    ]  # fmt: skip
+    ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     numeric = {5, 6, 7, 8}
 

@@ -203,8 +203,14 @@ def load_files(
                 if path.is_symlink() and (not path.exists() or _outside(path, landing)):
                     # a link out of the landing zone (or to nothing): rejected by name, its target never opened
                     sha = hashlib.sha256(f"link:{rel}".encode()).hexdigest()
-                    base = {"agency": spec.agency, "feed": spec.name, "kind": spec.kind, "file": rel, "sha256": sha,
-                            "period": spec.period_of(path.name)}  # fmt: skip
+                    base = {
+                        "agency": spec.agency,
+                        "feed": spec.name,
+                        "kind": spec.kind,
+                        "file": rel,
+                        "sha256": sha,
+                        "period": spec.period_of(path.name),
+                    }
                     if sha not in seen:
                         reason = (
                             "a link to a file outside the landing zone (or to no file): deliveries must be files in it"
@@ -215,8 +221,14 @@ def load_files(
                         outcomes[n] = FileOutcome(**base, status="skipped", reason=f"same link as {seen[sha]}")
                     continue
                 sha = sha256_of(path)
-                base = {"agency": spec.agency, "feed": spec.name, "kind": spec.kind, "file": rel, "sha256": sha,
-                        "period": spec.period_of(path.name)}  # fmt: skip
+                base = {
+                    "agency": spec.agency,
+                    "feed": spec.name,
+                    "kind": spec.kind,
+                    "file": rel,
+                    "sha256": sha,
+                    "period": spec.period_of(path.name),
+                }
                 if sha in seen:
                     outcomes[n] = FileOutcome(**base, status="skipped", reason=f"same bytes as {seen[sha]}")
                     continue
@@ -227,8 +239,10 @@ def load_files(
                     problem, read = _read_and_check_shape(con, spec, path, base["period"], Path(tmp) / str(n))
                     periods = [base["period"]] if base["period"] else _record_periods(con, spec) if not problem else []
                     if not problem and not periods:
-                        problem = (f"no record has a readable {label(spec, CONTRACTS[spec.kind].period_column)},"
-                                   " so the delivery period cannot be told")  # fmt: skip
+                        problem = (
+                            f"no record has a readable {label(spec, CONTRACTS[spec.kind].period_column)},"
+                            " so the delivery period cannot be told"
+                        )
                     if not problem:
                         base["period"] = periods[-1]
                         staged = _stage(con, n, base, read, periods)
@@ -276,14 +290,18 @@ def _failure_reason(exc: BaseException) -> str:
     if isinstance(exc, (duckdb.OutOfMemoryException, MemoryError)):
         return out_of_memory_reason()
     if isinstance(exc, duckdb.Error):
-        return (f"the warehouse refused the file while loading it ({type(exc).__name__}: {db_error(exc)});"
-                " nothing of it was loaded")  # fmt: skip
+        return (
+            f"the warehouse refused the file while loading it ({type(exc).__name__}: {db_error(exc)});"
+            " nothing of it was loaded"
+        )
     frame = exc.__traceback__
     while frame is not None and frame.tb_next is not None:
         frame = frame.tb_next
     where = f" at {Path(frame.tb_frame.f_code.co_filename).name}:{frame.tb_lineno}" if frame else ""
-    return (f"the loader failed on this file ({type(exc).__name__}{where}); nothing of it was loaded -"
-            " a bug to report with this line")  # fmt: skip
+    return (
+        f"the loader failed on this file ({type(exc).__name__}{where}); nothing of it was loaded -"
+        " a bug to report with this line"
+    )
 
 
 def _pseudonymises(spec: FeedSpec) -> bool:
@@ -396,15 +414,46 @@ INGEST_LOG_COLUMNS = (
 )
 
 
-def _log(con, spec: FeedSpec, sha, rel, period, status, rows_in, loaded, quarantined, excluded, excluded_by,
-         reason, run_id, encoding, records_in_file=None) -> None:  # fmt: skip
+def _log(
+    con,
+    spec: FeedSpec,
+    sha,
+    rel,
+    period,
+    status,
+    rows_in,
+    loaded,
+    quarantined,
+    excluded,
+    excluded_by,
+    reason,
+    run_id,
+    encoding,
+    records_in_file=None,
+) -> None:
     con.execute(
         f"insert into raw.ingest_log ({INGEST_LOG_COLUMNS})"
         " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?)",
-        [sha, spec.agency, spec.name, spec.kind, rel, period, status, rows_in, loaded, quarantined, excluded,
-         excluded_by or None, reason or None, run_id, encoding or None,
-         key_fingerprint() if status == "loaded" and _pseudonymises(spec) else None, records_in_file],
-    )  # fmt: skip
+        [
+            sha,
+            spec.agency,
+            spec.name,
+            spec.kind,
+            rel,
+            period,
+            status,
+            rows_in,
+            loaded,
+            quarantined,
+            excluded,
+            excluded_by or None,
+            reason or None,
+            run_id,
+            encoding or None,
+            key_fingerprint() if status == "loaded" and _pseudonymises(spec) else None,
+            records_in_file,
+        ],
+    )
 
 
 def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, tmp: Path) -> tuple[str | None, Read]:
@@ -481,7 +530,8 @@ def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[
         (f, p): (ok, bad, excluded)
         for f, p, ok, bad, excluded in con.execute(
             f"""select _file, _period, count(*) filter (where {OK}),
-                count(*) filter (where _excluded is null and len(_errors) > 0), count(*) filter (where _excluded is not null)
+                count(*) filter (where _excluded is null and len(_errors) > 0), count(*) filter (where _excluded
+                    is not null)
             from typed group by all"""
         ).fetchall()
     }
@@ -495,19 +545,42 @@ def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[
             ok, bad, excluded = counts.get((s.n, p), (0, 0, 0))
             rejects = s.reader_rejects if p == latest else 0
             rows_in = ok + bad + excluded + rejects
-            _log(con, spec, base["sha256"], base["file"], p, "loaded", rows_in, ok, bad + rejects, excluded,
-                 by_rule.get((s.n, p), ""), reason, run_id, s.encoding, s.records)  # fmt: skip
+            _log(
+                con,
+                spec,
+                base["sha256"],
+                base["file"],
+                p,
+                "loaded",
+                rows_in,
+                ok,
+                bad + rejects,
+                excluded,
+                by_rule.get((s.n, p), ""),
+                reason,
+                run_id,
+                s.encoding,
+                s.records,
+            )
             for i, v in enumerate((rows_in, ok, bad + rejects, excluded)):
                 totals[i] += v
         in_file = s.records if s.records is not None else s.rows_read + s.reader_rejects
         if totals[0] != in_file:  # every record of the file counted once: anything else is a bug
-            raise RuntimeError(f"{spec.key} {base['file']}: {in_file} records in the file but {totals[0]} accounted"
-                               " for")  # fmt: skip
-        outcomes[s.n] = FileOutcome(**base, status="loaded", rows_in=totals[0], rows_loaded=totals[1],
-                                    rows_quarantined=totals[2], rows_excluded=totals[3],
-                                    excluded_by="; ".join(v for (f, _), v in sorted(by_rule.items()) if f == s.n),
-                                    replaced=tuple(dict.fromkeys(replaced[s.n])), encoding=s.encoding,
-                                    periods=tuple(s.periods))  # fmt: skip
+            raise RuntimeError(
+                f"{spec.key} {base['file']}: {in_file} records in the file but {totals[0]} accounted for"
+            )
+        outcomes[s.n] = FileOutcome(
+            **base,
+            status="loaded",
+            rows_in=totals[0],
+            rows_loaded=totals[1],
+            rows_quarantined=totals[2],
+            rows_excluded=totals[3],
+            excluded_by="; ".join(v for (f, _), v in sorted(by_rule.items()) if f == s.n),
+            replaced=tuple(dict.fromkeys(replaced[s.n])),
+            encoding=s.encoding,
+            periods=tuple(s.periods),
+        )
     return outcomes
 
 
@@ -548,9 +621,13 @@ def _collect(con, spec: FeedSpec, batch: list[_Staged]) -> None:
     con.execute(
         "create or replace temp table batch_files as select unnest(?::bigint[]) as _file,"
         " unnest(?::varchar[]) as bf_file, unnest(?::varchar[]) as bf_sha, unnest(?::varchar[]) as bf_period",
-        [[s.n for s in batch], [s.base["file"] for s in batch], [s.base["sha256"] for s in batch],
-         [s.periods[-1] for s in batch]],
-    )  # fmt: skip
+        [
+            [s.n for s in batch],
+            [s.base["file"] for s in batch],
+            [s.base["sha256"] for s in batch],
+            [s.periods[-1] for s in batch],
+        ],
+    )
 
 
 def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[str]:
@@ -569,7 +646,8 @@ def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[s
                 [old_sha, spec.agency, spec.name, period],
             )
         con.execute(
-            "update raw.ingest_log set status = 'superseded', superseded_by = ? where file_sha256 = ? and agency_code = ?"
+            "update raw.ingest_log set status = 'superseded', superseded_by = ? where file_sha256 = ? and "
+            "agency_code = ?"
             " and feed_name = ? and period = ? and status in ('loaded', 'held')",
             [sha, old_sha, spec.agency, spec.name, period],
         )
@@ -598,7 +676,8 @@ def _build_typed(con, spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -
         f"""create or replace temp table typed as
         with texts as (select src._file, src._row_number, {texts}, {excluded} as _excluded from batch_src as src),
         values_ as (select *, {typed} from texts as typed),
-        periods as (select typed.*, coalesce({own}, bf_period) as _period from values_ as typed join batch_files using (_file))
+        periods as (select typed.*, coalesce({own}, bf_period) as _period from values_ as typed join batch_files
+            using (_file))
         select typed.*, list_filter([{checks}], lambda e: e is not null) as _errors
         from periods as typed join batch_src as src using (_file, _row_number)"""
     )
@@ -622,7 +701,8 @@ def _flag_duplicates(con, spec: FeedSpec) -> None:
     t_ok = OK.replace("_errors", "t._errors").replace("_excluded", "t._excluded")
     same_key = " and ".join(f"t.{k} is not distinct from d.{k}" for k in key)
     con.execute(
-        f"""update typed set _errors = list_append(_errors, {again} || 'appears again (first at record ' || first_at || ')')
+        f"""update typed set _errors = list_append(_errors, {again} || 'appears again (first at record ' ||
+            first_at || ')')
         from (select t._file as f, t._row_number as r, d.first_at
               from typed as t join (select _file, {partition}, min(_row_number) as first_at from typed where {OK}
                                     group by all having count(*) > 1) as d on t._file = d._file and {same_key}
@@ -631,7 +711,8 @@ def _flag_duplicates(con, spec: FeedSpec) -> None:
     )
     same = " and ".join(f"loaded.{k} is not distinct from typed.{k}" for k in key)
     con.execute(
-        f"""update typed set _errors = list_append(_errors, {again} || 'already loaded from ' || prior.src || ' record ' || prior.rn)
+        f"""update typed set _errors = list_append(_errors, {again} || 'already loaded from ' || prior.src ||
+            ' record ' || prior.rn)
         from (select typed._file as f, typed._row_number as r, any_value(loaded._source_file) as src,
                      any_value(loaded._row_number) as rn
               from typed join raw.{contract.table} as loaded on loaded.agency_code = {lit(spec.agency)} and {same}
@@ -639,10 +720,13 @@ def _flag_duplicates(con, spec: FeedSpec) -> None:
         where typed._file = prior.f and typed._row_number = prior.r"""
     )
     con.execute(
-        f"""update typed set _errors = list_append(_errors, {again} || 'already loaded from ' || bf_file || ' record ' || first_row)
+        f"""update typed set _errors = list_append(_errors, {again} || 'already loaded from ' || bf_file ||
+            ' record ' || first_row)
         from (select t._file as f, t._row_number as r, d.first_file, d.first_row
-              from typed as t join (select {partition}, min(_file) as first_file, arg_min(_row_number, _file) as first_row
-                                    from typed where {OK} group by all having count(distinct _file) > 1) as d on {same_key}
+              from typed as t
+              join (select {partition}, min(_file) as first_file, arg_min(_row_number, _file) as first_row
+                    from typed where {OK} group by all having count(distinct _file) > 1) as d
+                on {same_key}
               where {t_ok} and d.first_file < t._file) as firsts
              join batch_files on batch_files._file = firsts.first_file
         where typed._file = firsts.f and typed._row_number = firsts.r"""
@@ -711,8 +795,10 @@ def _number_lines(con, spec: FeedSpec, s: _Staged, run_id: str) -> None:
     }
     lines = physical_lines(spec, s.readable, ordinals)
     if lines:
-        con.execute("create or replace temp table line_map as select unnest(?::bigint[]) as ord, unnest(?::bigint[]) as line",
-                    [list(lines), list(lines.values())])  # fmt: skip
+        con.execute(
+            "create or replace temp table line_map as select unnest(?::bigint[]) as ord, unnest(?::bigint[]) as line",
+            [list(lines), list(lines.values())],
+        )
         con.execute(
             "update quarantine.rejected_rows set line_number = line_map.line from line_map"
             " where file_sha256 = ? and run_id = ? and record_number = line_map.ord",

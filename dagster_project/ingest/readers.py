@@ -118,12 +118,19 @@ def _chunks(path: Path, limits: Limits):
 
 def _check_unpacked(unpacked: int, packed: int, limits: Limits, *, compressed: bool) -> None:
     if unpacked > limits.uncompressed_bytes:
-        raise OverLimit(f"the file unpacks to more than {human_bytes(limits.uncompressed_bytes)}",
-                        "uncompressed_bytes", limits.uncompressed_bytes)  # fmt: skip
+        raise OverLimit(
+            f"the file unpacks to more than {human_bytes(limits.uncompressed_bytes)}",
+            "uncompressed_bytes",
+            limits.uncompressed_bytes,
+        )
     if compressed and unpacked > RATIO_FLOOR and unpacked > limits.expansion_ratio * packed:
-        raise OverLimit(f"the file expands more than {limits.expansion_ratio}-fold: {packed:,} bytes of it on disk"
-                        f" unpack to {unpacked:,} bytes", "expansion_ratio", limits.expansion_ratio,
-                        unit="times")  # fmt: skip
+        raise OverLimit(
+            f"the file expands more than {limits.expansion_ratio}-fold: {packed:,} bytes of it on disk"
+            f" unpack to {unpacked:,} bytes",
+            "expansion_ratio",
+            limits.expansion_ratio,
+            unit="times",
+        )
 
 
 def check_file_size(path: Path, limits: Limits) -> None:
@@ -219,8 +226,12 @@ def _xlsx_to_csv(path: Path, sheet: str | None, tmpdir: Path, limits: Limits) ->
             for row in ws.iter_rows(values_only=True):
                 cells += len(row)
                 if cells > limits.sheet_cells:
-                    raise OverLimit(f"the worksheet holds more than {limits.sheet_cells:,} cells", "sheet_cells",
-                                    limits.sheet_cells, unit="cells")  # fmt: skip
+                    raise OverLimit(
+                        f"the worksheet holds more than {limits.sheet_cells:,} cells",
+                        "sheet_cells",
+                        limits.sheet_cells,
+                        unit="cells",
+                    )
                 writer.writerow(["" if v is None else _cell_text(v) for v in row])
         return out
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:  # a part that lies about its size or content
@@ -239,8 +250,11 @@ def _check_workbook(path: Path, limits: Limits) -> None:
     _check_unpacked(unpacked, path.stat().st_size, limits, compressed=True)
     strings = sum(p.file_size for p in parts if p.filename.lower().endswith("sharedstrings.xml"))
     if strings > limits.shared_strings_bytes:
-        raise OverLimit(f"the workbook's shared strings unpack to {human_bytes(strings)}", "shared_strings_bytes",
-                        limits.shared_strings_bytes)  # fmt: skip
+        raise OverLimit(
+            f"the workbook's shared strings unpack to {human_bytes(strings)}",
+            "shared_strings_bytes",
+            limits.shared_strings_bytes,
+        )
 
 
 def _cell_text(value: object) -> str:
@@ -302,8 +316,11 @@ def _header(path: Path, delimiter: str, header_rows: int = 1, header_row: int = 
         if name.lower() in RESERVED_COLUMNS:
             raise UnreadableFile(f"column {i} of the header is named {name!r}, a name the warehouse keeps for lineage")
     if not names:
-        raise UnreadableFile("the first line (the header) is empty" if header_row == 1
-                             else f"header line {header_row} (naming the columns) is empty")  # fmt: skip
+        raise UnreadableFile(
+            "the first line (the header) is empty"
+            if header_row == 1
+            else f"header line {header_row} (naming the columns) is empty"
+        )
     return names
 
 
@@ -383,8 +400,10 @@ def read_source(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, tmpd
 
 
 def out_of_memory_reason() -> str:
-    return (f"the file could not be loaded within the memory limit ({duckdb_memory_limit()},"
-            " CXW_DUCKDB_MEMORY_LIMIT): split it, or raise the limit")  # fmt: skip
+    return (
+        f"the file could not be loaded within the memory limit ({duckdb_memory_limit()},"
+        " CXW_DUCKDB_MEMORY_LIMIT): split it, or raise the limit"
+    )
 
 
 def db_error(exc: BaseException) -> str:
@@ -425,8 +444,12 @@ class _RecordScan:
             else:
                 self._by_parts(parts)
             if self.records - self.header_rows > self.limits.records:
-                raise OverLimit(f"the file holds more than {self.limits.records:,} records", "records",
-                                self.limits.records, unit="records")  # fmt: skip
+                raise OverLimit(
+                    f"the file holds more than {self.limits.records:,} records",
+                    "records",
+                    self.limits.records,
+                    unit="records",
+                )
         if self.content:
             self._end_record(b"")  # a last record without a line break
         return max(self.records - self.header_rows, 0)
@@ -490,9 +513,12 @@ class _RecordScan:
     def _too_long(self) -> None:
         ordinal = self.records + 1 - self.header_rows
         which = f"record {ordinal} (from line {self.start})" if ordinal > 0 else f"the header (line {self.start})"
-        raise OverLimit(f"{which} is longer than {human_bytes(self.limits.record_bytes)}"
-                        " - check the delimiter, the quoting and the line endings", "record_bytes",
-                        self.limits.record_bytes)  # fmt: skip
+        raise OverLimit(
+            f"{which} is longer than {human_bytes(self.limits.record_bytes)}"
+            " - check the delimiter, the quoting and the line endings",
+            "record_bytes",
+            self.limits.record_bytes,
+        )
 
 
 def count_lines(path: Path, limits: Limits) -> int:
@@ -501,8 +527,9 @@ def count_lines(path: Path, limits: Limits) -> int:
     for chunk in _chunks(path, limits):
         scan._lines_only(chunk, 0)  # a JSON string holds no raw line break: quotes never matter
         if scan.records > limits.records:
-            raise OverLimit(f"the file holds more than {limits.records:,} records", "records", limits.records,
-                            unit="records")  # fmt: skip
+            raise OverLimit(
+                f"the file holds more than {limits.records:,} records", "records", limits.records, unit="records"
+            )
     if scan.content:
         scan._end_record(b"")
     return scan.records
@@ -553,7 +580,8 @@ def _read_json(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path) -> li
         )
         con.execute(
             """insert into src_rejects select _row_number, '(whole record)',
-                case when json_valid(line) then 'not a JSON object' else 'not valid JSON (a broken or cut-off line)' end,
+                case when json_valid(line) then 'not a JSON object' else
+                    'not valid JSON (a broken or cut-off line)' end,
                 line
             from src_json where nullif(trim(line), '') is not null
                 and (not json_valid(line) or json_type(line::json) <> 'OBJECT')"""
@@ -582,9 +610,10 @@ def _read_json(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path) -> li
     fields = sorted(spec.source_columns())
     if fields:
         found = con.execute(
-            "select " + ", ".join(f"count(*) filter (where json_exists(rec, {lit(json_path(c))}))" for c in fields)
+            "select "
+            + ", ".join(f"count(*) filter (where json_exists(rec, {lit(json_path(c))}))" for c in fields)
             + " from src_json"
-        ).fetchone()  # fmt: skip
+        ).fetchone()
         present = [c for c, n in zip(fields, found, strict=True) if n]
     else:
         present = []
@@ -625,7 +654,8 @@ def _align_with_rejects(con: duckdb.DuckDBPyConnection, accepted: int, header_ro
     if rejected:  # one row per rejected record: its first error
         con.execute(
             f"""insert into src_rejects
-            select line - {h}, coalesce(column_name, '(whole record)'), lower(error_type) || ': ' || error_message, csv_line
+            select line - {h}, coalesce(column_name, '(whole record)'), lower(error_type) || ': ' ||
+                error_message, csv_line
             from (select *, row_number() over (partition by line order by column_idx) as k from src_rejects_raw
                   where line > {read_header})
             where k = 1"""

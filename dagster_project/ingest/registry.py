@@ -200,8 +200,13 @@ def _expr_tag(v: Any) -> str | None:
     return None
 
 
-_MODEL_TAGS = {ColumnExpr: "~column", ConstExpr: "~value", SumExpr: "~sum", CasesExpr: "~cases",
-               FiscalQuarterExpr: "~fiscal quarter"}  # fmt: skip
+_MODEL_TAGS = {
+    ColumnExpr: "~column",
+    ConstExpr: "~value",
+    SumExpr: "~sum",
+    CasesExpr: "~cases",
+    FiscalQuarterExpr: "~fiscal quarter",
+}
 
 ValueExpr = Annotated[
     Annotated[str, Tag("~source column")]
@@ -442,8 +447,10 @@ class FeedDoc(_Strict):
         problems = []
         unknown = (set(self.columns) | set(self.defaults)) - set(contract.columns)
         if unknown:
-            problems.append(f"columns not in the {self.kind} contract: {sorted(unknown)}"
-                            f" (the contract has {', '.join(contract.columns)})")  # fmt: skip
+            problems.append(
+                f"columns not in the {self.kind} contract: {sorted(unknown)}"
+                f" (the contract has {', '.join(contract.columns)})"
+            )
         mapped = set(self.columns) | set(self.defaults)
         if self.kind == "survey_counts" and self.grid is not None:
             mapped.add("question_code")  # each grid column names its question
@@ -495,9 +502,11 @@ class FeedDoc(_Strict):
             cols = expr if isinstance(expr, tuple) else expr.columns if isinstance(expr, ColumnExpr) else ()
             quarter = [c for c in cols if re.search(r"quarter|qtr", c, re.IGNORECASE)]
             if quarter and len(cols) > 1:
-                out.append(f"columns.{name}: {quarter[0]!r} looks like a quarter, but joined columns are read as a"
-                           " date (a quarter number would read as a month): map it with"
-                           " {fiscal_year: ..., fiscal_quarter: ...}")  # fmt: skip
+                out.append(
+                    f"columns.{name}: {quarter[0]!r} looks like a quarter, but joined columns are read as a"
+                    " date (a quarter number would read as a month): map it with"
+                    " {fiscal_year: ..., fiscal_quarter: ...}"
+                )
         return out
 
 
@@ -601,13 +610,32 @@ def _to_spec(agency: str, doc: FeedDoc, source: Path) -> FeedSpec:
             del columns[k]
     records_path = doc.records_path or ("data" if doc.format == "dap_json" else None)  # analytics.usa.gov envelope
     return FeedSpec(
-        agency=agency, name=doc.name, kind=doc.kind, format=doc.format, pattern=doc.pattern, columns=columns,
-        defaults=defaults, delimiter=doc.delimiter, encoding=doc.encoding, timestamp_format=doc.timestamp_format,
-        date_format=doc.date_format, timezone=doc.timezone, answers=doc.answers, counts=doc.counts,
-        period_pattern=doc.period_pattern, sheet=doc.sheet, records_path=records_path, source=source,
-        grid=doc.grid, exclude=doc.exclude, header_rows=doc.header_rows, header_row=doc.header_row,
-        fiscal_year_start_month=doc.fiscal_year_start_month, period_from=doc.period_from, limits=doc.limits,
-    )  # fmt: skip
+        agency=agency,
+        name=doc.name,
+        kind=doc.kind,
+        format=doc.format,
+        pattern=doc.pattern,
+        columns=columns,
+        defaults=defaults,
+        delimiter=doc.delimiter,
+        encoding=doc.encoding,
+        timestamp_format=doc.timestamp_format,
+        date_format=doc.date_format,
+        timezone=doc.timezone,
+        answers=doc.answers,
+        counts=doc.counts,
+        period_pattern=doc.period_pattern,
+        sheet=doc.sheet,
+        records_path=records_path,
+        source=source,
+        grid=doc.grid,
+        exclude=doc.exclude,
+        header_rows=doc.header_rows,
+        header_row=doc.header_row,
+        fiscal_year_start_month=doc.fiscal_year_start_month,
+        period_from=doc.period_from,
+        limits=doc.limits,
+    )
 
 
 # ---- validators shared by several keys ---------------------------------------------------------
@@ -690,8 +718,20 @@ def _message(err: dict) -> str:
 
 
 def _all_keys() -> list[str]:
-    models = (RegistryDoc, FeedDoc, AnswerGroup, Grid, ExcludeRule, Condition, ColumnExpr, ConstExpr, SumExpr,
-              Case, CasesExpr, FiscalQuarterExpr)  # fmt: skip
+    models = (
+        RegistryDoc,
+        FeedDoc,
+        AnswerGroup,
+        Grid,
+        ExcludeRule,
+        Condition,
+        ColumnExpr,
+        ConstExpr,
+        SumExpr,
+        Case,
+        CasesExpr,
+        FiscalQuarterExpr,
+    )
     return sorted({f.alias or name for m in models for name, f in m.model_fields.items()})
 
 
@@ -764,5 +804,9 @@ def json_schema() -> dict:
     return schema
 
 
-_VOCABULARIES = (("contact_type", "contact_types.csv", "contact_type"), ("outcome", "outcomes.csv", "outcome"),
-                 ("status", "request_statuses.csv", "status"), ("channel_code", "channels.csv", "channel_code"))  # fmt: skip
+_VOCABULARIES = (
+    ("contact_type", "contact_types.csv", "contact_type"),
+    ("outcome", "outcomes.csv", "outcome"),
+    ("status", "request_statuses.csv", "status"),
+    ("channel_code", "channels.csv", "channel_code"),
+)

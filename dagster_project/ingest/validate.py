@@ -40,8 +40,13 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return (not self.error and self.outcome is not None and self.outcome.status == "loaded" and not self.problems
-                and not self.warnings)  # fmt: skip
+        return (
+            not self.error
+            and self.outcome is not None
+            and self.outcome.status == "loaded"
+            and not self.problems
+            and not self.warnings
+        )
 
     def text(self) -> str:
         head = f"{self.agency} {self.feed} {self.file}"
@@ -51,8 +56,10 @@ class Report:
         if o.status == "rejected":
             return f"{head}: whole file rejected: {o.reason}"
         excluded = f", {o.rows_excluded} excluded by rule ({o.excluded_by})" if o.rows_excluded else ""
-        lines = [f"{head}: {o.rows_in} rows in, {o.rows_loaded} would load, {o.rows_quarantined} would be quarantined"
-                 f"{excluded}"]  # fmt: skip
+        lines = [
+            f"{head}: {o.rows_in} rows in, {o.rows_loaded} would load, {o.rows_quarantined} would be quarantined"
+            f"{excluded}"
+        ]
         if o.encoding and o.encoding != "utf-8":
             lines.append(f"  read as {o.encoding}")
         for p in self.problems:
@@ -80,7 +87,8 @@ def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = N
         ensure_tables(con)
         outcome = load_file(con, spec, path.resolve(), path.resolve().parent, run_id="validate")
         rows = con.execute(
-            "select record_number, line_number, column_name, reason from quarantine.rejected_rows order by record_number"
+            "select record_number, line_number, column_name, reason from quarantine.rejected_rows order by "
+            "record_number"
         ).fetchall()
         warnings = []
         if outcome.status == "loaded":
@@ -92,9 +100,12 @@ def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = N
 
 # canonical column -> the synonym seed that maps its values (dbt: int_contact_values__resolved)
 VOCABULARY_SEEDS = {
-    "contacts": {"contact_type": "contact_type_synonyms.csv", "outcome": "outcome_synonyms.csv",
-                 "status": "status_synonyms.csv"},
-}  # fmt: skip
+    "contacts": {
+        "contact_type": "contact_type_synonyms.csv",
+        "outcome": "outcome_synonyms.csv",
+        "status": "status_synonyms.csv",
+    },
+}
 
 
 def _unmapped_values(con: duckdb.DuckDBPyConnection, spec: FeedSpec) -> list[str]:
@@ -159,7 +170,8 @@ def _dates_that_do_not_read_back(con: duckdb.DuckDBPyConnection, spec: FeedSpec,
             months, rows = con.execute(f"select max(month({parsed})), count({parsed}) from src").fetchone()
             if isinstance(spec.columns[name], tuple) and rows and rows >= 4 and months <= 4:
                 out.append(
-                    f"column {label(spec, name)} ({name}): every date falls in January-April: if the file holds quarters,"
+                    f"column {label(spec, name)} ({name}): every date falls in January-April: if the file "
+                    "holds quarters,"
                     " map them with {fiscal_year: ..., fiscal_quarter: ...}"
                 )
         con.execute("drop table if exists src; drop table if exists src_rejects")

@@ -55,9 +55,10 @@ def publish_agency_slices(warehouse: Path, published_dir: Path, run_id: str) -> 
             [PUBLISHED_SCHEMA],
         ).fetchall()
         tables = [
-            (name, by_agency) for name, by_agency in tables
+            (name, by_agency)
+            for name, by_agency in tables
             if name.startswith(SLICE_PREFIXES) and (by_agency or not name.startswith("fct_"))
-        ]  # fmt: skip
+        ]
         agencies = _agencies(con, [name for name, by_agency in tables if by_agency])
         counts = {agency: _write_slice(con, published_dir, agency, tables, run_id) for agency in agencies}
         con.execute("detach working")
@@ -150,11 +151,13 @@ def _columns(con, table: str) -> str:
 
 
 @dg.asset(
-    key=["published", "agency_slices"], group_name="publish", kinds={"duckdb", "parquet"},
+    key=["published", "agency_slices"],
+    group_name="publish",
+    kinds={"duckdb", "parquet"},
     deps=published_models(SLICE_PREFIXES),
     description="Per agency: a DuckDB file and Parquet with that agency's rows of every mart and fact "
     "(government-wide dims and benchmark marts whole), for the agency's own analysts.",
-)  # fmt: skip
+)
 def agency_slices(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     published = paths().published_dir
     counts = publish_agency_slices(warehouse.path, published, context.run_id)

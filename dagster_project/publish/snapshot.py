@@ -51,12 +51,13 @@ def publish_snapshot(warehouse: Path, published_dir: Path, run_id: str) -> tuple
     try:
         con.execute(f"attach {lit(str(warehouse))} as working (read_only)")
         tables = [
-            name for (name,) in con.execute(
+            name
+            for (name,) in con.execute(
                 "select table_name from duckdb_tables() where database_name = 'working' and schema_name = ? order by 1",
                 [PUBLISHED_SCHEMA],
             ).fetchall()
             if name.startswith(PUBLISHED_PREFIXES)
-        ]  # fmt: skip
+        ]
         con.execute(f"create schema {PUBLISHED_SCHEMA}")
         for name in tables:
             con.execute(f"create table {PUBLISHED_SCHEMA}.{name} as select * from working.{PUBLISHED_SCHEMA}.{name}")
@@ -117,10 +118,12 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, table: str, target_db: str | 
 
 
 @dg.asset(
-    key=["published", "bi_snapshot"], group_name="publish", kinds={"duckdb", "parquet"},
+    key=["published", "bi_snapshot"],
+    group_name="publish",
+    kinds={"duckdb", "parquet"},
     deps=published_models(),
     description="Read-only DuckDB snapshot of dims and marts, and a Parquet per mart, for BI tools.",
-)  # fmt: skip
+)
 def bi_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     published = paths().published_dir
     counts, published_at = publish_snapshot(warehouse.path, published, context.run_id)

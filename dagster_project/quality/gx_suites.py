@@ -71,9 +71,15 @@ class Suite:
         except KeyError as e:
             raise ValueError(f"{path.name}: {{var({e.args[0]})}} is not a var of dbt/dbt_project.yml") from None
         query = SHOWN_PLACEHOLDER.sub(lambda m: shown(m.group(1)), doc["query"])
-        return cls(doc["name"], doc.get("description", ""), tuple(doc["asset"]), query,
-                   doc.get("severity", "ERROR"), tuple(doc["expectations"]),
-                   tuple(doc["partition_columns"]) if "partition_columns" in doc else None)  # fmt: skip
+        return cls(
+            doc["name"],
+            doc.get("description", ""),
+            tuple(doc["asset"]),
+            query,
+            doc.get("severity", "ERROR"),
+            tuple(doc["expectations"]),
+            tuple(doc["partition_columns"]) if "partition_columns" in doc else None,
+        )
 
     def scoped(self, window: dict[str, list[str]] | None) -> bool:
         return bool(window and self.partition_columns)
@@ -275,9 +281,11 @@ def failing_agencies(suite: Suite, database: Path, candidates: list[str]) -> lis
 
 def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=dg.AssetKey(list(suite.asset)), name=f"gx_{suite.name}", blocking=suite.severity == "ERROR",
+        asset=dg.AssetKey(list(suite.asset)),
+        name=f"gx_{suite.name}",
+        blocking=suite.severity == "ERROR",
         description=f"GX suite expectations/{suite.name}.json: {suite.description}",
-    )  # fmt: skip
+    )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connection() as con:
             window = widened(
@@ -293,10 +301,23 @@ def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
         if candidates:  # which agencies' deliveries to hold so the others can publish (quality/holds.py)
             details["attributed_agencies"] = failing_agencies(suite, warehouse.path, candidates)
         with warehouse.connection() as con:
-            audit.record(con, [audit.CheckRecord(
-                context.run.run_id, "/".join(suite.asset), f"gx_{suite.name}", "gx", suite.severity, outcome.success,
-                rows_checked, failed_rows, details, data_checked=query,
-            )])  # fmt: skip
+            audit.record(
+                con,
+                [
+                    audit.CheckRecord(
+                        context.run.run_id,
+                        "/".join(suite.asset),
+                        f"gx_{suite.name}",
+                        "gx",
+                        suite.severity,
+                        outcome.success,
+                        rows_checked,
+                        failed_rows,
+                        details,
+                        data_checked=query,
+                    )
+                ],
+            )
         return dg.AssetCheckResult(
             passed=outcome.success,
             severity=dg.AssetCheckSeverity(suite.severity),

@@ -53,8 +53,10 @@ class HoldOutcome:
                     f"blocking checks failed on its rows ({', '.join(checks)})"
                 )
             else:
-                out.append(f"{agency}: blocking checks failed on its rows ({', '.join(checks)}), but it has no "
-                           "unpublished delivery to hold")  # fmt: skip
+                out.append(
+                    f"{agency}: blocking checks failed on its rows ({', '.join(checks)}), but it has no "
+                    "unpublished delivery to hold"
+                )
         if self.unattributed:
             out.append(f"pinned on no agency (blocks publishing for all): {', '.join(self.unattributed)}")
         return out

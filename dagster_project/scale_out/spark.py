@@ -71,11 +71,15 @@ def dbt(args: list[str]) -> None:
 
     full = [
         *args,
-        "--target", "spark",
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", SPARK_TARGET_PATH,
-    ]  # fmt: skip
+        "--target",
+        "spark",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        SPARK_TARGET_PATH,
+    ]
     result = dbtRunner().invoke(full)
     if not result.success:
         raise SystemExit(f"dbt {' '.join(args)} failed on Spark: {result.exception or 'see the log above'}")

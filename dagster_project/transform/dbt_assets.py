@@ -117,6 +117,13 @@ def _audit_record(run_id: str, result: dg.AssetCheckResult) -> audit.CheckRecord
     meta = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
     failed = meta.get("dagster_dbt/failed_row_count")
     return audit.CheckRecord(
-        run_id, result.asset_key.to_user_string() if result.asset_key else "", result.check_name or "", "dbt",
-        result.severity.value, result.passed, None, int(failed) if failed is not None else None, meta,
-    )  # fmt: skip
+        run_id,
+        result.asset_key.to_user_string() if result.asset_key else "",
+        result.check_name or "",
+        "dbt",
+        result.severity.value,
+        result.passed,
+        None,
+        int(failed) if failed is not None else None,
+        meta,
+    )

@@ -14,11 +14,18 @@ from PIL import Image
 
 INSTALL_HINT = "headless Chromium not found: install it with `sudo apt-get install -y chromium` (Debian/Ubuntu)"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
     # offline: every host name fails to resolve, so a page that needs a CDN shows it
     "--host-resolver-rules=MAP * ~NOTFOUND",
-]  # fmt: skip
+]
 
 
 def chromium() -> str:
@@ -30,10 +37,18 @@ def chromium() -> str:
 
 def screenshot(page: Path, out: Path, profile: Path, size: tuple[int, int] = (1280, 1600)) -> Image.Image:
     subprocess.run(
-        [chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}",
-         f"--screenshot={out}", page.resolve().as_uri()],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+        [
+            chromium(),
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={size[0]},{size[1]}",
+            f"--screenshot={out}",
+            page.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return Image.open(out).convert("RGB")
 
 
@@ -41,8 +56,11 @@ def rendered_text(page: Path, profile: Path) -> str:
     """The DOM after Chromium loaded the page (what it lays out and shows)."""
     done = subprocess.run(
         [chromium(), *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri()],
-        check=True, capture_output=True, timeout=120, text=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=120,
+        text=True,
+    )
     return done.stdout
 
 

@@ -62,8 +62,11 @@ def test_the_success_sensor_writes_the_page_of_a_published_run(demo_build, tmp_p
         "select count(*) from audit.check_results where run_id = ?", [demo_build.result.run_id]
     )[0]
     assert (summary["status"], summary["published"], summary["checks_passed"], summary["checks_failed"]) == (
-        "SUCCESS", True, checks, 0
-    )  # fmt: skip
+        "SUCCESS",
+        True,
+        checks,
+        0,
+    )
     assert "Published: every blocking check passed" in text
 
 
@@ -76,6 +79,9 @@ def test_the_failure_sensor_writes_the_page_and_requests_no_build_when_nothing_w
     assert yielded == []  # no RunRequest: nothing was held, a build again would fail the same way
     summary, text = page_of(data, failed_build.result.run_id)
     assert (summary["status"], summary["published"], summary["checks_failed"], summary["held"]) == (
-        "FAILURE", False, 1, 0
-    )  # fmt: skip
+        "FAILURE",
+        False,
+        1,
+        0,
+    )
     assert "Not published: 1 blocking check(s) failed (gx_raw_contacts on raw/contacts)" in text

@@ -48,7 +48,8 @@ def test_run_page_says_what_was_loaded_quarantined_and_checked(demo_build):
         assert f"<tr><td>{agency}</td><td>{feed}</td>{cells}</tr>" in page.read_text(), (agency, feed)
     # every quarantined row, by agency, file, line and column, with its reason
     for agency, file, line, column, reason in demo_build.query(
-        "select agency_code, source_file, line_number, column_name, reason from quarantine.rejected_rows where run_id = ?",
+        "select agency_code, source_file, line_number, column_name, reason from quarantine.rejected_rows where "
+        "run_id = ?",
         [demo_build.result.run_id],
     ):
         row = f'<tr><td>{agency}</td><td>{file}</td><td class="n">{line:,}</td>'
@@ -203,9 +204,11 @@ def test_run_pages_hold_no_script_no_network_address_and_no_raw_record(demo_buil
         assert len(records) == 4
         # the values of each record that its reason does not quote (ids, comments, other fields)
         values = {
-            str(v) for r in records for k, v in json.loads(r).items()
+            str(v)
+            for r in records
+            for k, v in json.loads(r).items()
             if k != "_row_number" and v is not None and len(str(v)) >= 8 and str(v) not in reasons
-        }  # fmt: skip
+        }
         assert {"SSA250700003", "va-202507-00007", "Mail it to 1600 Pennsylvania Avenue please."} <= values
         for page in _pages(build_dir):
             source = page.read_text()

@@ -23,13 +23,19 @@ def test_the_daily_schedule_runs_every_partition_at_six_eastern_in_winter_and_su
     schedule = defs.resolve_schedule_def("daily_build")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "America/New_York")
     # the next ticks after a winter and a summer morning: 06:00 local is 11:00 UTC, then 10:00 UTC
-    for after, utc_hour in [(datetime(2026, 1, 14, 7, tzinfo=EASTERN), 11), (datetime(2026, 7, 14, 7, tzinfo=EASTERN), 10)]:  # fmt: skip
+    for after, utc_hour in [
+        (datetime(2026, 1, 14, 7, tzinfo=EASTERN), 11),
+        (datetime(2026, 7, 14, 7, tzinfo=EASTERN), 10),
+    ]:
         context = dg.build_schedule_context(scheduled_execution_time=after)
         tick = next(schedule_execution_time_iterator(after.timestamp(), schedule.cron_schedule, EASTERN.key))
         assert (tick.astimezone(ZoneInfo("UTC")).hour, tick.astimezone(EASTERN).hour, tick.day) == (utc_hour, 6, 15)
         (request,) = schedule.evaluate_tick(context).run_requests
-        assert request.tags == {**all_partitions_tags(), "cx/trigger": "daily_schedule",
-                                "dagster/schedule_name": "daily_build"}  # fmt: skip
+        assert request.tags == {
+            **all_partitions_tags(),
+            "cx/trigger": "daily_schedule",
+            "dagster/schedule_name": "daily_build",
+        }
         assert request.run_key == f"daily-{after:%Y-%m-%d}"
 
 
@@ -47,8 +53,9 @@ def test_the_instance_make_sets_up_runs_one_run_at_a_time(tmp_path):
     home = tmp_path / "dagster_home"
     make = shutil.which("make")
     assert make, "make is needed to set up the Dagster home as README does"
-    subprocess.run([make, "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml"], cwd=PROJECT_ROOT, check=True,
-                   timeout=60)  # fmt: skip
+    subprocess.run(
+        [make, "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml"], cwd=PROJECT_ROOT, check=True, timeout=60
+    )
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"

@@ -43,10 +43,19 @@ def landing(tmp_path: Path) -> Path:
 
 # The demo's text layouts, restated from the agencies' formats (dagster_project/demo/generate.py),
 # not read from the feed registry: by folder, else by suffix, else comma-separated UTF-8.
-DEMO_TEXT_LAYOUTS = {"a11_survey": (";", "utf-8"), "call_center": ("|", "utf-8"), "csat_survey": ("\t", "cp1252"),
-                     ".psv": ("|", "utf-8"), ".tsv": ("\t", "cp1252")}  # fmt: skip
-RAW_TABLE_OF_KIND = {"survey_responses": "raw.survey_responses", "survey_counts": "raw.survey_counts",
-                     "contacts": "raw.contacts", "web_analytics": "raw.web_analytics"}  # fmt: skip
+DEMO_TEXT_LAYOUTS = {
+    "a11_survey": (";", "utf-8"),
+    "call_center": ("|", "utf-8"),
+    "csat_survey": ("\t", "cp1252"),
+    ".psv": ("|", "utf-8"),
+    ".tsv": ("\t", "cp1252"),
+}
+RAW_TABLE_OF_KIND = {
+    "survey_responses": "raw.survey_responses",
+    "survey_counts": "raw.survey_counts",
+    "contacts": "raw.contacts",
+    "web_analytics": "raw.web_analytics",
+}
 
 
 def records_in(path: Path) -> int:

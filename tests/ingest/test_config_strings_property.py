@@ -40,14 +40,52 @@ PLANTED = (
     "%Y' || (select 'pw' || 'ned') || '",
     "*/ (select 'pw' || 'ned') /*",
 )
-NASTY = PLANTED + ("'", "''", '"', "\\", "\\'", "--", ";", "/*", "*/", "\x00", "\n", "\r\n", "\t", " ", "é", "İ",
-                   "ß", "\u2028", "\U0001f4a5", "$$", "{}", "?", "$1", "%", "%%", ".", "|", ",", "*", "[0]", "..")  # fmt: skip
+NASTY = PLANTED + (
+    "'",
+    "''",
+    '"',
+    "\\",
+    "\\'",
+    "--",
+    ";",
+    "/*",
+    "*/",
+    "\x00",
+    "\n",
+    "\r\n",
+    "\t",
+    " ",
+    "é",
+    "İ",
+    "ß",
+    "\u2028",
+    "\U0001f4a5",
+    "$$",
+    "{}",
+    "?",
+    "$1",
+    "%",
+    "%%",
+    ".",
+    "|",
+    ",",
+    "*",
+    "[0]",
+    "..",
+)
 SEED_AGENCIES = sorted({r["agency_code"] for r in seed_rows("agencies.csv")})
 # what the loader writes: every table there after a load, and the ones a planted statement could reach
 EXPECTED_TABLES = {
-    "quarantine.rejected_files", "quarantine.rejected_rows", "raw.contacts", "raw.ingest_log",
-    "raw.survey_answers", "raw.survey_count_points", "raw.survey_counts", "raw.survey_responses", "raw.web_analytics",
-}  # fmt: skip
+    "quarantine.rejected_files",
+    "quarantine.rejected_rows",
+    "raw.contacts",
+    "raw.ingest_log",
+    "raw.survey_answers",
+    "raw.survey_count_points",
+    "raw.survey_counts",
+    "raw.survey_responses",
+    "raw.web_analytics",
+}
 
 SETTINGS = settings(
     max_examples=25,
@@ -70,8 +108,9 @@ def texts(min_size: int = 0, max_size: int = 24) -> st.SearchStrategy[str]:
     ).filter(lambda s: _no_canary(s) and len(s) >= min_size)
 
 
-HEADER = st.one_of(st.sampled_from(["Call ID", "caller's key", 'say "hi"', "a;b", "Ünïcødé", "x--y", "n/*c*/"]),
-                   texts(min_size=1))  # fmt: skip
+HEADER = st.one_of(
+    st.sampled_from(["Call ID", "caller's key", 'say "hi"', "a;b", "Ünïcødé", "x--y", "n/*c*/"]), texts(min_size=1)
+)
 DIRECTIVES = "aAwdbBmyYHIpMSfzZjUWcxXgGenT%"  # what the registry took before issue 13 (and %e, %-a, ... DuckDB refuses)
 ACCEPTED = [f"%{d}" for d in "aAwdbBmyYHIpMSfzZjUWcxXgGnT%"] + [f"%-{d}" for d in "dmyHIMSj"]
 LITERAL = texts(max_size=4).map(lambda s: s.replace("%", ""))
@@ -85,12 +124,15 @@ ACCEPTED_FORMAT = st.one_of(
 FORMAT = st.one_of(
     ACCEPTED_FORMAT,
     st.lists(
-        st.one_of(st.sampled_from([f"%{d}" for d in DIRECTIVES] + [f"%-{d}" for d in DIRECTIVES] + ["%", "%-"]),
-                  texts(max_size=4)),
-        min_size=1, max_size=6,
+        st.one_of(
+            st.sampled_from([f"%{d}" for d in DIRECTIVES] + [f"%-{d}" for d in DIRECTIVES] + ["%", "%-"]),
+            texts(max_size=4),
+        ),
+        min_size=1,
+        max_size=6,
     ).map("".join),
     texts(),
-)  # fmt: skip
+)
 MOMENT = datetime(2025, 7, 1, 9, 30, 5)
 
 
@@ -199,37 +241,69 @@ def _load(feed: dict, files: dict[str, str | bytes], agency: str = "SSA") -> Loa
     delimiter=st.sampled_from([",", ";", "|", "\t", "'", "\\", "#"]),
 )
 @example(
-    headers=["id", "opened", "closed", "outcome", "flag"], timestamp_format=PLANTED[6], column_format="%Y-%m-%d %H:%M:%S",
-    mapping={PLANTED[0]: PLANTED[1]}, otherwise=PLANTED[2], constant=PLANTED[0], rule=PLANTED[1],
-    excluded=[PLANTED[0], PLANTED[3]], case_value=PLANTED[4], delimiter=",",
-)  # fmt: skip
+    headers=["id", "opened", "closed", "outcome", "flag"],
+    timestamp_format=PLANTED[6],
+    column_format="%Y-%m-%d %H:%M:%S",
+    mapping={PLANTED[0]: PLANTED[1]},
+    otherwise=PLANTED[2],
+    constant=PLANTED[0],
+    rule=PLANTED[1],
+    excluded=[PLANTED[0], PLANTED[3]],
+    case_value=PLANTED[4],
+    delimiter=",",
+)
 @example(
-    headers=[PLANTED[0], PLANTED[1], "caller's key", 'say "hi"', "a b"], timestamp_format="%Y-%m-%d %H:%M:%S",
-    column_format="iso8601", mapping={"resolved": "x' || (select 'pw' || 'ned') || '"}, otherwise=None,
-    constant='"; drop table raw.contacts; --', rule="test; --", excluded=["/*", "\\"], case_value="'", delimiter="|",
-)  # fmt: skip
+    headers=[PLANTED[0], PLANTED[1], "caller's key", 'say "hi"', "a b"],
+    timestamp_format="%Y-%m-%d %H:%M:%S",
+    column_format="iso8601",
+    mapping={"resolved": "x' || (select 'pw' || 'ned') || '"},
+    otherwise=None,
+    constant='"; drop table raw.contacts; --',
+    rule="test; --",
+    excluded=["/*", "\\"],
+    case_value="'",
+    delimiter="|",
+)
 @example(
-    headers=["id", "opened", "closed", "outcome", "flag"], timestamp_format="%Y-%m-%d %H:%M:%S%", column_format="%-a %Y",
-    mapping={"a": "b"}, otherwise=None, constant="call", rule="r", excluded=["x"], case_value="y", delimiter=",",
-)  # fmt: skip
+    headers=["id", "opened", "closed", "outcome", "flag"],
+    timestamp_format="%Y-%m-%d %H:%M:%S%",
+    column_format="%-a %Y",
+    mapping={"a": "b"},
+    otherwise=None,
+    constant="call",
+    rule="r",
+    excluded=["x"],
+    case_value="y",
+    delimiter=",",
+)
 def test_contacts_feed_values_never_reach_sql_unquoted(
     headers, timestamp_format, column_format, mapping, otherwise, constant, rule, excluded, case_value, delimiter
 ):
     h_id, h_opened, h_closed, h_outcome, h_flag = headers
     outcome_col = {"column": h_outcome, "map": mapping} | ({"otherwise": otherwise} if otherwise is not None else {})
     feed = {
-        "name": "call_center", "kind": "contacts", "format": "csv", "pattern": "calls/*.csv", "delimiter": delimiter,
-        "timestamp_format": timestamp_format, "timezone": "America/New_York",
+        "name": "call_center",
+        "kind": "contacts",
+        "format": "csv",
+        "pattern": "calls/*.csv",
+        "delimiter": delimiter,
+        "timestamp_format": timestamp_format,
+        "timezone": "America/New_York",
         "defaults": {"channel_code": constant},
         "columns": {
-            "contact_id": h_id, "contact_type": {"value": constant}, "opened_at": h_opened,
-            "closed_at": {"column": h_closed, "format": column_format}, "outcome": outcome_col,
-            "status": {"cases": [{"when": {"column": h_flag, "in": excluded}, "value": case_value}],
-                       "else_column": h_outcome},
+            "contact_id": h_id,
+            "contact_type": {"value": constant},
+            "opened_at": h_opened,
+            "closed_at": {"column": h_closed, "format": column_format},
+            "outcome": outcome_col,
+            "status": {
+                "cases": [{"when": {"column": h_flag, "in": excluded}, "value": case_value}],
+                "else_column": h_outcome,
+            },
             "reason_code": {"column": [h_flag, h_outcome]},
         },
         "exclude": [{"rule": rule, "when": {"column": h_flag, "in": excluded[:1]}}],
-    }  # fmt: skip
+    }
     opened, closed = _formatted(timestamp_format), _formatted(column_format)
     key = next(iter(mapping))
     rows = [
@@ -258,8 +332,14 @@ def test_contacts_feed_values_never_reach_sql_unquoted(
 @example(agency="SSA", name='"; drop table raw.contacts; --')
 @example(agency="../../x", name="calls")
 def test_agency_codes_and_feed_names_never_reach_sql_unquoted(agency, name):
-    feed = {"name": name, "kind": "contacts", "format": "csv", "pattern": "calls/*.csv",
-            "defaults": {"contact_type": "call"}, "columns": {"contact_id": "id", "opened_at": "opened"}}  # fmt: skip
+    feed = {
+        "name": name,
+        "kind": "contacts",
+        "format": "csv",
+        "pattern": "calls/*.csv",
+        "defaults": {"contact_type": "call"},
+        "columns": {"contact_id": "id", "opened_at": "opened"},
+    }
     loaded = _load(feed, {"calls/c_2025-07.csv": "id,opened\nC1,2025-07-01 09:00:00\n"}, agency=agency)
     if loaded.spec is not None:
         assert [(o.status, o.rows_loaded) for o in loaded.outcomes] == [("loaded", 1)]
@@ -277,13 +357,19 @@ def test_agency_codes_and_feed_names_never_reach_sql_unquoted(agency, name):
     comment_header=HEADER,
 )
 @example(
-    answer_headers=["Q1 'trust'", 'Q2 "ease"'], allowed=[PLANTED[0], PLANTED[1], "5"], pattern=None,
-    submitted_format="%m/%d/%Y %H:%M", comment_header=PLANTED[2],
-)  # fmt: skip
+    answer_headers=["Q1 'trust'", 'Q2 "ease"'],
+    allowed=[PLANTED[0], PLANTED[1], "5"],
+    pattern=None,
+    submitted_format="%m/%d/%Y %H:%M",
+    comment_header=PLANTED[2],
+)
 @example(
-    answer_headers=["Q1", "Q2'; --"], allowed=["yes", "no"], pattern="Q2'; --|" + re.escape(PLANTED[0]),
-    submitted_format="iso8601", comment_header="Comments",
-)  # fmt: skip
+    answer_headers=["Q1", "Q2'; --"],
+    allowed=["yes", "no"],
+    pattern="Q2'; --|" + re.escape(PLANTED[0]),
+    submitted_format="iso8601",
+    comment_header="Comments",
+)
 def test_survey_answers_never_reach_sql_unquoted(answer_headers, allowed, pattern, submitted_format, comment_header):
     headers = ["ResponseID", "Submitted", comment_header, *answer_headers]
     answers = [{"columns": answer_headers[:1], "allowed": allowed}]
@@ -291,11 +377,15 @@ def test_survey_answers_never_reach_sql_unquoted(answer_headers, allowed, patter
     rest = "|".join(re.escape(h) for h in answer_headers[1:])
     answers.append({"pattern": pattern if pattern is not None else rest, "allowed": allowed})
     feed = {
-        "name": "a11_survey", "kind": "survey_responses", "format": "csv", "pattern": "survey/*.csv",
-        "timestamp_format": submitted_format, "timezone": "America/New_York",
+        "name": "a11_survey",
+        "kind": "survey_responses",
+        "format": "csv",
+        "pattern": "survey/*.csv",
+        "timestamp_format": submitted_format,
+        "timezone": "America/New_York",
         "columns": {"response_id": "ResponseID", "submitted_at": "Submitted", "comment": comment_header},
         "answers": answers,
-    }  # fmt: skip
+    }
     submitted = _formatted(submitted_format)
     rows = [
         headers,
@@ -321,13 +411,21 @@ def test_survey_answers_never_reach_sql_unquoted(answer_headers, allowed, patter
     channel=texts(),
 )
 @example(
-    questions=[PLANTED[0]], points=[PLANTED[1]], question_code="q{question}' || (select 'pw' || 'ned') || '",
-    use_grid=True, date_format="%Y-%m-%d", channel="web",
-)  # fmt: skip
+    questions=[PLANTED[0]],
+    points=[PLANTED[1]],
+    question_code="q{question}' || (select 'pw' || 'ned') || '",
+    use_grid=True,
+    date_format="%Y-%m-%d",
+    channel="web",
+)
 @example(
-    questions=["q1"], points=[PLANTED[0], "'"], question_code="{question}", use_grid=False,
-    date_format="%d/%m/%Y", channel=PLANTED[1],
-)  # fmt: skip
+    questions=["q1"],
+    points=[PLANTED[0], "'"],
+    question_code="{question}",
+    use_grid=False,
+    date_format="%d/%m/%Y",
+    channel=PLANTED[1],
+)
 def test_survey_counts_never_reach_sql_unquoted(questions, points, question_code, use_grid, date_format, channel):
     if use_grid:
         count_headers = [f"{q}#{p}" for q in questions for p in points]
@@ -338,12 +436,20 @@ def test_survey_counts_never_reach_sql_unquoted(questions, points, question_code
         shape = {"counts": dict(zip(points, count_headers, strict=True))}
         columns = {"question_code": {"value": questions[0]}}
     feed = {
-        "name": "a11_counts", "kind": "survey_counts", "format": "csv", "pattern": "counts/*.csv",
+        "name": "a11_counts",
+        "kind": "survey_counts",
+        "format": "csv",
+        "pattern": "counts/*.csv",
         "date_format": date_format,
-        "columns": {"period_start": "start", "period_end": "end", "service_code": {"value": channel},
-                    "channel_code": {"value": channel}, **columns},
+        "columns": {
+            "period_start": "start",
+            "period_end": "end",
+            "service_code": {"value": channel},
+            "channel_code": {"value": channel},
+            **columns,
+        },
         **shape,
-    }  # fmt: skip
+    }
     day = _formatted(date_format, "2025-07-01")
     rows = [["start", "end", *count_headers], [day, day, *["3"] * len(count_headers)]]
     loaded = _load(feed, {"counts/c_2025-07.csv": _csv_text(rows)})
@@ -365,8 +471,14 @@ def test_survey_counts_never_reach_sql_unquoted(questions, points, question_code
 @example(fields=["a..b", "c."], records_path=None)
 @example(fields=["Name", "name"], records_path=None)
 def test_json_field_names_never_reach_sql_unquoted(fields, records_path):
-    feed = {"name": "visits", "kind": "web_analytics", "format": "json", "pattern": "web/*.json",
-            "defaults": {"report_name": "site"}, "columns": {"report_date": fields[0], "visits": fields[1]}}  # fmt: skip
+    feed = {
+        "name": "visits",
+        "kind": "web_analytics",
+        "format": "json",
+        "pattern": "web/*.json",
+        "defaults": {"report_name": "site"},
+        "columns": {"report_date": fields[0], "visits": fields[1]},
+    }
     if records_path is not None:
         feed["records_path"] = records_path
 
@@ -401,15 +513,28 @@ def test_json_field_names_never_reach_sql_unquoted(fields, records_path):
     ],
 )
 def test_a_format_duckdb_cannot_run_is_refused(tmp_path, key, value, expected):
-    feed = {"name": "calls", "kind": "contacts", "format": "csv", "pattern": "calls/*.csv", key: value,
-            "defaults": {"contact_type": "call"}, "columns": {"contact_id": "id", "opened_at": "opened"}}  # fmt: skip
+    feed = {
+        "name": "calls",
+        "kind": "contacts",
+        "format": "csv",
+        "pattern": "calls/*.csv",
+        key: value,
+        "defaults": {"contact_type": "call"},
+        "columns": {"contact_id": "id", "opened_at": "opened"},
+    }
     (tmp_path / "SSA.yml").write_text(yaml.safe_dump({"agency": "SSA", "feeds": [feed]}))
     assert registry_problems(tmp_path)[1] == [f"feeds/SSA.yml: feeds[0] (calls).{key}: {expected}"]
 
 
 def test_a_json_field_path_with_an_empty_step_is_refused(tmp_path):
-    feed = {"name": "visits", "kind": "web_analytics", "format": "json", "pattern": "web/*.json",
-            "defaults": {"report_name": "site"}, "columns": {"report_date": "a..b", "visits": "c."}}  # fmt: skip
+    feed = {
+        "name": "visits",
+        "kind": "web_analytics",
+        "format": "json",
+        "pattern": "web/*.json",
+        "defaults": {"report_name": "site"},
+        "columns": {"report_date": "a..b", "visits": "c."},
+    }
     (tmp_path / "SSA.yml").write_text(yaml.safe_dump({"agency": "SSA", "feeds": [feed]}))
     assert registry_problems(tmp_path)[1] == [
         "feeds/SSA.yml: feeds[0] (visits): JSON field paths ['a..b', 'c.'] have an empty step (.. or a dot at an"

@@ -38,8 +38,14 @@ def _load(landing: Path, db: Path, run_id: str, crash_in: str | None = None) -> 
     env = {k: v for k, v in os.environ.items() if k != CRASH_INSIDE_BATCH}
     if crash_in:
         env[CRASH_INSIDE_BATCH] = crash_in
-    return subprocess.run([sys.executable, "-c", LOADER, str(landing), str(db), run_id],
-                          env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", LOADER, str(landing), str(db), run_id],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _state(db: Path, feeds: list[str] | None = None) -> dict[str, list]:

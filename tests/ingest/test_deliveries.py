@@ -56,9 +56,7 @@ def marts_state(db: Path) -> dict[str, list[tuple]]:
     for table in sorted(set(tables) - {"mart_feed_health"}):
         cols = [c for (c,) in _read(db, f"select column_name from (describe marts.{table})") if c != "_built_at"]
         rows = _read(db, f"select {', '.join(cols)} from marts.{table}")
-        state[table] = sorted(
-            (tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in rows), key=repr
-        )  # fmt: skip
+        state[table] = sorted((tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in rows), key=repr)
     return state
 
 
@@ -77,14 +75,19 @@ def raw_state(db: Path, files: list[str]) -> dict[str, list[tuple]]:
     """Raw rows of ``files`` (load time and run left out) and their quarantined rows."""
     state = {}
     for t in RAW_TABLES:
-        rows = _read(db, f"select * exclude (_loaded_at, _run_id) from raw.{t} where list_contains(?, _source_file)",
-                     [files])  # fmt: skip
+        rows = _read(
+            db, f"select * exclude (_loaded_at, _run_id) from raw.{t} where list_contains(?, _source_file)", [files]
+        )
         state[t] = sorted(rows, key=repr)
     state["rejected_rows"] = sorted(
-        _read(db, "select * exclude (run_id, quarantined_at) from quarantine.rejected_rows"
-                  " where list_contains(?, source_file)", [files]),
+        _read(
+            db,
+            "select * exclude (run_id, quarantined_at) from quarantine.rejected_rows"
+            " where list_contains(?, source_file)",
+            [files],
+        ),
         key=repr,
-    )  # fmt: skip
+    )
     return state
 
 
@@ -141,21 +144,45 @@ class Step:
 def held(ops: Ops) -> Step:
     """hold SSA's August calls, rebuild that partition only (as the printed next step says), then all."""
     capsys = _Capture()
-    code, out, err = capsys.run("hold", "--agency", "ssa", "--feed", "call_center", "--period", "2025-08",
-                                "--reason", "outcome codes mapped wrong")  # fmt: skip
-    log = _read(ops.db, "select status, status_by, status_reason from raw.ingest_log where source_file = ?",
-                [HELD["file"]])  # fmt: skip
+    code, out, err = capsys.run(
+        "hold",
+        "--agency",
+        "ssa",
+        "--feed",
+        "call_center",
+        "--period",
+        "2025-08",
+        "--reason",
+        "outcome codes mapped wrong",
+    )
+    log = _read(
+        ops.db, "select status, status_by, status_reason from raw.ingest_log where source_file = ?", [HELD["file"]]
+    )
     index_at_once = (ops.data / "audit" / "index.html").read_text()  # before any run
     build(partition_key("SSA", "2025-08"))
     partitioned = marts_state(ops.db)
-    health = _read(ops.db, "select files_loaded, files_held, missing_periods from marts.mart_feed_health"
-                           " where agency_code = 'SSA' and feed_name = 'call_center'")  # fmt: skip
+    health = _read(
+        ops.db,
+        "select files_loaded, files_held, missing_periods from marts.mart_feed_health"
+        " where agency_code = 'SSA' and feed_name = 'call_center'",
+    )
     raw_rows = _read(ops.db, "select count(*) from raw.contacts where _source_file = ?", [HELD["file"]])[0][0]
     build()  # make run: every partition
     pages = (ops.data / "audit" / "index.html").read_text(), _latest_run_page(ops.data)
-    return Step(code, out, err, partitioned, {"log": log, "health": health, "raw_rows": raw_rows,
-                                              "full": marts_state(ops.db), "pages": pages,
-                                              "index_at_once": index_at_once})  # fmt: skip
+    return Step(
+        code,
+        out,
+        err,
+        partitioned,
+        {
+            "log": log,
+            "health": health,
+            "raw_rows": raw_rows,
+            "full": marts_state(ops.db),
+            "pages": pages,
+            "index_at_once": index_at_once,
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -174,14 +201,30 @@ def purged(ops: Ops, released: Step) -> Step:
     dos = capsys.run("purge", "--agency", "DOS", "--feed", "a11_counts", "--reason", "wrong scale: reload")
     files = [PURGED_VA, *PURGED_DOS]
     after_purge = raw_state(ops.db, EVERY_FILE)
-    log = _read(ops.db, "select source_file, status, status_by, status_reason from raw.ingest_log"
-                        " where list_contains(?, source_file) order by 1", [files])  # fmt: skip
+    log = _read(
+        ops.db,
+        "select source_file, status, status_by, status_reason from raw.ingest_log"
+        " where list_contains(?, source_file) order by 1",
+        [files],
+    )
     build()
-    log_after = _read(ops.db, "select source_file, status from raw.ingest_log where list_contains(?, source_file)"
-                              " order by 1, 2", [files])  # fmt: skip
-    return Step(va[0] or dos[0], va[1] + dos[1], va[2] + dos[2], marts_state(ops.db),
-                {"after_purge": after_purge, "log": log, "log_after": log_after,
-                 "raw_after_reload": raw_state(ops.db, EVERY_FILE)})  # fmt: skip
+    log_after = _read(
+        ops.db,
+        "select source_file, status from raw.ingest_log where list_contains(?, source_file) order by 1, 2",
+        [files],
+    )
+    return Step(
+        va[0] or dos[0],
+        va[1] + dos[1],
+        va[2] + dos[2],
+        marts_state(ops.db),
+        {
+            "after_purge": after_purge,
+            "log": log,
+            "log_after": log_after,
+            "raw_after_reload": raw_state(ops.db, EVERY_FILE),
+        },
+    )
 
 
 class _Capture:
@@ -275,8 +318,9 @@ def test_purge_deletes_raw_and_quarantine_rows_and_keeps_the_log_row(ops: Ops, p
     assert before["contacts"] == after["contacts"]  # SSA's calls were not touched
     assert [(f, s) for f, s, *_ in purged.extra["log"]] == [(f, "purged") for f in sorted(files)]
     assert {(by, why) for _, _, by, why in purged.extra["log"]} == {
-        (f"operator:{_user()}", "survey feed YAML fixed: reload"), (f"operator:{_user()}", "wrong scale: reload")
-    }  # fmt: skip
+        (f"operator:{_user()}", "survey feed YAML fixed: reload"),
+        (f"operator:{_user()}", "wrong scale: reload"),
+    }
 
 
 def test_a_purged_file_loads_again_and_the_warehouse_is_as_before(ops: Ops, purged: Step):
@@ -290,8 +334,11 @@ def test_a_purged_file_loads_again_and_the_warehouse_is_as_before(ops: Ops, purg
 
 
 def test_every_action_is_one_row_of_the_audit_trail(ops: Ops, purged: Step):
-    rows = _read(ops.db, "select action, selector, deliveries_affected, deliveries, reason, actor, os_user"
-                         " from audit.operator_actions order by acted_at")  # fmt: skip
+    rows = _read(
+        ops.db,
+        "select action, selector, deliveries_affected, deliveries, reason, actor, os_user"
+        " from audit.operator_actions order by acted_at",
+    )
     assert [(a, s, n) for a, s, n, *_ in rows] == [
         ("hold", "agency=ssa feed=call_center period=2025-08", 1),
         ("release", f"file={HELD['file']}", 1),
@@ -300,10 +347,17 @@ def test_every_action_is_one_row_of_the_audit_trail(ops: Ops, purged: Step):
     ]
     assert re.fullmatch(r"file=[0-9a-f]{12}", rows[2][1])
     assert [d["file"] for d in json.loads(rows[3][3])] == PURGED_DOS
-    assert all(set(d) == {"agency", "feed", "period", "file", "sha256", "status_before"} for r in rows
-               for d in json.loads(r[3]))  # fmt: skip
-    assert [r[4] for r in rows] == ["outcome codes mapped wrong", None, "survey feed YAML fixed: reload",
-                                    "wrong scale: reload"]  # fmt: skip
+    assert all(
+        set(d) == {"agency", "feed", "period", "file", "sha256", "status_before"}
+        for r in rows
+        for d in json.loads(r[3])
+    )
+    assert [r[4] for r in rows] == [
+        "outcome codes mapped wrong",
+        None,
+        "survey feed YAML fixed: reload",
+        "wrong scale: reload",
+    ]
     assert {(r[5], r[6]) for r in rows} == {(f"operator:{_user()}", _user())}
 
 
@@ -313,8 +367,18 @@ def test_every_action_is_one_row_of_the_audit_trail(ops: Ops, purged: Step):
 def test_list_prints_one_line_per_delivery(ops: Ops, purged: Step, capsys):
     code, out, _ = cxw(capsys, "list", "--agency", "DOS")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split() == ["agency", "feed", "period", "file", "status", "in", "loaded", "quar.",
-                                              "excl.", "reason"]  # fmt: skip
+    assert code == 0 and lines[0].split() == [
+        "agency",
+        "feed",
+        "period",
+        "file",
+        "status",
+        "in",
+        "loaded",
+        "quar.",
+        "excl.",
+        "reason",
+    ]
     assert len(lines) == 1 + 4  # two files, each purged once and loaded again
     assert sorted(line.split()[4] for line in lines[1:]) == ["loaded", "loaded", "purged", "purged"]
     assert all("wrong scale: reload" in line for line in lines[1:] if " purged " in line)
@@ -330,10 +394,16 @@ def test_a_selection_that_matches_nothing_names_what_is_there(ops: Ops, purged: 
 
 def test_a_locked_warehouse_is_one_sentence_and_changes_nothing(ops: Ops, purged: Step, capsys):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('open', flush=True);"
-                               " sys.stdin.read()", str(ops.db)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.read()",
+            str(ops.db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "open"
         for args in (["list"], ["hold", "--agency", "VA", "--reason", "x"]):
@@ -353,8 +423,14 @@ def test_a_locked_warehouse_is_one_sentence_and_changes_nothing(ops: Ops, purged
 
 def test_make_clean_keeps_the_delivered_files(tmp_path: Path):
     shutil.copy(PROJECT_ROOT / "Makefile", tmp_path / "Makefile")
-    made = ["data/warehouse/cx.duckdb", "data/published/cx_warehouse.duckdb", "data/audit/index.html",
-            ".dagster_home/dagster.yaml", "dbt/target/manifest.json", "dbt/logs/dbt.log"]  # fmt: skip
+    made = [
+        "data/warehouse/cx.duckdb",
+        "data/published/cx_warehouse.duckdb",
+        "data/audit/index.html",
+        ".dagster_home/dagster.yaml",
+        "dbt/target/manifest.json",
+        "dbt/logs/dbt.log",
+    ]
     delivered = tmp_path / "data/landing/SSA/call_center/ssa_800_calls_2025-07.psv"
     for f in [*made, str(delivered.relative_to(tmp_path))]:
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,8 @@ def _write(fmt: str, path: Path, header: list[str], rows: list[list[str]]) -> No
         json_path.write_text(json.dumps(dicts))
         cols = ", ".join(f"'{h}': 'VARCHAR'" for h in header)
         con.execute(
-            f"copy (select * from read_json('{json_path}', format = 'array', columns = {{{cols}}})) to '{path}' (format parquet)"
+            f"copy (select * from read_json('{json_path}', format = 'array', columns = {{{cols}}})) to "
+            f"'{path}' (format parquet)"
         )
         con.close()
         json_path.unlink()

@@ -27,7 +27,8 @@ def _deliver(landing: Path, header: str, name: str = "ssa_800_calls_2025-07.psv"
 def _everything_stored(con) -> str:
     """Every value of every table the loader writes, as one text (to search for leaks)."""
     tables = con.execute(
-        "select table_schema || '.' || table_name from information_schema.tables where table_schema in ('raw', 'quarantine')"
+        "select table_schema || '.' || table_name from information_schema.tables where table_schema in ('raw', "
+        "'quarantine')"
     ).fetchall()
     return "\n".join(str(row) for (t,) in tables for row in con.execute(f"select * from {t}").fetchall())
 
@@ -35,15 +36,24 @@ def _everything_stored(con) -> str:
 @pytest.mark.parametrize(
     ("header", "reason"),
     [
-        (SSA_CALL_HEADER.replace("queue_wait_sec", "queue"),
-         "the header names one column twice: columns 3 and 6 are both 'queue' (names are compared ignoring case)"),
-        (SSA_CALL_HEADER.replace("queue_wait_sec", "QUEUE"),
-         "the header names one column twice: columns 3 and 6 are both 'QUEUE' (names are compared ignoring case)"),
-        (SSA_CALL_HEADER + "|_row_number", "column 9 of the header is named '_row_number', a name the warehouse keeps for lineage"),
-        (SSA_CALL_HEADER + "|_SOURCE_FILE",
-         "column 9 of the header is named '_SOURCE_FILE', a name the warehouse keeps for lineage"),
+        (
+            SSA_CALL_HEADER.replace("queue_wait_sec", "queue"),
+            "the header names one column twice: columns 3 and 6 are both 'queue' (names are compared ignoring case)",
+        ),
+        (
+            SSA_CALL_HEADER.replace("queue_wait_sec", "QUEUE"),
+            "the header names one column twice: columns 3 and 6 are both 'QUEUE' (names are compared ignoring case)",
+        ),
+        (
+            SSA_CALL_HEADER + "|_row_number",
+            "column 9 of the header is named '_row_number', a name the warehouse keeps for lineage",
+        ),
+        (
+            SSA_CALL_HEADER + "|_SOURCE_FILE",
+            "column 9 of the header is named '_SOURCE_FILE', a name the warehouse keeps for lineage",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_header_that_would_lose_or_shadow_a_column_rejects_the_file(tmp_path, con, header, reason):
     landing = tmp_path / "landing"
     path = _deliver(landing, header)
@@ -99,19 +109,31 @@ feeds:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('pattern: "call_center/*.psv"', 'pattern: "../../../../elsewhere/*"',
-         "feeds/SSA.yml: feeds[0] (call_center).pattern: pattern '../../../../elsewhere/*' must stay inside the"
-         " agency's landing folder (no /, .., ** or drive)"),
-        ('pattern: "call_center/*.psv"', 'pattern: "/etc/*"',
-         "feeds/SSA.yml: feeds[0] (call_center).pattern: pattern '/etc/*' must stay inside the agency's landing"
-         " folder (no /, .., ** or drive)"),
-        ("agency: SSA", "agency: ../../x",
-         "feeds/SSA.yml: agency: String should match pattern '^[A-Z][A-Z0-9_]{1,15}$', not '../../x'"),
-        ("agency: SSA", "agency: X' || (select 'pwned') || '",
-         "feeds/SSA.yml: agency: String should match pattern '^[A-Z][A-Z0-9_]{1,15}$', not \"X' || (select 'pwned')"
-         " || '\""),
+        (
+            'pattern: "call_center/*.psv"',
+            'pattern: "../../../../elsewhere/*"',
+            "feeds/SSA.yml: feeds[0] (call_center).pattern: pattern '../../../../elsewhere/*' must stay inside the"
+            " agency's landing folder (no /, .., ** or drive)",
+        ),
+        (
+            'pattern: "call_center/*.psv"',
+            'pattern: "/etc/*"',
+            "feeds/SSA.yml: feeds[0] (call_center).pattern: pattern '/etc/*' must stay inside the agency's landing"
+            " folder (no /, .., ** or drive)",
+        ),
+        (
+            "agency: SSA",
+            "agency: ../../x",
+            "feeds/SSA.yml: agency: String should match pattern '^[A-Z][A-Z0-9_]{1,15}$', not '../../x'",
+        ),
+        (
+            "agency: SSA",
+            "agency: X' || (select 'pwned') || '",
+            "feeds/SSA.yml: agency: String should match pattern '^[A-Z][A-Z0-9_]{1,15}$', not \"X' || (select 'pwned')"
+            " || '\"",
+        ),
     ],
-)  # fmt: skip
+)
 def test_paths_and_codes_cannot_leave_the_landing_zone_or_reach_sql(tmp_path, old, new, expected):
     assert old in FEED
     (tmp_path / "SSA.yml").write_text(FEED.replace(old, new))

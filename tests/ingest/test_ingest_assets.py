@@ -39,9 +39,11 @@ def test_ingest_run_logs_the_quarantined_record_and_records_exact_metadata(scrat
 
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
-        ingest_assets, partition_key=partition_key("SSA", "2025-08"), instance=instance,
+        ingest_assets,
+        partition_key=partition_key("SSA", "2025-08"),
+        instance=instance,
         resources={"warehouse": WarehouseResource()},
-    )  # fmt: skip
+    )
     assert result.success
 
     # the run log: one warning for the one quarantined record, naming agency, file, line and column
@@ -57,20 +59,39 @@ def test_ingest_run_logs_the_quarantined_record_and_records_exact_metadata(scrat
     materializations = [e.step_materialization_data.materialization for e in result.get_asset_materialization_events()]
     metadata = {m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()} for m in materializations}
     assert len(materializations) == len(metadata)  # one materialization per asset
-    nothing = {"files_loaded": 0, "files_skipped": 0, "files_rejected": 0, "rows_in": 0, "rows_loaded": 0,
-               "rows_quarantined": 0, "agencies": ""}  # fmt: skip
+    nothing = {
+        "files_loaded": 0,
+        "files_skipped": 0,
+        "files_rejected": 0,
+        "rows_in": 0,
+        "rows_loaded": 0,
+        "rows_quarantined": 0,
+        "agencies": "",
+    }
     table = "| agency | file | status | rows in | loaded | quarantined |\n|---|---|---|---|---|---|"
     assert metadata == {
-        "raw/contacts": {**nothing, "files_loaded": 1, "rows_in": calls, "rows_loaded": calls - 1,
-                         "rows_quarantined": 1, "agencies": "SSA",
-                         "files": f"{table}\n| SSA | {CALLS} | loaded | {calls} | {calls - 1} | 1 |"},
-        "raw/survey_responses": {**nothing, "files_loaded": 1, "rows_in": answers, "rows_loaded": answers,
-                                 "agencies": "SSA", "files": f"{table}\n| SSA | {SURVEY} | loaded | {answers} | {answers} | 0 |"},
+        "raw/contacts": {
+            **nothing,
+            "files_loaded": 1,
+            "rows_in": calls,
+            "rows_loaded": calls - 1,
+            "rows_quarantined": 1,
+            "agencies": "SSA",
+            "files": f"{table}\n| SSA | {CALLS} | loaded | {calls} | {calls - 1} | 1 |",
+        },
+        "raw/survey_responses": {
+            **nothing,
+            "files_loaded": 1,
+            "rows_in": answers,
+            "rows_loaded": answers,
+            "agencies": "SSA",
+            "files": f"{table}\n| SSA | {SURVEY} | loaded | {answers} | {answers} | 0 |",
+        },
         "raw/survey_answers": {"files_loaded": 1},
         "raw/survey_counts": {**nothing, "files": table},
         "raw/survey_count_points": {"files_loaded": 0},
         "raw/web_analytics": {**nothing, "files": table},
-    }  # fmt: skip
+    }
     # and the warehouse holds what the metadata says
     warehouse = scratch / "warehouse" / "cx.duckdb"
     con = duckdb.connect(str(warehouse), read_only=True)

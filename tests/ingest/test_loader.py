@@ -45,8 +45,10 @@ def _closed_in_the_repeated_hour(landing: Path) -> dict[str, int]:
     out = {}
     for path in sorted((landing / "NYC311/service_requests").iterdir()):
         with path.open(newline="") as f:
-            n = sum(r["Closed Date"].startswith("11/02/2025 01:") and r["Closed Date"].endswith("AM")
-                    for r in csv.DictReader(f))  # fmt: skip
+            n = sum(
+                r["Closed Date"].startswith("11/02/2025 01:") and r["Closed Date"].endswith("AM")
+                for r in csv.DictReader(f)
+            )
         if n:
             out[str(path.relative_to(landing))] = n
     return out

@@ -216,68 +216,231 @@ class Case:
 
 
 CASES = [
-    Case("wrong delimiter", SSA_CALLS, _redelimit("|", ","), "rejected",
-         ("missing column(s)", "is the delimiter ','?")),
-    Case("truncated last line", SSA_CALLS, _truncate_last_line, "loaded",
-         ("missing columns", "Expected Number of Columns: 8 Found: 3"), quarantined=1),
-    Case("missing required column", SSA_CALLS, _drop_column("call_start", "|"), "rejected",
-         ("missing column(s) call_start",)),
-    Case("renamed header", SSA_CALLS, _rename_header("queue_wait_sec", "wait_seconds"), "rejected",
-         ("missing column(s) queue_wait_sec", "wait_seconds")),
+    Case(
+        "wrong delimiter", SSA_CALLS, _redelimit("|", ","), "rejected", ("missing column(s)", "is the delimiter ','?")
+    ),
+    Case(
+        "truncated last line",
+        SSA_CALLS,
+        _truncate_last_line,
+        "loaded",
+        ("missing columns", "Expected Number of Columns: 8 Found: 3"),
+        quarantined=1,
+    ),
+    Case(
+        "missing required column",
+        SSA_CALLS,
+        _drop_column("call_start", "|"),
+        "rejected",
+        ("missing column(s) call_start",),
+    ),
+    Case(
+        "renamed header",
+        SSA_CALLS,
+        _rename_header("queue_wait_sec", "wait_seconds"),
+        "rejected",
+        ("missing column(s) queue_wait_sec", "wait_seconds"),
+    ),
     Case("extra columns are ignored", SSA_CALLS, _append_extra_column, "loaded", ()),
-    Case("a row with an extra field", SSA_CALLS, _extra_field_in_row, "loaded",
-         ("too many columns",), line=3, quarantined=1),
-    Case("out-of-range score", SSA_SURVEY, _edit_cell(";", "Q4_Ease", "6", 2), "loaded",
-         ('Q4_Ease: value "6" is not one of 1, 2, 3, 4, 5',), line=3, column="Q4_Ease", quarantined=1),
-    Case("negative duration", SSA_CALLS, _edit_cell("|", "handle_sec", "-45", 3), "loaded",
-         ('handle_sec: "-45" is below 0',), line=4, column="handle_sec", quarantined=1),
-    Case("duration not a number", SSA_CALLS, _edit_cell("|", "queue_wait_sec", "n/a", 1), "loaded",
-         ('queue_wait_sec: cannot read "n/a" as seconds or hh:mm:ss',), line=2, quarantined=1),
-    Case("future date", SSA_CALLS, _edit_cell("|", "call_start", "2031-01-01 09:00:00", 1), "loaded",
-         ('call_start: "2031-01-01 09:00:00" is in the future',), line=2, quarantined=1),
-    Case("impossible date", SSA_CALLS, _edit_cell("|", "call_start", "2025-02-30 09:00:00", 1), "loaded",
-         ('cannot read "2025-02-30 09:00:00" as a timestamp like %Y-%m-%d %H:%M:%S',), quarantined=1),
-    Case("required value empty", SSA_CALLS, _edit_cell("|", "call_id", "", 2), "loaded",
-         ("call_id: required value is empty",), line=3, quarantined=1),
-    Case("duplicate id within the file", SSA_CALLS, _dup_record(1, 4), "loaded",
-         ("appears again (first at record 1)",), line=5, column="call_id", quarantined=1),
-    Case("unknown channel code", IRS_SURVEY, _csv_edit_cell("contact_channel", "CARRIER PIGEON", 1), "loaded",
-         ('unknown channel "CARRIER PIGEON" for IRS', "seeds/channel_synonyms.csv"), line=2, quarantined=1),
-    Case("answer label misspelled", IRS_SURVEY, _csv_edit_cell("ease", "Agre", 3), "loaded",
-         ('ease: value "Agre" is not one of strongly disagree',), line=4, quarantined=1),
-    Case("undecodable bytes in a UTF-8 file", SSA_CALLS, _bad_utf8_byte, "loaded",
-         ("invalid encoding",), line=2, quarantined=1),
-    Case("bytes undefined in Windows-1252", FSA_SURVEY, _bad_cp1252_byte, "rejected",
-         ("bytes that are not windows-1252",)),
-    Case("formula injection", IRS_SURVEY, _csv_edit_cell("verbatim", '=HYPERLINK("http://x.example","click")', 2), "loaded",
-         ("verbatim:", "looks like a spreadsheet formula"), line=3, quarantined=1),
-    Case("1 MB comment", IRS_SURVEY, _csv_edit_cell("verbatim", "x" * 1_000_000, 1), "loaded",
-         ("verbatim: value of 1000000 characters; at most 10000 allowed",), line=2, quarantined=1),
-    Case("DST-ambiguous local time", SSA_CALLS, _edit_cell("|", "call_start", "2025-11-02 01:30:00", 1), "loaded",
-         ('"2025-11-02 01:30:00" happens twice in America/New_York',), quarantined=1),
-    Case("local time that does not exist", SSA_CALLS, _edit_cell("|", "call_start", "2025-03-09 02:30:00", 1), "loaded",
-         ('"2025-03-09 02:30:00" does not exist in America/New_York',), quarantined=1),
-    Case("mixed time zones (an offset where UTC 'Z' is declared)", IRS_SURVEY,
-         _csv_edit_cell("completed_utc", "2025-07-02T10:00:00-04:00", 1), "loaded",
-         ('completed_utc: cannot read "2025-07-02T10:00:00-04:00" as a timestamp like %Y-%m-%dT%H:%M:%SZ',), quarantined=1),
+    Case(
+        "a row with an extra field",
+        SSA_CALLS,
+        _extra_field_in_row,
+        "loaded",
+        ("too many columns",),
+        line=3,
+        quarantined=1,
+    ),
+    Case(
+        "out-of-range score",
+        SSA_SURVEY,
+        _edit_cell(";", "Q4_Ease", "6", 2),
+        "loaded",
+        ('Q4_Ease: value "6" is not one of 1, 2, 3, 4, 5',),
+        line=3,
+        column="Q4_Ease",
+        quarantined=1,
+    ),
+    Case(
+        "negative duration",
+        SSA_CALLS,
+        _edit_cell("|", "handle_sec", "-45", 3),
+        "loaded",
+        ('handle_sec: "-45" is below 0',),
+        line=4,
+        column="handle_sec",
+        quarantined=1,
+    ),
+    Case(
+        "duration not a number",
+        SSA_CALLS,
+        _edit_cell("|", "queue_wait_sec", "n/a", 1),
+        "loaded",
+        ('queue_wait_sec: cannot read "n/a" as seconds or hh:mm:ss',),
+        line=2,
+        quarantined=1,
+    ),
+    Case(
+        "future date",
+        SSA_CALLS,
+        _edit_cell("|", "call_start", "2031-01-01 09:00:00", 1),
+        "loaded",
+        ('call_start: "2031-01-01 09:00:00" is in the future',),
+        line=2,
+        quarantined=1,
+    ),
+    Case(
+        "impossible date",
+        SSA_CALLS,
+        _edit_cell("|", "call_start", "2025-02-30 09:00:00", 1),
+        "loaded",
+        ('cannot read "2025-02-30 09:00:00" as a timestamp like %Y-%m-%d %H:%M:%S',),
+        quarantined=1,
+    ),
+    Case(
+        "required value empty",
+        SSA_CALLS,
+        _edit_cell("|", "call_id", "", 2),
+        "loaded",
+        ("call_id: required value is empty",),
+        line=3,
+        quarantined=1,
+    ),
+    Case(
+        "duplicate id within the file",
+        SSA_CALLS,
+        _dup_record(1, 4),
+        "loaded",
+        ("appears again (first at record 1)",),
+        line=5,
+        column="call_id",
+        quarantined=1,
+    ),
+    Case(
+        "unknown channel code",
+        IRS_SURVEY,
+        _csv_edit_cell("contact_channel", "CARRIER PIGEON", 1),
+        "loaded",
+        ('unknown channel "CARRIER PIGEON" for IRS', "seeds/channel_synonyms.csv"),
+        line=2,
+        quarantined=1,
+    ),
+    Case(
+        "answer label misspelled",
+        IRS_SURVEY,
+        _csv_edit_cell("ease", "Agre", 3),
+        "loaded",
+        ('ease: value "Agre" is not one of strongly disagree',),
+        line=4,
+        quarantined=1,
+    ),
+    Case(
+        "undecodable bytes in a UTF-8 file",
+        SSA_CALLS,
+        _bad_utf8_byte,
+        "loaded",
+        ("invalid encoding",),
+        line=2,
+        quarantined=1,
+    ),
+    Case(
+        "bytes undefined in Windows-1252",
+        FSA_SURVEY,
+        _bad_cp1252_byte,
+        "rejected",
+        ("bytes that are not windows-1252",),
+    ),
+    Case(
+        "formula injection",
+        IRS_SURVEY,
+        _csv_edit_cell("verbatim", '=HYPERLINK("http://x.example","click")', 2),
+        "loaded",
+        ("verbatim:", "looks like a spreadsheet formula"),
+        line=3,
+        quarantined=1,
+    ),
+    Case(
+        "1 MB comment",
+        IRS_SURVEY,
+        _csv_edit_cell("verbatim", "x" * 1_000_000, 1),
+        "loaded",
+        ("verbatim: value of 1000000 characters; at most 10000 allowed",),
+        line=2,
+        quarantined=1,
+    ),
+    Case(
+        "DST-ambiguous local time",
+        SSA_CALLS,
+        _edit_cell("|", "call_start", "2025-11-02 01:30:00", 1),
+        "loaded",
+        ('"2025-11-02 01:30:00" happens twice in America/New_York',),
+        quarantined=1,
+    ),
+    Case(
+        "local time that does not exist",
+        SSA_CALLS,
+        _edit_cell("|", "call_start", "2025-03-09 02:30:00", 1),
+        "loaded",
+        ('"2025-03-09 02:30:00" does not exist in America/New_York',),
+        quarantined=1,
+    ),
+    Case(
+        "mixed time zones (an offset where UTC 'Z' is declared)",
+        IRS_SURVEY,
+        _csv_edit_cell("completed_utc", "2025-07-02T10:00:00-04:00", 1),
+        "loaded",
+        ('completed_utc: cannot read "2025-07-02T10:00:00-04:00" as a timestamp like %Y-%m-%dT%H:%M:%SZ',),
+        quarantined=1,
+    ),
     Case("header only", SSA_CALLS, _header_only, "rejected", ("no data rows (header only)",)),
     Case("empty file", SSA_CALLS, _empty, "rejected", ("the file is empty (0 bytes)",)),
-    Case("no period in the file name", SSA_CALLS, lambda p: None, "rejected",
-         ("cannot tell the delivery period from the file name 'calls_latest.psv'",), rename="calls_latest.psv"),
-    Case("wrong kind of file (web report sent as a survey)", VA_SURVEY,
-         lambda p: p.write_text("date,device,visits\n2025-08-01,desktop,10\n") and None, "rejected",
-         ("missing column(s)", "external_id")),
-    Case("BOM and quoted newlines, then a bad score", VA_SURVEY, _bom_and_quoted_newline_then_bad_score, "loaded",
-         ('question_1: value "9" is not one of',), line=5, quarantined=1),
-    Case("unterminated quote", SSA_CALLS, _unterminated_quote, "rejected", ("check the delimiter, quoting and encoding",)),
-    Case("unterminated quote mid-file", SSA_CALLS, _unterminated_quote_mid_file, "rejected",
-         ("a quote at line 6 is not closed",)),
+    Case(
+        "no period in the file name",
+        SSA_CALLS,
+        lambda p: None,
+        "rejected",
+        ("cannot tell the delivery period from the file name 'calls_latest.psv'",),
+        rename="calls_latest.psv",
+    ),
+    Case(
+        "wrong kind of file (web report sent as a survey)",
+        VA_SURVEY,
+        lambda p: p.write_text("date,device,visits\n2025-08-01,desktop,10\n") and None,
+        "rejected",
+        ("missing column(s)", "external_id"),
+    ),
+    Case(
+        "BOM and quoted newlines, then a bad score",
+        VA_SURVEY,
+        _bom_and_quoted_newline_then_bad_score,
+        "loaded",
+        ('question_1: value "9" is not one of',),
+        line=5,
+        quarantined=1,
+    ),
+    Case(
+        "unterminated quote", SSA_CALLS, _unterminated_quote, "rejected", ("check the delimiter, quoting and encoding",)
+    ),
+    Case(
+        "unterminated quote mid-file",
+        SSA_CALLS,
+        _unterminated_quote_mid_file,
+        "rejected",
+        ("a quote at line 6 is not closed",),
+    ),
     Case("gzip-compressed delivery", SSA_CALLS, _gzip, "loaded", ()),
     Case("not really an Excel workbook", DOS_COUNTS, _not_a_workbook, "rejected", ("not a readable .xlsx workbook",)),
-    Case("negative count in a pre-aggregated row", DOS_COUNTS, _negative_count, "loaded",
-         ('"-4" is not a count',), line=2, quarantined=1),
+    Case(
+        "negative count in a pre-aggregated row",
+        DOS_COUNTS,
+        _negative_count,
+        "loaded",
+        ('"-4" is not a count',),
+        line=2,
+        quarantined=1,
+    ),
     Case("truncated JSON report", VA_WEB, _broken_json, "rejected", ("unreadable as dap_json",)),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])
@@ -476,14 +639,15 @@ def _shifted_pii(path: Path, base: Path) -> None:
     """Columns shifted: an SSN where the time belongs, an email formula where a code belongs, a phone
     number and an account number where durations belong; an email and an SSN as customer keys."""
     path.write_text(
-        SSA_CALL_HEADER + "\n"
+        SSA_CALL_HEADER
+        + "\n"
         + f"S1|SSN {SSN}|National 800|SSN_CARD|C1|10|100|RESOLVED\n"
         + f'S2|2025-09-01 09:00:00|National 800|=HYPERLINK("mailto:{EMAIL}","x")|C2|10|100|RESOLVED\n'
         + f"S3|2025-09-01 09:00:00|National 800|SSN_CARD|C3|{PHONE}|100|RESOLVED\n"
         + f"S4|2025-09-01 09:00:00|National 800|SSN_CARD|C4|10|{ACCOUNT}|RESOLVED\n"
         + f"S5|2025-09-01 09:05:00|National 800|SSN_CARD|{EMAIL}|10|100|RESOLVED\n"
         + f"S6|2025-09-01 09:05:00|National 800|SSN_CARD|{SSN}|10|100|RESOLVED\n"
-    )  # fmt: skip
+    )
 
 
 def _workbook_bomb(path: Path, base: Path) -> None:  # finding 2: DOS's workbook, shared strings of 1.2 GB
@@ -521,49 +685,140 @@ class Hostile:
 
 GZ = "call_center/*.psv*"
 HOSTILE = [
-    Hostile("gzip header bomb", SSA_CALLS, "ssa_800_calls_2025-09.psv.gz", _bomb_header, "rejected",
-            "the header (line 1) is longer than 4,194,304 bytes (4 MiB)" + TOO_LONG, pattern=GZ),
-    Hostile("gzip rows bomb", SSA_CALLS, "ssa_800_calls_2025-09.psv.gz", _bomb_rows, "rejected",
-            re.compile(r"the file expands more than 200-fold: [\d,]+ bytes of it on disk unpack to 17,825,792 bytes"
-                       + re.escape(LIMIT + "expansion_ratio is 200")), pattern=GZ),
-    Hostile("1.2 GB last line without a line break", SSA_CALLS, "ssa_800_calls_2025-09.psv.gz", _endless_last_line,
-            "rejected", "record 1 (from line 2) is longer than 4,194,304 bytes (4 MiB)" + TOO_LONG, pattern=GZ),
-    Hostile("50 MB line between good records", SSA_CALLS, "ssa_800_calls_2025-09.psv.gz", _long_line_between,
-            "rejected", "record 2 (from line 3) is longer than 4,194,304 bytes (4 MiB)" + TOO_LONG, pattern=GZ),
-    Hostile("2 MB comment", IRS_SURVEY, "irs_cx_2025-09.csv", _long_comment, "rejected",
-            f"'verbatim' of record 1 holds {len(LONG_COMMENT):,} bytes (2 MiB){LIMIT}field_bytes is 1,048,576 bytes"
-            " (1 MiB)"),
-    Hostile("more records than the feed allows", SSA_CALLS, "ssa_800_calls_2025-09.psv", _one_call_more,
-            "rejected", lambda p, lim: f"the file holds more than {lim['records']:,} records{LIMIT}records is"
-                                       f" {lim['records']:,}", limits=lambda base: {"records": len(_good_calls(base)) - 1}),
-    Hostile("bigger on disk than the feed allows", SSA_CALLS, "ssa_800_calls_2025-09.psv", _one_call_more,
-            "rejected", lambda p, lim: f"the file is {human_bytes(p.stat().st_size)} on disk{LIMIT}compressed_bytes"
-                                       f" is {human_bytes(lim['compressed_bytes'])}",
-            limits=lambda base: {"compressed_bytes": (base / SSA_CALLS[2]).stat().st_size}),
-    Hostile("workbook whose shared strings unpack to 1.2 GB", DOS_COUNTS, "dos_a11_counts_2025-09.xlsx",
-            _workbook_bomb, "rejected",
-            lambda p, lim: f"the file expands more than 200-fold: {p.stat().st_size:,} bytes of it on disk unpack to"
-                           f" {_unpacked(p):,} bytes{LIMIT}expansion_ratio is 200"),
-    Hostile("worksheet with more cells than the feed allows", DOS_COUNTS, "dos_a11_counts_2025-09.xlsx",
-            _one_row_more, "rejected", lambda p, lim: f"the worksheet holds more than {lim['sheet_cells']:,} cells"
-            f"{LIMIT}sheet_cells is {lim['sheet_cells']:,}", limits=lambda base: {"sheet_cells": _sheet_cells(base)}),
-    Hostile("not gzip inside", SSA_CALLS, "ssa_800_calls_2025-09.psv.gz", _not_gzip, "rejected",
-            "not a readable gzip file (BadGzipFile) after 0 bytes", pattern=GZ),
-    Hostile("personal data where the header belongs", SSA_CALLS, "ssa_800_calls_2025-09.psv", _pii_line_as_header,
-            "rejected", "missing column(s) call_id, call_start, caller_key, disposition, handle_sec, queue,"
-            " queue_wait_sec, reason_code; the file has 4 field(s) in its first line and none of them is a column"
-            " of this feed (not shown)"),
-    Hostile("JSON cut off after an SSN", VA_WEB, "devices_2025-09.json", _cut_json_with_ssn, "rejected",
-            "unreadable as dap_json (utf-8, delimiter ','): Invalid Input Error: Malformed JSON in file"),
-    Hostile("shifted columns carrying personal data", SSA_CALLS, "ssa_800_calls_2025-09.psv", _shifted_pii,
-            "loaded", ("call_start: cannot read a value of 15 characters (letters, digits, spaces, other signs) as a"
-                       " timestamp like %Y-%m-%d %H:%M:%S",
-                       "reason_code: a value of 48 characters (letters, other signs) that looks like a spreadsheet"
-                       " formula; refused (formula injection)",
-                       "queue_wait_sec: cannot read a value of 14 characters (digits, spaces, other signs) as seconds"
-                       " or hh:mm:ss",
-                       "handle_sec: a value of 16 characters (digits) is above 86400")),
-]  # fmt: skip
+    Hostile(
+        "gzip header bomb",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv.gz",
+        _bomb_header,
+        "rejected",
+        "the header (line 1) is longer than 4,194,304 bytes (4 MiB)" + TOO_LONG,
+        pattern=GZ,
+    ),
+    Hostile(
+        "gzip rows bomb",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv.gz",
+        _bomb_rows,
+        "rejected",
+        re.compile(
+            r"the file expands more than 200-fold: [\d,]+ bytes of it on disk unpack to 17,825,792 bytes"
+            + re.escape(LIMIT + "expansion_ratio is 200")
+        ),
+        pattern=GZ,
+    ),
+    Hostile(
+        "1.2 GB last line without a line break",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv.gz",
+        _endless_last_line,
+        "rejected",
+        "record 1 (from line 2) is longer than 4,194,304 bytes (4 MiB)" + TOO_LONG,
+        pattern=GZ,
+    ),
+    Hostile(
+        "50 MB line between good records",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv.gz",
+        _long_line_between,
+        "rejected",
+        "record 2 (from line 3) is longer than 4,194,304 bytes (4 MiB)" + TOO_LONG,
+        pattern=GZ,
+    ),
+    Hostile(
+        "2 MB comment",
+        IRS_SURVEY,
+        "irs_cx_2025-09.csv",
+        _long_comment,
+        "rejected",
+        f"'verbatim' of record 1 holds {len(LONG_COMMENT):,} bytes (2 MiB){LIMIT}field_bytes is 1,048,576 bytes"
+        " (1 MiB)",
+    ),
+    Hostile(
+        "more records than the feed allows",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv",
+        _one_call_more,
+        "rejected",
+        lambda p, lim: f"the file holds more than {lim['records']:,} records{LIMIT}records is {lim['records']:,}",
+        limits=lambda base: {"records": len(_good_calls(base)) - 1},
+    ),
+    Hostile(
+        "bigger on disk than the feed allows",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv",
+        _one_call_more,
+        "rejected",
+        lambda p, lim: (
+            f"the file is {human_bytes(p.stat().st_size)} on disk{LIMIT}compressed_bytes"
+            f" is {human_bytes(lim['compressed_bytes'])}"
+        ),
+        limits=lambda base: {"compressed_bytes": (base / SSA_CALLS[2]).stat().st_size},
+    ),
+    Hostile(
+        "workbook whose shared strings unpack to 1.2 GB",
+        DOS_COUNTS,
+        "dos_a11_counts_2025-09.xlsx",
+        _workbook_bomb,
+        "rejected",
+        lambda p, lim: (
+            f"the file expands more than 200-fold: {p.stat().st_size:,} bytes of it on disk unpack to"
+            f" {_unpacked(p):,} bytes{LIMIT}expansion_ratio is 200"
+        ),
+    ),
+    Hostile(
+        "worksheet with more cells than the feed allows",
+        DOS_COUNTS,
+        "dos_a11_counts_2025-09.xlsx",
+        _one_row_more,
+        "rejected",
+        lambda p, lim: (
+            f"the worksheet holds more than {lim['sheet_cells']:,} cells{LIMIT}sheet_cells is {lim['sheet_cells']:,}"
+        ),
+        limits=lambda base: {"sheet_cells": _sheet_cells(base)},
+    ),
+    Hostile(
+        "not gzip inside",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv.gz",
+        _not_gzip,
+        "rejected",
+        "not a readable gzip file (BadGzipFile) after 0 bytes",
+        pattern=GZ,
+    ),
+    Hostile(
+        "personal data where the header belongs",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv",
+        _pii_line_as_header,
+        "rejected",
+        "missing column(s) call_id, call_start, caller_key, disposition, handle_sec, queue,"
+        " queue_wait_sec, reason_code; the file has 4 field(s) in its first line and none of them is a column"
+        " of this feed (not shown)",
+    ),
+    Hostile(
+        "JSON cut off after an SSN",
+        VA_WEB,
+        "devices_2025-09.json",
+        _cut_json_with_ssn,
+        "rejected",
+        "unreadable as dap_json (utf-8, delimiter ','): Invalid Input Error: Malformed JSON in file",
+    ),
+    Hostile(
+        "shifted columns carrying personal data",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv",
+        _shifted_pii,
+        "loaded",
+        (
+            "call_start: cannot read a value of 15 characters (letters, digits, spaces, other signs) as a"
+            " timestamp like %Y-%m-%d %H:%M:%S",
+            "reason_code: a value of 48 characters (letters, other signs) that looks like a spreadsheet"
+            " formula; refused (formula injection)",
+            "queue_wait_sec: cannot read a value of 14 characters (digits, spaces, other signs) as seconds or hh:mm:ss",
+            "handle_sec: a value of 16 characters (digits) is above 86400",
+        ),
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -578,18 +833,37 @@ def hostile_loads(base: Path, tmp_path_factory) -> dict[str, dict]:
         path.parent.mkdir(parents=True)
         case.make(path, base)
         limits = case.limits(base) if case.limits else None
-        plan.append({"id": case.kind, "agency": agency, "feed": feed, "limits": limits, "pattern": case.pattern,
-                     "landing": str(landing), "warehouse": str(landing / "w.duckdb"),
-                     "files": [str(path), str(shutil.copy(base / good, path.parent))]})  # fmt: skip
+        plan.append(
+            {
+                "id": case.kind,
+                "agency": agency,
+                "feed": feed,
+                "limits": limits,
+                "pattern": case.pattern,
+                "landing": str(landing),
+                "warehouse": str(landing / "w.duckdb"),
+                "files": [str(path), str(shutil.copy(base / good, path.parent))],
+            }
+        )
     (root / "plan.json").write_text(json.dumps(plan))
     env = {**os.environ, "CXW_DUCKDB_MEMORY_LIMIT": MEMORY_CAP}
-    child = subprocess.run([sys.executable, "-m", "tests.ingest.load_measured", str(root / "plan.json")],
-                           env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600)  # fmt: skip
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.ingest.load_measured", str(root / "plan.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=600,
+    )
     assert child.returncode == 0, child.stderr[-3000:]
     results = {r["id"]: r for r in map(json.loads, child.stdout.splitlines())}
     for item in plan:
-        results[item["id"]].update(path=Path(item["files"][0]), warehouse=item["warehouse"], limits=item["limits"],
-                                   output=child.stdout + child.stderr)  # fmt: skip
+        results[item["id"]].update(
+            path=Path(item["files"][0]),
+            warehouse=item["warehouse"],
+            limits=item["limits"],
+            output=child.stdout + child.stderr,
+        )
     return results
 
 
@@ -611,14 +885,20 @@ def test_hostile_delivery(case: Hostile, hostile_loads):
     held = _rows_held(got["warehouse"], agency, feed, f"{agency}/{feed}/{case.name}")
     assert held == ((records - len(reason), len(reason)) if case.status == "loaded" else (0, 0))
     assert (hostile.rows_in, hostile.rows_loaded, hostile.rows_quarantined) == (records, *held)
-    log = read_db(got["warehouse"], "select status, rows_in, rows_loaded, rows_quarantined, reason from raw.ingest_log"
-                                    " where source_file like ? ", [f"%{case.name}"])  # fmt: skip
+    log = read_db(
+        got["warehouse"],
+        "select status, rows_in, rows_loaded, rows_quarantined, reason from raw.ingest_log where source_file like ? ",
+        [f"%{case.name}"],
+    )
     assert log == [(hostile.status, records, *held, hostile.reason or None)]
     # the build goes on: the good delivery after it loads whole
     good_records = records_in(got["path"].parent / Path(good_file).name)
     assert (good.status, good.rows_in, good.rows_loaded, good.rows_quarantined) == (
-        "loaded", good_records, good_records, 0
-    ), good  # fmt: skip
+        "loaded",
+        good_records,
+        good_records,
+        0,
+    ), good
     assert _rows_held(got["warehouse"], agency, feed, good_file) == (good_records, 0)
     # memory stayed bounded, measured in the child that read the file
     assert got["peak_mb"] < MEMORY_BOUND_MB, f"{case.kind}: peak {got['peak_mb']:.0f} MB"
@@ -627,8 +907,12 @@ def test_hostile_delivery(case: Hostile, hostile_loads):
 def _rows_held(warehouse: str, agency: str, feed: str, rel: str) -> tuple[int, int]:
     """(the delivery's rows in its raw table, its rows in quarantine.rejected_rows)."""
     table = RAW_TABLE_OF_KIND[feed_spec(agency, feed).kind]
-    return read_db(warehouse, f"select (select count(*) from {table} where _source_file = $1),"
-                              " (select count(*) from quarantine.rejected_rows where source_file = $1)", [rel])[0]  # fmt: skip
+    return read_db(
+        warehouse,
+        f"select (select count(*) from {table} where _source_file = $1),"
+        " (select count(*) from quarantine.rejected_rows where source_file = $1)",
+        [rel],
+    )[0]
 
 
 def test_hostile_deliveries_leak_nothing(hostile_loads):
@@ -642,8 +926,11 @@ def test_hostile_deliveries_leak_nothing(hostile_loads):
 
 def _stored_text(warehouse: str):
     """(table.column, every value of it as text) for every column the loader writes, but raw_record."""
-    columns = read_db(warehouse, "select table_schema || '.' || table_name, column_name from information_schema.columns"
-                                 " where table_schema in ('raw', 'quarantine')")  # fmt: skip
+    columns = read_db(
+        warehouse,
+        "select table_schema || '.' || table_name, column_name from information_schema.columns"
+        " where table_schema in ('raw', 'quarantine')",
+    )
     for table, column in columns:
         if (table, column) == ("quarantine.rejected_rows", "raw_record"):
             continue

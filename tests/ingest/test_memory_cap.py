@@ -56,13 +56,23 @@ def test_the_gx_connection(capped, tmp_path: Path):
     duckdb.connect(str(database)).close()
     memory_limit, temp_directory = capped
     probe = Suite(
-        name="memory_cap_probe", description="", asset=("raw", "probe"), query=SETTINGS, severity="ERROR",
+        name="memory_cap_probe",
+        description="",
+        asset=("raw", "probe"),
+        query=SETTINGS,
+        severity="ERROR",
         expectations=(
             {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 1}},
-            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "memory_limit", "value_set": [memory_limit]}},
-            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "temp_directory", "value_set": [temp_directory]}},
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "memory_limit", "value_set": [memory_limit]},
+            },
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "temp_directory", "value_set": [temp_directory]},
+            },
         ),
-    )  # fmt: skip
+    )
     outcome = run_suite(probe, database, keep=False)
     assert (outcome.success, outcome.evaluated, outcome.failed) == (True, 3, [])
 
@@ -74,11 +84,28 @@ def test_dbts_connection(capped, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     export_warehouse_env()
     dbt = Path(sys.executable).parent / "dbt"  # as resources.dbt_resource() picks it
     shown = subprocess.run(
-        [str(dbt), "show", "--inline", SETTINGS, "--output", "json", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"),
-         "--log-path", str(tmp_path / "logs")],
-        capture_output=True, text=True, timeout=600, cwd=DBT_PROJECT_DIR,
-    )  # fmt: skip
+        [
+            str(dbt),
+            "show",
+            "--inline",
+            SETTINGS,
+            "--output",
+            "json",
+            "--quiet",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=DBT_PROJECT_DIR,
+    )
     assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
     (row,) = json.loads(shown.stdout)["show"]
     assert (row["memory_limit"], row["temp_directory"]) == capped

@@ -28,13 +28,16 @@ def _log(con) -> list[tuple]:
 def test_periods_come_from_the_records_in_local_time_and_replace_period_by_period(tmp_path, con):
     landing = tmp_path / "landing"
     spec = feed_spec("SSA", "call_center", period_from="records", pattern="exports/*.psv")
-    first = _write(landing / "SSA/exports/calls_export.psv", [
-        "A1|2025-01-10 09:00:00|N800|SSN_CARD|C1|10|100|RESOLVED",
-        # 23:30 Eastern on 31 January is 04:30 UTC on 1 February: it belongs to January
-        "A2|2025-01-31 23:30:00|N800|SSN_CARD|C2|10|100|RESOLVED",
-        "A3|2025-02-03 10:00:00|N800|SSN_CARD|C3|10|100|RESOLVED",
-        "A4|not a time|N800|SSN_CARD|C4|10|100|RESOLVED",
-    ])  # fmt: skip
+    first = _write(
+        landing / "SSA/exports/calls_export.psv",
+        [
+            "A1|2025-01-10 09:00:00|N800|SSN_CARD|C1|10|100|RESOLVED",
+            # 23:30 Eastern on 31 January is 04:30 UTC on 1 February: it belongs to January
+            "A2|2025-01-31 23:30:00|N800|SSN_CARD|C2|10|100|RESOLVED",
+            "A3|2025-02-03 10:00:00|N800|SSN_CARD|C3|10|100|RESOLVED",
+            "A4|not a time|N800|SSN_CARD|C4|10|100|RESOLVED",
+        ],
+    )
     (o,) = load_files(con, spec, [first], landing, "run-1")
     assert (o.status, o.periods, o.period) == ("loaded", ("2025-01", "2025-02"), "2025-02")
     assert (o.rows_in, o.rows_loaded, o.rows_quarantined) == (4, 3, 1)
@@ -44,16 +47,21 @@ def test_periods_come_from_the_records_in_local_time_and_replace_period_by_perio
         ("SSA/exports/calls_export.psv", "2025-02", "loaded", 2, 1, 1),
     ]
     assert con.execute("select contact_id, _period from raw.contacts order by 1").fetchall() == [
-        ("A1", "2025-01"), ("A2", "2025-01"), ("A3", "2025-02"),
-    ]  # fmt: skip
+        ("A1", "2025-01"),
+        ("A2", "2025-01"),
+        ("A3", "2025-02"),
+    ]
     assert con.execute("select record_number, period from quarantine.rejected_rows").fetchall() == [(4, "2025-02")]
     assert touched_by_run(con, "run-1") == {("SSA", "2025-01"), ("SSA", "2025-02")}
 
     # a corrected February, under a name of the sender's choosing: January stays as it was
-    correction = _write(landing / "SSA/exports/february_fixed.psv", [
-        "A3|2025-02-03 10:00:00|N800|SSN_CARD|C3|15|120|TRANSFERRED",
-        "A5|2025-02-04 11:00:00|N800|SSN_CARD|C5|10|100|RESOLVED",
-    ])  # fmt: skip
+    correction = _write(
+        landing / "SSA/exports/february_fixed.psv",
+        [
+            "A3|2025-02-03 10:00:00|N800|SSN_CARD|C3|15|120|TRANSFERRED",
+            "A5|2025-02-04 11:00:00|N800|SSN_CARD|C5|10|100|RESOLVED",
+        ],
+    )
     (o2,) = load_files(con, spec, [correction], landing, "run-2")
     assert (o2.status, o2.periods, o2.replaced) == ("loaded", ("2025-02",), ("SSA/exports/calls_export.psv",))
     assert (o2.rows_in, o2.rows_loaded, o2.rows_quarantined) == (2, 2, 0)

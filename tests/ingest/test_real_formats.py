@@ -148,8 +148,9 @@ def test_each_feed_yaml_is_a_valid_registry_on_its_own(folder: str):
     assert [(s.agency, s.name) for s in specs] == [(agency, f) for f in feeds]
     assert [(s.agency, s.name) for s in load_registry(HERE / folder)] == [(agency, f) for f in feeds]
     # and editors checking the YAML against the shipped JSON Schema agree
-    jsonschema.validate(yaml.safe_load((HERE / folder / f"{agency}.yml").read_text()),
-                        json.loads((FEEDS_DIR / SCHEMA_FILE).read_text()))  # fmt: skip
+    jsonschema.validate(
+        yaml.safe_load((HERE / folder / f"{agency}.yml").read_text()), json.loads((FEEDS_DIR / SCHEMA_FILE).read_text())
+    )
 
 
 def test_what_the_registry_accepts_the_json_schema_accepts(tmp_path: Path):
@@ -160,24 +161,61 @@ def test_what_the_registry_accepts_the_json_schema_accepts(tmp_path: Path):
 
 
 TYPOS = [  # folder, text replaced, replacement, the exact problems cxw check-registry prints
-    ("call_center_outcomes", "    format: csv\n", '    format: csv\n    delimeter: ";"\n',
-     ["feeds/SSA.yml: feeds[0] (call_log).delimeter: unknown key 'delimeter' (did you mean 'delimiter'?)"]),
-    ("call_center_outcomes", "America/New_York", "America/New_Yrok",
-     ["feeds/SSA.yml: feeds[0] (call_log).timezone: unknown time zone 'America/New_Yrok'"
-      " (did you mean 'America/New_York'?)"]),
-    ("open311_requests", "when: {column: status", "wen: {column: status",
-     ["feeds/NYC311.yml: feeds[0] (open311_requests).columns.closed_at.wen: unknown key 'wen' (did you mean 'when'?)"]),
-    ("open311_requests", "in: [closed]", "inn: [closed]",
-     ["feeds/NYC311.yml: feeds[0] (open311_requests).columns.closed_at.when.inn: unknown key 'inn'"
-      " (did you mean 'in'?)"]),
-    ("a11_counts_grid", "bound: end", "bound: finish",
-     ["feeds/DOS.yml: feeds[0] (a11_counts_v1).columns.period_end.bound: Input should be 'start' or 'end',"
-      " not 'finish'"]),
-    ("qualtrics_three_headers", "    header_row: 1\n", "    header_rw: 1\n",
-     ["feeds/VA.yml: feeds[0] (visit_survey).header_rw: unknown key 'header_rw' (did you mean 'header_row'?)"]),
-    ("connect_ctr_jsonl", "        else: other", "        els: other",
-     ["feeds/IRS.yml: feeds[0] (connect_ctr).columns.outcome.els: unknown key 'els' (did you mean 'else'?)"]),
-]  # fmt: skip
+    (
+        "call_center_outcomes",
+        "    format: csv\n",
+        '    format: csv\n    delimeter: ";"\n',
+        ["feeds/SSA.yml: feeds[0] (call_log).delimeter: unknown key 'delimeter' (did you mean 'delimiter'?)"],
+    ),
+    (
+        "call_center_outcomes",
+        "America/New_York",
+        "America/New_Yrok",
+        [
+            "feeds/SSA.yml: feeds[0] (call_log).timezone: unknown time zone 'America/New_Yrok'"
+            " (did you mean 'America/New_York'?)"
+        ],
+    ),
+    (
+        "open311_requests",
+        "when: {column: status",
+        "wen: {column: status",
+        [
+            "feeds/NYC311.yml: feeds[0] (open311_requests).columns.closed_at.wen: unknown key 'wen' (did you "
+            "mean 'when'?)"
+        ],
+    ),
+    (
+        "open311_requests",
+        "in: [closed]",
+        "inn: [closed]",
+        [
+            "feeds/NYC311.yml: feeds[0] (open311_requests).columns.closed_at.when.inn: unknown key 'inn'"
+            " (did you mean 'in'?)"
+        ],
+    ),
+    (
+        "a11_counts_grid",
+        "bound: end",
+        "bound: finish",
+        [
+            "feeds/DOS.yml: feeds[0] (a11_counts_v1).columns.period_end.bound: Input should be 'start' or 'end',"
+            " not 'finish'"
+        ],
+    ),
+    (
+        "qualtrics_three_headers",
+        "    header_row: 1\n",
+        "    header_rw: 1\n",
+        ["feeds/VA.yml: feeds[0] (visit_survey).header_rw: unknown key 'header_rw' (did you mean 'header_row'?)"],
+    ),
+    (
+        "connect_ctr_jsonl",
+        "        else: other",
+        "        els: other",
+        ["feeds/IRS.yml: feeds[0] (connect_ctr).columns.outcome.els: unknown key 'els' (did you mean 'else'?)"],
+    ),
+]
 
 
 @pytest.mark.parametrize(("folder", "old", "new", "expected"), TYPOS, ids=[t[2].strip()[:20] for t in TYPOS])
@@ -231,13 +269,19 @@ def test_a11_grid_loads_fiscal_quarters_and_every_count_cell(con):
         ).fetchall()
     }
     expected = {
-        n: (*_fiscal_quarter(int(r["collection_year"]), int(r["collection_quarter"])), r["service_provided"],
-            r["channel"])
+        n: (
+            *_fiscal_quarter(int(r["collection_year"]), int(r["collection_quarter"])),
+            r["service_provided"],
+            r["channel"],
+        )
         for n, r in enumerate(records, 1)
-    }  # fmt: skip
+    }
     assert loaded == expected
-    fy2023_q1 = {v[:2] for n, v in loaded.items() if records[n - 1]["collection_year"] == "2023"
-                 and records[n - 1]["collection_quarter"] == "1"}  # fmt: skip
+    fy2023_q1 = {
+        v[:2]
+        for n, v in loaded.items()
+        if records[n - 1]["collection_year"] == "2023" and records[n - 1]["collection_quarter"] == "1"
+    }
     assert fy2023_q1 == {(date(2022, 10, 1), date(2022, 12, 31))}
 
     # every non-empty q1..q7 cell, and nothing else: no empty cell as 0, no question 8-11
@@ -270,8 +314,13 @@ def test_a11_grid_reads_fiscal_year_and_quarter_written_as_text(con, tmp_path: P
     names, records, _ = _csv_records(A11_FILE)
     path = tmp_path / A11_FILE.name
     with path.open("w", newline="") as f:  # "FY2023" / "Q1", as some agencies write them
-        rows = [[f"FY{r[c]}" if c == "collection_year" else f"Q{r[c]}" if c == "collection_quarter" else r[c]
-                 for c in names] for r in records]  # fmt: skip
+        rows = [
+            [
+                f"FY{r[c]}" if c == "collection_year" else f"Q{r[c]}" if c == "collection_quarter" else r[c]
+                for c in names
+            ]
+            for r in records
+        ]
         csv.writer(f, lineterminator="\r\n").writerows([names, *rows])
     outcome = _load(con, _spec(A11, "a11_counts_v1"), path, tmp_path)
     assert (outcome.rows_loaded, outcome.rows_quarantined) == (len(records), 0)
@@ -291,8 +340,10 @@ def test_a11_grid_named_by_its_sender_takes_its_periods_from_the_records(con, tm
     names, records, _ = _csv_records(A11_FILE)
     spec = _spec(A11, "a11_counts_v1_by_record")
     path = _write_csv(tmp_path / "a11_cx_fy2019_fy2023.csv", names, records)  # no YYYY-MM in the name
-    month = {n: _fiscal_quarter(int(r["collection_year"]), int(r["collection_quarter"]))[0].strftime("%Y-%m")
-             for n, r in enumerate(records, 1)}  # fmt: skip
+    month = {
+        n: _fiscal_quarter(int(r["collection_year"]), int(r["collection_quarter"]))[0].strftime("%Y-%m")
+        for n, r in enumerate(records, 1)
+    }
     (outcome,) = load_files(con, spec, [path], tmp_path, "real-formats")
     assert (outcome.status, outcome.rows_loaded, outcome.periods) == (
         "loaded",
@@ -334,14 +385,24 @@ def test_a11_grid_broken_variant_rejects_exactly_its_bad_rows(con):
     fy = records[quarter5 - 1]["collection_year"]
     derived = "collection_year+collection_quarter"
     outcome = _load(con, _spec(A11, "a11_counts_v1"), A11_BROKEN, A11)
-    assert _rejects(con) == sorted([
-        (negative, lines[negative], "q2_4", 'q2_4: "-3" is not a count (a whole number, 0 or more)'),
-        (quarter5, lines[quarter5], derived,
-         f'{derived}: cannot read "{fy} / 5" as a fiscal year and a quarter 1-4;'
-         f' {derived}: cannot read "{fy} / 5" as a fiscal year and a quarter 1-4'),
-        (pigeon, lines[pigeon], "channel",
-         'channel: unknown channel "carrier pigeon" for DOS (map it in seeds/channel_synonyms.csv)'),
-    ])  # fmt: skip
+    assert _rejects(con) == sorted(
+        [
+            (negative, lines[negative], "q2_4", 'q2_4: "-3" is not a count (a whole number, 0 or more)'),
+            (
+                quarter5,
+                lines[quarter5],
+                derived,
+                f'{derived}: cannot read "{fy} / 5" as a fiscal year and a quarter 1-4;'
+                f' {derived}: cannot read "{fy} / 5" as a fiscal year and a quarter 1-4',
+            ),
+            (
+                pigeon,
+                lines[pigeon],
+                "channel",
+                'channel: unknown channel "carrier pigeon" for DOS (map it in seeds/channel_synonyms.csv)',
+            ),
+        ]
+    )
     assert (outcome.rows_in, outcome.rows_loaded, outcome.rows_quarantined) == (len(records), len(records) - 3, 3)
     loaded_rows = {n for (n,) in con.execute("select distinct _row_number from raw.survey_count_points").fetchall()}
     assert unused in loaded_rows and not loaded_rows & {negative, quarter5, pigeon}
@@ -369,10 +430,14 @@ def test_open311_closes_only_closed_requests_and_reads_every_offset(con):
     rows = con.execute("select contact_id, contact_type, opened_at, closed_at, status from raw.contacts").fetchall()
     assert sum(1 for *_, closed_at, _ in rows if closed_at is not None) == len(closed)
     expected = {
-        r["service_request_id"]: ("service_request", _utc(r["requested_datetime"]),
-                                  _utc(r["updated_datetime"]) if r["status"] == "closed" else None, r["status"])
+        r["service_request_id"]: (
+            "service_request",
+            _utc(r["requested_datetime"]),
+            _utc(r["updated_datetime"]) if r["status"] == "closed" else None,
+            r["status"],
+        )
         for r in requests
-    }  # fmt: skip
+    }
     loaded = {cid: tuple(rest) for cid, *rest in rows}
     assert loaded == expected
     assert any(r["requested_datetime"].endswith("Z") for r in requests)  # UTC and offsets in one file
@@ -401,15 +466,29 @@ def test_open311_broken_variant_rejects_exactly_its_bad_records(con):
     pending = next(r for r in requests if r["updated_datetime"] == "pending")
     assert requests[bad_close - 1]["status"] == "closed" and pending["status"] == "open"
     outcome = _load(con, _spec(OPEN311, "open311_requests"), OPEN311_BROKEN, OPEN311)
-    assert _rejects(con) == sorted([  # a JSON array has no line per record: the record number says where
-        (bad_close, None, "updated_datetime",
-         'updated_datetime: cannot read "2024-11-31T10:00:00-05:00" as a timestamp like iso8601'),
-        (no_open, None, "requested_datetime", "requested_datetime: required value is empty"),
-        (local, None, "requested_datetime",
-         'requested_datetime: cannot read "11/05/2024 10:00 AM" as a timestamp like iso8601'),
-        (again, None, "service_request_id",
-         f"service_request_id: the same service_request_id appears again (first at record {by[ids[again - 1]]})"),
-    ])  # fmt: skip
+    assert _rejects(con) == sorted(
+        [  # a JSON array has no line per record: the record number says where
+            (
+                bad_close,
+                None,
+                "updated_datetime",
+                'updated_datetime: cannot read "2024-11-31T10:00:00-05:00" as a timestamp like iso8601',
+            ),
+            (no_open, None, "requested_datetime", "requested_datetime: required value is empty"),
+            (
+                local,
+                None,
+                "requested_datetime",
+                'requested_datetime: cannot read "11/05/2024 10:00 AM" as a timestamp like iso8601',
+            ),
+            (
+                again,
+                None,
+                "service_request_id",
+                f"service_request_id: the same service_request_id appears again (first at record {by[ids[again - 1]]})",
+            ),
+        ]
+    )
     assert (outcome.rows_in, outcome.rows_loaded, outcome.rows_quarantined) == (len(requests), len(requests) - 4, 4)
     # an open request's update time is not a close time, so its odd value is never read as one
     assert con.execute(
@@ -443,10 +522,18 @@ def test_call_log_outcome_wording_arrives_as_delivered(con):
         " handle_seconds, outcome from raw.contacts"
     ).fetchall()
     assert {r[0]: r[1:] for r in rows} == {
-        r["Call ID"]: ("call", "phone", _local_to_utc(r["Call Start"], CALL_FMT, "America/New_York"), r["Skill"],
-                       pseudonym(r["ANI"]), float(r["Queue Time"]), _hms(r["Handle Time"]), r["Disposition"])
+        r["Call ID"]: (
+            "call",
+            "phone",
+            _local_to_utc(r["Call Start"], CALL_FMT, "America/New_York"),
+            r["Skill"],
+            pseudonym(r["ANI"]),
+            float(r["Queue Time"]),
+            _hms(r["Handle Time"]),
+            r["Disposition"],
+        )
         for r in records
-    }  # fmt: skip
+    }
 
 
 def test_call_log_outcome_wording_mapped_onto_canonical_outcomes(con):
@@ -470,16 +557,30 @@ def _call_log_broken_common(lines: dict[int, int], records: list[dict[str, str]]
     no_handle = _record_where(records, "Handle Time", "n/a")
     gap = _record_where(records, "Call Start", "03/09/2025 02:30:00 AM")
     too_many = _width_of(CALLS_BROKEN)[1]
-    return sorted([
-        (negative, lines[negative], "Queue Time", 'Queue Time: "-4" is below 0'),
-        (month13, lines[month13], "Call Start",
-         'Call Start: cannot read "13/45/2025 09:00:00 AM" as a timestamp like %m/%d/%Y %I:%M:%S %p'),
-        (no_handle, lines[no_handle], "Handle Time", 'Handle Time: cannot read "n/a" as seconds or hh:mm:ss'),
-        (gap, lines[gap], "Call Start",
-         'Call Start: "03/09/2025 02:30:00 AM" does not exist in America/New_York (clocks go forward)'),
-        (too_many, lines[too_many], "(whole record)",
-         "(whole record): too many columns: Expected Number of Columns: 8 Found: 9"),
-    ])  # fmt: skip
+    return sorted(
+        [
+            (negative, lines[negative], "Queue Time", 'Queue Time: "-4" is below 0'),
+            (
+                month13,
+                lines[month13],
+                "Call Start",
+                'Call Start: cannot read "13/45/2025 09:00:00 AM" as a timestamp like %m/%d/%Y %I:%M:%S %p',
+            ),
+            (no_handle, lines[no_handle], "Handle Time", 'Handle Time: cannot read "n/a" as seconds or hh:mm:ss'),
+            (
+                gap,
+                lines[gap],
+                "Call Start",
+                'Call Start: "03/09/2025 02:30:00 AM" does not exist in America/New_York (clocks go forward)',
+            ),
+            (
+                too_many,
+                lines[too_many],
+                "(whole record)",
+                "(whole record): too many columns: Expected Number of Columns: 8 Found: 9",
+            ),
+        ]
+    )
 
 
 def test_call_log_broken_variant_rejects_exactly_its_bad_records(con):
@@ -498,11 +599,17 @@ def test_call_log_broken_variant_through_the_outcome_map_also_rejects_unknown_wo
     unknown = _record_where(records, "Disposition", "Dropped - Network")
     assert lines[unknown] > unknown + 1  # a quoted line break before it: the line is not record + 1
     mapped = _load(con, _spec(CALLS, "call_log_mapped"), CALLS_BROKEN, CALLS)
-    assert _rejects(con) == sorted([
-        *_call_log_broken_common(lines, records),
-        (unknown, lines[unknown], "Disposition",
-         'Disposition: value "Dropped - Network" is not in the map of outcome in feeds/SSA.yml'),
-    ])  # fmt: skip
+    assert _rejects(con) == sorted(
+        [
+            *_call_log_broken_common(lines, records),
+            (
+                unknown,
+                lines[unknown],
+                "Disposition",
+                'Disposition: value "Dropped - Network" is not in the map of outcome in feeds/SSA.yml',
+            ),
+        ]
+    )
     assert (mapped.rows_in, mapped.rows_loaded) == (rows_in, rows_in - 6)
     lower = _record_where(records, "Disposition", "caller hung up")  # the map ignores case
     assert con.execute("select outcome from raw.contacts where _row_number = ?", [lower]).fetchall() == [("abandoned",)]
@@ -631,8 +738,11 @@ def test_qualtrics_three_header_rows_previews_and_unfinished_left_out(con):
     assert excluded["survey_preview"] and excluded["unfinished"]
     outcome = _load(con, _spec(QUALTRICS, "visit_survey"), QUALTRICS_FILE, QUALTRICS)
     assert (outcome.rows_in, outcome.rows_loaded, outcome.rows_quarantined, outcome.rows_excluded) == (
-        len(records), len(responses), 0, excluded.total()
-    )  # fmt: skip
+        len(records),
+        len(responses),
+        0,
+        excluded.total(),
+    )
     assert outcome.excluded_by == "; ".join(f"{rule}: {n}" for rule, n in sorted(excluded.items()))
     assert con.execute("select excluded_by from raw.ingest_log").fetchall() == [(outcome.excluded_by,)]
     assert _qualtrics_loaded(con) == (responses, answers)
@@ -659,8 +769,11 @@ def test_qualtrics_last_line_ending_in_lf_among_crlf_loads_fully(con, tmp_path: 
     excluded, responses, answers = _qualtrics_expected(records)
     outcome = _load(con, _spec(QUALTRICS, "visit_survey"), path, tmp_path)
     assert (outcome.rows_in, outcome.rows_loaded, outcome.rows_quarantined, outcome.rows_excluded) == (
-        len(records), len(responses), 0, excluded.total()
-    )  # fmt: skip
+        len(records),
+        len(responses),
+        0,
+        excluded.total(),
+    )
     assert _qualtrics_loaded(con) == (responses, answers)
 
 
@@ -674,18 +787,32 @@ def test_qualtrics_broken_variant_rejects_exactly_its_bad_responses(con):
     first, again = [n for n, r in counted if r["ResponseId"] == twice]
     # bad values in records that the rules leave out are not problems: those are excluded, not quarantined
     assert any(_qualtrics_rule(r) and any(r[f"Q{q}"] not in LIKERT | {""} for q in range(1, 8)) for r in records)
-    expected = sorted([
-        *((n, lines[n], f"Q{q}", f'Q{q}: value "{v}" is not one of 1, 2, 3, 4, 5') for n, q, v in not_likert),
-        (gap, lines[gap], "RecordedDate",
-         'RecordedDate: "2024-03-10 02:30:00" does not exist in America/Denver (clocks go forward)'),
-        (again, lines[again], "ResponseId", f"ResponseId: the same ResponseId appears again (first at record {first})"),
-    ])  # fmt: skip
+    expected = sorted(
+        [
+            *((n, lines[n], f"Q{q}", f'Q{q}: value "{v}" is not one of 1, 2, 3, 4, 5') for n, q, v in not_likert),
+            (
+                gap,
+                lines[gap],
+                "RecordedDate",
+                'RecordedDate: "2024-03-10 02:30:00" does not exist in America/Denver (clocks go forward)',
+            ),
+            (
+                again,
+                lines[again],
+                "ResponseId",
+                f"ResponseId: the same ResponseId appears again (first at record {first})",
+            ),
+        ]
+    )
     assert len(expected) == 4
     outcome = _load(con, _spec(QUALTRICS, "visit_survey"), QUALTRICS_BROKEN, QUALTRICS)
     assert _rejects(con) == expected
     excluded, responses, answers = _qualtrics_expected(records, quarantined={n for n, *_ in expected})
     assert (outcome.rows_in, outcome.rows_loaded, outcome.rows_quarantined, outcome.rows_excluded) == (
-        len(records), len(counted) - 4, 4, excluded.total()
-    )  # fmt: skip
+        len(records),
+        len(counted) - 4,
+        4,
+        excluded.total(),
+    )
     assert outcome.excluded_by == "; ".join(f"{rule}: {n}" for rule, n in sorted(excluded.items()))
     assert _qualtrics_loaded(con) == (responses, answers)

@@ -20,8 +20,10 @@ def _write_calls(path: Path, n: int) -> None:
     with path.open("w") as f:
         f.write(SSA_CALL_HEADER + "\n")
         for i in range(n):
-            f.write(f"S{i:09d}|2025-07-{1 + i % 28:02d} {8 + i % 10:02d}:{i % 60:02d}:00|National 800|SSN_CARD"
-                    f"|C{i % 99991:07d}|{i % 900}|{i % 1200}|RESOLVED\n")  # fmt: skip
+            f.write(
+                f"S{i:09d}|2025-07-{1 + i % 28:02d} {8 + i % 10:02d}:{i % 60:02d}:00|National 800|SSN_CARD"
+                f"|C{i % 99991:07d}|{i % 900}|{i % 1200}|RESOLVED\n"
+            )
         f.write(f"S{7:09d}|2025-07-02 09:00:00|National 800|SSN_CARD|C1|10|100|RESOLVED\n")  # a repeated call id
 
 

@@ -31,8 +31,12 @@ def _validate_feed(path: Path, agency: str, feed: str) -> subprocess.CompletedPr
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "dagster_project.cli", "validate-feed", str(path), "--agency", agency, "--feed", feed],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_clean_delivery_exits_0_with_one_summary_line(landing: Path):

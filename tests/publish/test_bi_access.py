@@ -36,9 +36,12 @@ def _run(connect: str, demo_build) -> str:
     code = PROBE.replace("CONNECT", connect)
     result = subprocess.run(
         [sys.executable, "-c", code, str(demo_build.warehouse), str(PROJECT_ROOT / "README.md")],
-        cwd=demo_build.published.parent.parent.parent, capture_output=True, text=True, timeout=120,
+        cwd=demo_build.published.parent.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -92,9 +92,17 @@ def test_readers_keep_working_through_republishes(two_versions, tmp_path: Path):
     publish_snapshot(two_versions["full"][0], published, "v0")
     stop, progress, out = tmp_path / "stop", tmp_path / "progress.json", tmp_path / "reader.json"
     reader = subprocess.Popen(
-        [sys.executable, "-c", POLLING_READER, str(published / "cx_warehouse.duckdb"), str(stop), str(progress),
-         str(out), FIGURES]
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            POLLING_READER,
+            str(published / "cx_warehouse.duckdb"),
+            str(stop),
+            str(progress),
+            str(out),
+            FIGURES,
+        ]
+    )
     try:
         _wait_for(progress, "v0", reader)
         for i in range(1, 6):  # each publish waits until the reader has seen the one before it
@@ -119,8 +127,10 @@ def test_an_open_connection_keeps_its_snapshot_while_a_new_one_sees_the_republis
     publish_snapshot(full, published, "old")
     held = subprocess.Popen(
         [sys.executable, "-c", HELD_READER, str(snapshot), FIGURES],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
     def read_held() -> list:
         held.stdin.write("\n")

@@ -67,9 +67,16 @@ def old_reader(version: str) -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         steps = [
             [sys.executable, "-m", "venv", str(building)],
-            [str(building / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             f"duckdb=={version}"],
-        ]  # fmt: skip
+            [
+                str(building / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                f"duckdb=={version}",
+            ],
+        ]
         for step in steps:
             done = subprocess.run(step, capture_output=True, text=True, timeout=600)
             if done.returncode != 0:

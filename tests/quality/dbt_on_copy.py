@@ -19,7 +19,20 @@ def run_dbt(database: Path, work: Path, *args: str) -> subprocess.CompletedProce
     for name in ("CXW_WINDOW_AGENCIES", "CXW_WINDOW_PERIODS"):  # a whole-table build, as make run does
         env.pop(name, None)
     return subprocess.run(
-        [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            str(dbt),
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(work / "target"),
+            "--log-path",
+            str(work / "logs"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )

@@ -71,16 +71,29 @@ def test_a_gx_suite_is_rerun_on_each_agencys_rows_without_its_row_count_expectat
     database = tmp_path / "w.duckdb"
     db.close()
     suite = Suite(
-        "fct_probe", "", ("marts", "fct"), "select * from marts.fct", "ERROR",
+        "fct_probe",
+        "",
+        ("marts", "fct"),
+        "select * from marts.fct",
+        "ERROR",
         (
-            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "score", "min_value": 1, "max_value": 5}},
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "score", "min_value": 1, "max_value": 5},
+            },
             # two rows at least: no agency alone has more than two, which is not a fault of its rows
             {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 3}},
         ),
-    )  # fmt: skip
+    )
     assert failing_agencies(suite, database, ["A", "B", "C"]) == ["B"]
-    without_agency = Suite("dim_probe", "", ("marts", "dim_channel"), "select * from marts.dim_channel", "ERROR",
-                           ({"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 5}},))  # fmt: skip
+    without_agency = Suite(
+        "dim_probe",
+        "",
+        ("marts", "dim_channel"),
+        "select * from marts.dim_channel",
+        "ERROR",
+        ({"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 5}},),
+    )
     assert failing_agencies(without_agency, database, ["A", "B"]) is None
 
 
@@ -99,9 +112,13 @@ def make_trail(path: Path, failed_run: str = "r2") -> duckdb.DuckDBPyConnection:
     ensure_tables(con)
     t0 = datetime(2025, 11, 1)
     published = t0 + timedelta(days=1)
-    rows = [("a-old", "A", "2025-10", t0), ("a-new", "A", "2025-11", published + timedelta(hours=1)),
-            ("b-old", "B", "2025-10", t0), ("b-new", "B", "2025-11", published + timedelta(hours=1)),
-            ("c-new", "C", "2025-11", published + timedelta(hours=2))]  # fmt: skip
+    rows = [
+        ("a-old", "A", "2025-10", t0),
+        ("a-new", "A", "2025-11", published + timedelta(hours=1)),
+        ("b-old", "B", "2025-10", t0),
+        ("b-new", "B", "2025-11", published + timedelta(hours=1)),
+        ("c-new", "C", "2025-11", published + timedelta(hours=2)),
+    ]
     for name, agency, period, at in rows:
         con.execute(
             "insert into raw.ingest_log (file_sha256, agency_code, feed_name, feed_kind, source_file, period, status,"
@@ -109,17 +126,32 @@ def make_trail(path: Path, failed_run: str = "r2") -> duckdb.DuckDBPyConnection:
             [sha(name), agency, f"{agency}/f/{name}.csv", period, at],
         )
     trail.record_publish(con, "r1", published, ["mart_x"])
-    trail.record(con, [
-        trail.CheckRecord(failed_run, "marts/fct", "gx_fct", "gx", "ERROR", False,
-                          details={"attributed_agencies": ["B"]}),
-        trail.CheckRecord(failed_run, "marts/fct", "not_null_fct_id", "dbt", "ERROR", False,
-                          details={"attributed_agencies": ["B", "C"]}),
-        trail.CheckRecord(failed_run, "marts/dim", "unique_dim", "dbt", "ERROR", False,
-                          details={"attributed_agencies": None}),
-        trail.CheckRecord(failed_run, "marts/fct", "warn_only", "gx", "WARN", False,
-                          details={"attributed_agencies": ["A"]}),
-        trail.CheckRecord("r3", "marts/fct", "gx_fct", "gx", "ERROR", False, details={"attributed_agencies": ["A"]}),
-    ])  # fmt: skip
+    trail.record(
+        con,
+        [
+            trail.CheckRecord(
+                failed_run, "marts/fct", "gx_fct", "gx", "ERROR", False, details={"attributed_agencies": ["B"]}
+            ),
+            trail.CheckRecord(
+                failed_run,
+                "marts/fct",
+                "not_null_fct_id",
+                "dbt",
+                "ERROR",
+                False,
+                details={"attributed_agencies": ["B", "C"]},
+            ),
+            trail.CheckRecord(
+                failed_run, "marts/dim", "unique_dim", "dbt", "ERROR", False, details={"attributed_agencies": None}
+            ),
+            trail.CheckRecord(
+                failed_run, "marts/fct", "warn_only", "gx", "WARN", False, details={"attributed_agencies": ["A"]}
+            ),
+            trail.CheckRecord(
+                "r3", "marts/fct", "gx_fct", "gx", "ERROR", False, details={"attributed_agencies": ["A"]}
+            ),
+        ],
+    )
     return con
 
 
@@ -135,15 +167,22 @@ def test_only_the_attributed_agencies_unpublished_deliveries_are_held(trail_db):
     assert outcome.checks_by_agency == {"B": ["gx_fct", "not_null_fct_id"], "C": ["not_null_fct_id"]}
     assert outcome.unattributed == ["unique_dim"] and outcome.build_again
     status = dict(trail_db.execute("select split_part(source_file, '/', 3), status from raw.ingest_log").fetchall())
-    assert status == {"a-old.csv": "loaded", "a-new.csv": "loaded", "b-old.csv": "loaded", "b-new.csv": "held",
-                      "c-new.csv": "held"}  # fmt: skip
+    assert status == {
+        "a-old.csv": "loaded",
+        "a-new.csv": "loaded",
+        "b-old.csv": "loaded",
+        "b-new.csv": "held",
+        "c-new.csv": "held",
+    }
     by, why = trail_db.execute(
         "select status_by, status_reason from raw.ingest_log where source_file = 'B/f/b-new.csv'"
     ).fetchone()
     assert by == "check:gx_fct" and "gx_fct, not_null_fct_id" in why and "run r2" in why
     actions = trail_db.execute("select actor, deliveries from audit.operator_actions order by all").fetchall()
-    assert [(a, json.loads(d)[0]["file"]) for a, d in actions] == [("check:gx_fct", "B/f/b-new.csv"),
-                                                                  ("check:not_null_fct_id", "C/f/c-new.csv")]  # fmt: skip
+    assert [(a, json.loads(d)[0]["file"]) for a, d in actions] == [
+        ("check:gx_fct", "B/f/b-new.csv"),
+        ("check:not_null_fct_id", "C/f/c-new.csv"),
+    ]
     # the same run again holds nothing more: the retry would not change anything
     assert not hold_failed(trail_db, "r2").build_again
     # B's published delivery is never held, even when B fails again
@@ -152,15 +191,22 @@ def test_only_the_attributed_agencies_unpublished_deliveries_are_held(trail_db):
 
 
 def test_the_daemon_builds_the_same_partitions_again_naming_the_runs_before(trail_db):
-    run = dg.DagsterRun(job_name="build_warehouse", run_id="r2",
-                        tags={"dagster/partition": "SSA|2025-08-01", "dagster/partition/agency": "SSA", "owner": "x"})  # fmt: skip
+    run = dg.DagsterRun(
+        job_name="build_warehouse",
+        run_id="r2",
+        tags={"dagster/partition": "SSA|2025-08-01", "dagster/partition/agency": "SSA", "owner": "x"},
+    )
     held = hold_failed(trail_db, "r2")
     request = retry_request(run, held)
-    assert request.tags == {"dagster/partition": "SSA|2025-08-01", "dagster/partition/agency": "SSA",
-                            RETRY_OF_TAG: "r2"}  # fmt: skip
+    assert request.tags == {
+        "dagster/partition": "SSA|2025-08-01",
+        "dagster/partition/agency": "SSA",
+        RETRY_OF_TAG: "r2",
+    }
     assert retry_request(run, HoldOutcome("r2")) is None  # nothing held: nothing to try
-    last = dg.DagsterRun(job_name="build_warehouse", run_id="r9",
-                         tags={RETRY_OF_TAG: ",".join(f"r{i}" for i in range(MAX_ATTEMPTS - 1))})  # fmt: skip
+    last = dg.DagsterRun(
+        job_name="build_warehouse", run_id="r9", tags={RETRY_OF_TAG: ",".join(f"r{i}" for i in range(MAX_ATTEMPTS - 1))}
+    )
     assert retry_request(last, held) is None  # the chain has had its builds
 
 
@@ -186,9 +232,11 @@ def test_the_run_failure_sensor_holds_writes_the_page_and_requests_the_partition
     make_trail(paths().warehouse, failed_run=result.run_id).close()
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
     context = dg.build_run_status_sensor_context(
-        sensor_name="audit_summary_on_failure", dagster_event=failure, dagster_instance=instance,
+        sensor_name="audit_summary_on_failure",
+        dagster_event=failure,
+        dagster_instance=instance,
         dagster_run=instance.get_run_by_id(result.run_id),
-    )  # fmt: skip
+    )
     (request,) = list(defs.resolve_sensor_def("audit_summary_on_failure")(context) or [])
     assert request.tags == {**tags, RETRY_OF_TAG: result.run_id}
     assert request.run_key == f"after-holds-{result.run_id}"

@@ -37,8 +37,9 @@ def failed_expectation(expectation: str, kwargs: dict) -> str:
 
 
 # a respondent-level survey file of the demo (SSA's July survey) and one of its respondents
-SSA_JULY_SURVEY = ("select _file_sha256 from raw.survey_responses where agency_code = 'SSA' and _period = '2025-07'"
-                   " limit 1")  # fmt: skip
+SSA_JULY_SURVEY = (
+    "select _file_sha256 from raw.survey_responses where agency_code = 'SSA' and _period = '2025-07' limit 1"
+)
 FIRST_RESPONDENT = "(select min(response_key) from marts.fct_survey_response)"
 SMALL_CELL = "(select min(rowid) from marts.mart_cx_quarterly where suppressed)"
 LARGE_CELL = "(select min(rowid) from marts.mart_cx_quarterly where not suppressed and responses >= 10)"
@@ -47,100 +48,243 @@ PAIR_EQUAL = "expect_column_pair_values_to_be_equal"
 TAMPERING = [
     # (what went wrong, SQL that does it, the suite that must catch it, the one expectation that fails:
     #  failed_expectation's form)
-    ("a contact lost between raw and the fact", "delete from marts.fct_contact where contact_key in "
-     "(select contact_key from marts.fct_contact where agency_code = 'SSA' limit 1)",
-     "reconcile_contacts_raw_to_fact", f"{PAIR_EQUAL}(raw_rows, fact_rows)"),
-    ("a mart cell double counted", "update marts.mart_cx_quarterly set responses = responses * 2 where rowid = 0",
-     "reconcile_cx_quarterly_to_counts", f"{PAIR_EQUAL}(counted_answers, mart_responses)"),
-    ("web visits dropped from the fact", "update marts.fct_web_daily set visits = 0 where rowid < 3",
-     "reconcile_web_raw_to_fact", f"{PAIR_EQUAL}(raw_visits, fact_visits)"),
-    ("pageviews in the fact that raw never had", "update marts.fct_web_daily set pageviews = 5 where rowid = 0",
-     "reconcile_web_raw_to_fact", f"{PAIR_EQUAL}(raw_pageviews, fact_pageviews)"),
-    ("a contact-center month out of step", "update marts.mart_contact_center set contacts = contacts + 1 where rowid = 0",
-     "reconcile_contact_marts_to_fact", f"{PAIR_EQUAL}(fact_contacts, contact_center_contacts)"),
-    ("a contact reason lost from the drivers mart", "delete from marts.mart_contact_drivers where rowid = 0",
-     "reconcile_contact_marts_to_fact", f"{PAIR_EQUAL}(fact_contacts, driver_contacts)"),
-    ("contacts missing from the channel mix", "delete from marts.mart_channel_mix where demand_source = 'contacts'"
-     " and rowid = (select min(rowid) from marts.mart_channel_mix where demand_source = 'contacts')",
-     "reconcile_contact_marts_to_fact", f"{PAIR_EQUAL}(fact_contacts, channel_mix_contacts)"),
-    ("a quarantined row missing from quarantine", "delete from quarantine.rejected_rows where rowid = 0",
-     "reconcile_ingest_log", f"{PAIR_EQUAL}(rows_quarantined, rows_in_quarantine)"),
-    ("a row loaded twice in the log's count", "update raw.ingest_log set rows_loaded = rows_loaded + 1 where rowid ="
-     " (select min(rowid) from raw.ingest_log where status = 'loaded' and rows_loaded > 0)",
-     "reconcile_ingest_log", f"{PAIR_EQUAL}(rows_in, rows_accounted)"),
+    (
+        "a contact lost between raw and the fact",
+        "delete from marts.fct_contact where contact_key in "
+        "(select contact_key from marts.fct_contact where agency_code = 'SSA' limit 1)",
+        "reconcile_contacts_raw_to_fact",
+        f"{PAIR_EQUAL}(raw_rows, fact_rows)",
+    ),
+    (
+        "a mart cell double counted",
+        "update marts.mart_cx_quarterly set responses = responses * 2 where rowid = 0",
+        "reconcile_cx_quarterly_to_counts",
+        f"{PAIR_EQUAL}(counted_answers, mart_responses)",
+    ),
+    (
+        "web visits dropped from the fact",
+        "update marts.fct_web_daily set visits = 0 where rowid < 3",
+        "reconcile_web_raw_to_fact",
+        f"{PAIR_EQUAL}(raw_visits, fact_visits)",
+    ),
+    (
+        "pageviews in the fact that raw never had",
+        "update marts.fct_web_daily set pageviews = 5 where rowid = 0",
+        "reconcile_web_raw_to_fact",
+        f"{PAIR_EQUAL}(raw_pageviews, fact_pageviews)",
+    ),
+    (
+        "a contact-center month out of step",
+        "update marts.mart_contact_center set contacts = contacts + 1 where rowid = 0",
+        "reconcile_contact_marts_to_fact",
+        f"{PAIR_EQUAL}(fact_contacts, contact_center_contacts)",
+    ),
+    (
+        "a contact reason lost from the drivers mart",
+        "delete from marts.mart_contact_drivers where rowid = 0",
+        "reconcile_contact_marts_to_fact",
+        f"{PAIR_EQUAL}(fact_contacts, driver_contacts)",
+    ),
+    (
+        "contacts missing from the channel mix",
+        "delete from marts.mart_channel_mix where demand_source = 'contacts'"
+        " and rowid = (select min(rowid) from marts.mart_channel_mix where demand_source = 'contacts')",
+        "reconcile_contact_marts_to_fact",
+        f"{PAIR_EQUAL}(fact_contacts, channel_mix_contacts)",
+    ),
+    (
+        "a quarantined row missing from quarantine",
+        "delete from quarantine.rejected_rows where rowid = 0",
+        "reconcile_ingest_log",
+        f"{PAIR_EQUAL}(rows_quarantined, rows_in_quarantine)",
+    ),
+    (
+        "a row loaded twice in the log's count",
+        "update raw.ingest_log set rows_loaded = rows_loaded + 1 where rowid ="
+        " (select min(rowid) from raw.ingest_log where status = 'loaded' and rows_loaded > 0)",
+        "reconcile_ingest_log",
+        f"{PAIR_EQUAL}(rows_in, rows_accounted)",
+    ),
     # the log balances with itself (in = loaded + quarantined) but no longer with the records in the file
-    ("a record lost unseen", "update raw.ingest_log set rows_in = rows_in - 1, rows_loaded = rows_loaded - 1 where rowid ="
-     " (select min(rowid) from raw.ingest_log where status = 'loaded' and records_in_file is not null and rows_loaded > 0)",
-     "reconcile_ingest_log", f"{PAIR_EQUAL}(file_rows_in, records_in_file)"),
-    ("a respondent lost between raw and the fact",
-     f"delete from marts.fct_survey_response where response_key = {FIRST_RESPONDENT}",
-     "reconcile_surveys_raw_to_fact", f"{PAIR_EQUAL}(scored_respondents, fact_respondents)"),
+    (
+        "a record lost unseen",
+        "update raw.ingest_log set rows_in = rows_in - 1, rows_loaded = rows_loaded - 1 where rowid ="
+        " (select min(rowid) from raw.ingest_log where status = 'loaded' and records_in_file is not null and "
+        "rows_loaded > 0)",
+        "reconcile_ingest_log",
+        f"{PAIR_EQUAL}(file_rows_in, records_in_file)",
+    ),
+    (
+        "a respondent lost between raw and the fact",
+        f"delete from marts.fct_survey_response where response_key = {FIRST_RESPONDENT}",
+        "reconcile_surveys_raw_to_fact",
+        f"{PAIR_EQUAL}(scored_respondents, fact_respondents)",
+    ),
     # raw now says the respondent answered nothing scored: left out by rule, so the fact holds one too many
-    ("a respondent in the fact without a scored answer in raw", "delete from raw.survey_answers where agency_code"
-     " || ':' || response_id = (select min(agency_code || ':' || response_id) from raw.survey_responses)",
-     "reconcile_surveys_raw_to_fact", f"{PAIR_EQUAL}(scored_respondents, fact_respondents)"),
-    ("a held delivery still counted in the fact", f"update raw.ingest_log set status = 'held' where file_sha256 = "
-     f"({SSA_JULY_SURVEY}) and period = '2025-07'",
-     "reconcile_surveys_raw_to_fact", f"{PAIR_EQUAL}(scored_respondents, fact_respondents)"),
-    ("a respondent-level count row lost", "delete from marts.fct_survey_counts where rowid ="
-     " (select min(rowid) from marts.fct_survey_counts where reported_as = 'respondent')",
-     "reconcile_survey_counts_to_fact", f"{PAIR_EQUAL}(fact_answers, counted_answers)"),
-    ("a respondent's answers lost from the fact", f"delete from marts.fct_survey_response where response_key = "
-     f"{FIRST_RESPONDENT}", "reconcile_survey_counts_to_fact", f"{PAIR_EQUAL}(fact_answers, counted_answers)"),
-    ("a small cell published", f"update marts.mart_cx_quarterly set mean_score = 3.0 where rowid = {SMALL_CELL}",
-     "mart_cx_quarterly_suppression", "expect_column_values_to_be_null(mean_score)"),
-    ("a small cell's agreement published", f"update marts.mart_cx_quarterly set pct_agree = 50.0 where rowid = {SMALL_CELL}",
-     "mart_cx_quarterly_suppression", "expect_column_values_to_be_null(pct_agree)"),
-    ("a small cell's margin of error published", "update marts.mart_cx_quarterly set mean_score_moe_95 = 0.4"
-     f" where rowid = {SMALL_CELL}", "mart_cx_quarterly_suppression", "expect_column_values_to_be_null(mean_score_moe_95)"),
-    ("a small cell's agreement margin published", "update marts.mart_cx_quarterly set pct_agree_moe_95 = 12.5"
-     f" where rowid = {SMALL_CELL}", "mart_cx_quarterly_suppression", "expect_column_values_to_be_null(pct_agree_moe_95)"),
+    (
+        "a respondent in the fact without a scored answer in raw",
+        "delete from raw.survey_answers where agency_code"
+        " || ':' || response_id = (select min(agency_code || ':' || response_id) from raw.survey_responses)",
+        "reconcile_surveys_raw_to_fact",
+        f"{PAIR_EQUAL}(scored_respondents, fact_respondents)",
+    ),
+    (
+        "a held delivery still counted in the fact",
+        f"update raw.ingest_log set status = 'held' where file_sha256 = ({SSA_JULY_SURVEY}) and period = '2025-07'",
+        "reconcile_surveys_raw_to_fact",
+        f"{PAIR_EQUAL}(scored_respondents, fact_respondents)",
+    ),
+    (
+        "a respondent-level count row lost",
+        "delete from marts.fct_survey_counts where rowid ="
+        " (select min(rowid) from marts.fct_survey_counts where reported_as = 'respondent')",
+        "reconcile_survey_counts_to_fact",
+        f"{PAIR_EQUAL}(fact_answers, counted_answers)",
+    ),
+    (
+        "a respondent's answers lost from the fact",
+        f"delete from marts.fct_survey_response where response_key = {FIRST_RESPONDENT}",
+        "reconcile_survey_counts_to_fact",
+        f"{PAIR_EQUAL}(fact_answers, counted_answers)",
+    ),
+    (
+        "a small cell published",
+        f"update marts.mart_cx_quarterly set mean_score = 3.0 where rowid = {SMALL_CELL}",
+        "mart_cx_quarterly_suppression",
+        "expect_column_values_to_be_null(mean_score)",
+    ),
+    (
+        "a small cell's agreement published",
+        f"update marts.mart_cx_quarterly set pct_agree = 50.0 where rowid = {SMALL_CELL}",
+        "mart_cx_quarterly_suppression",
+        "expect_column_values_to_be_null(pct_agree)",
+    ),
+    (
+        "a small cell's margin of error published",
+        f"update marts.mart_cx_quarterly set mean_score_moe_95 = 0.4 where rowid = {SMALL_CELL}",
+        "mart_cx_quarterly_suppression",
+        "expect_column_values_to_be_null(mean_score_moe_95)",
+    ),
+    (
+        "a small cell's agreement margin published",
+        f"update marts.mart_cx_quarterly set pct_agree_moe_95 = 12.5 where rowid = {SMALL_CELL}",
+        "mart_cx_quarterly_suppression",
+        "expect_column_values_to_be_null(pct_agree_moe_95)",
+    ),
     # suppressed and blanked, but large enough to publish: the flag no longer follows min_cell_size
-    ("a large cell suppressed", "update marts.mart_cx_quarterly set suppressed = true, mean_score = null, pct_agree = null,"
-     f" mean_score_moe_95 = null, pct_agree_moe_95 = null where rowid = {LARGE_CELL}",
-     "mart_cx_quarterly_suppression", "expect_column_values_to_be_between(responses)"),
-    ("a small cell un-suppressed", "update marts.mart_cx_quarterly set suppressed = false, pct_agree = 50.0"
-     f" where rowid = {SMALL_CELL}", "mart_cx_quarterly_published_cells", "expect_column_values_to_be_between(responses)"),
-    ("a published cell without its score", f"update marts.mart_cx_quarterly set pct_agree = null where rowid = {LARGE_CELL}",
-     "mart_cx_quarterly_published_cells", "expect_column_values_to_not_be_null(pct_agree)"),
-    ("a small satisfaction-index group published", "update marts.mart_satisfaction_index set suppressed = false, "
-     "respondents = 3 where rowid = 0", "mart_satisfaction_index", "expect_column_values_to_be_in_set(published_is_large_enough)"),
-    ("a small resolution-impact group published", "update marts.mart_resolution_impact set suppressed = false,"
-     " respondents = 3 where rowid = 0", "mart_resolution_impact",
-     "expect_column_values_to_be_in_set(published_is_large_enough)"),
-    ("a suppressed agency still scored", "update marts.mart_agency_scorecard set suppressed = true where rowid = 0",
-     "mart_agency_scorecard", "expect_column_values_to_be_in_set(suppressed_is_blank)"),
-    ("a rank outside the agencies ranked", "update marts.mart_agency_scorecard set cx_rank = agencies_ranked + 1"
-     " where rowid = 0", "mart_agency_scorecard", "expect_column_values_to_be_in_set(rank_within_field)"),
-    ("an agency's quarter twice on the scorecard", "insert into marts.mart_agency_scorecard select * from"
-     " marts.mart_agency_scorecard where rowid = 0", "mart_agency_scorecard",
-     "expect_compound_columns_to_be_unique(agency_code, fiscal_year, fiscal_quarter)"),
-    ("a scorecard that lost a quarter", "delete from marts.mart_agency_scorecard where fiscal_year * 4 + fiscal_quarter"
-     " = (select min(fiscal_year * 4 + fiscal_quarter) from marts.mart_agency_scorecard)",
-     "reconcile_scorecard_to_counts", f"{PAIR_EQUAL}(counted_answers, scorecard_responses)"),
-    ("a scorecard figure off by one response", "update marts.mart_agency_scorecard set responses = responses + 1"
-     " where rowid = 0", "reconcile_scorecard_to_counts", f"{PAIR_EQUAL}(counted_answers, scorecard_responses)"),
-    ("a contact with an unknown reason", "update marts.fct_contact set reason_code = 'telepathy' where rowid = 0",
-     "fct_contact", "expect_column_values_to_be_in_set(known_reason)"),
-    ("a contact with an outcome no vocabulary knows", "update marts.fct_contact set outcome = 'telepathy' where rowid = 0",
-     "fct_contact", "expect_column_values_to_be_in_set(known_outcome)"),
+    (
+        "a large cell suppressed",
+        "update marts.mart_cx_quarterly set suppressed = true, mean_score = null, pct_agree = null,"
+        f" mean_score_moe_95 = null, pct_agree_moe_95 = null where rowid = {LARGE_CELL}",
+        "mart_cx_quarterly_suppression",
+        "expect_column_values_to_be_between(responses)",
+    ),
+    (
+        "a small cell un-suppressed",
+        f"update marts.mart_cx_quarterly set suppressed = false, pct_agree = 50.0 where rowid = {SMALL_CELL}",
+        "mart_cx_quarterly_published_cells",
+        "expect_column_values_to_be_between(responses)",
+    ),
+    (
+        "a published cell without its score",
+        f"update marts.mart_cx_quarterly set pct_agree = null where rowid = {LARGE_CELL}",
+        "mart_cx_quarterly_published_cells",
+        "expect_column_values_to_not_be_null(pct_agree)",
+    ),
+    (
+        "a small satisfaction-index group published",
+        "update marts.mart_satisfaction_index set suppressed = false, respondents = 3 where rowid = 0",
+        "mart_satisfaction_index",
+        "expect_column_values_to_be_in_set(published_is_large_enough)",
+    ),
+    (
+        "a small resolution-impact group published",
+        "update marts.mart_resolution_impact set suppressed = false, respondents = 3 where rowid = 0",
+        "mart_resolution_impact",
+        "expect_column_values_to_be_in_set(published_is_large_enough)",
+    ),
+    (
+        "a suppressed agency still scored",
+        "update marts.mart_agency_scorecard set suppressed = true where rowid = 0",
+        "mart_agency_scorecard",
+        "expect_column_values_to_be_in_set(suppressed_is_blank)",
+    ),
+    (
+        "a rank outside the agencies ranked",
+        "update marts.mart_agency_scorecard set cx_rank = agencies_ranked + 1 where rowid = 0",
+        "mart_agency_scorecard",
+        "expect_column_values_to_be_in_set(rank_within_field)",
+    ),
+    (
+        "an agency's quarter twice on the scorecard",
+        "insert into marts.mart_agency_scorecard select * from marts.mart_agency_scorecard where rowid = 0",
+        "mart_agency_scorecard",
+        "expect_compound_columns_to_be_unique(agency_code, fiscal_year, fiscal_quarter)",
+    ),
+    (
+        "a scorecard that lost a quarter",
+        "delete from marts.mart_agency_scorecard where fiscal_year * 4 + fiscal_quarter"
+        " = (select min(fiscal_year * 4 + fiscal_quarter) from marts.mart_agency_scorecard)",
+        "reconcile_scorecard_to_counts",
+        f"{PAIR_EQUAL}(counted_answers, scorecard_responses)",
+    ),
+    (
+        "a scorecard figure off by one response",
+        "update marts.mart_agency_scorecard set responses = responses + 1 where rowid = 0",
+        "reconcile_scorecard_to_counts",
+        f"{PAIR_EQUAL}(counted_answers, scorecard_responses)",
+    ),
+    (
+        "a contact with an unknown reason",
+        "update marts.fct_contact set reason_code = 'telepathy' where rowid = 0",
+        "fct_contact",
+        "expect_column_values_to_be_in_set(known_reason)",
+    ),
+    (
+        "a contact with an outcome no vocabulary knows",
+        "update marts.fct_contact set outcome = 'telepathy' where rowid = 0",
+        "fct_contact",
+        "expect_column_values_to_be_in_set(known_outcome)",
+    ),
     # a contact that delivered an outcome (row 0 may be a 311 request, which has none: the build order varies)
-    ("an outcome no synonym maps", "update marts.fct_contact set outcome = null, is_outcome_unmapped = true"
-     " where rowid = (select min(rowid) from marts.fct_contact where source_outcome is not null)",
-     "contact_values_unmapped", "expect_column_values_to_be_null(unmapped_value)"),
-    ("a fact row dated outside the calendar", "update marts.fct_survey_counts set period_start = date '2019-11-01'"
-     " where rowid = 0", "reconcile_fact_dates_to_calendar", "expect_column_values_to_be_in_set(in_calendar)"),
-    ("a satisfaction-index cell lost respondents", "update marts.mart_satisfaction_index set respondents = respondents - 1"
-     " where rowid = 0", "reconcile_satisfaction_index_to_counts", f"{PAIR_EQUAL}(counted_answers, index_respondents)"),
-    ("web visits missing from the channel mix", "delete from marts.mart_channel_mix where demand_source = 'web_visits'"
-     " and rowid in (select min(rowid) from marts.mart_channel_mix where demand_source = 'web_visits')",
-     "reconcile_channel_mix_web_to_fact", f"{PAIR_EQUAL}(fact_visits, channel_mix_visits)"),
-    ("a duplicated survey answer", "insert into marts.fct_survey_response select * from marts.fct_survey_response limit 1",
-     "fct_survey_response", "expect_compound_columns_to_be_unique(response_key, question_code)"),
-]  # fmt: skip
+    (
+        "an outcome no synonym maps",
+        "update marts.fct_contact set outcome = null, is_outcome_unmapped = true"
+        " where rowid = (select min(rowid) from marts.fct_contact where source_outcome is not null)",
+        "contact_values_unmapped",
+        "expect_column_values_to_be_null(unmapped_value)",
+    ),
+    (
+        "a fact row dated outside the calendar",
+        "update marts.fct_survey_counts set period_start = date '2019-11-01' where rowid = 0",
+        "reconcile_fact_dates_to_calendar",
+        "expect_column_values_to_be_in_set(in_calendar)",
+    ),
+    (
+        "a satisfaction-index cell lost respondents",
+        "update marts.mart_satisfaction_index set respondents = respondents - 1 where rowid = 0",
+        "reconcile_satisfaction_index_to_counts",
+        f"{PAIR_EQUAL}(counted_answers, index_respondents)",
+    ),
+    (
+        "web visits missing from the channel mix",
+        "delete from marts.mart_channel_mix where demand_source = 'web_visits'"
+        " and rowid in (select min(rowid) from marts.mart_channel_mix where demand_source = 'web_visits')",
+        "reconcile_channel_mix_web_to_fact",
+        f"{PAIR_EQUAL}(fact_visits, channel_mix_visits)",
+    ),
+    (
+        "a duplicated survey answer",
+        "insert into marts.fct_survey_response select * from marts.fct_survey_response limit 1",
+        "fct_survey_response",
+        "expect_compound_columns_to_be_unique(response_key, question_code)",
+    ),
+]
 GUARDED = {s for s in SUITES if s.startswith("reconcile_")} | {
-    "mart_cx_quarterly_suppression", "mart_cx_quarterly_published_cells", "mart_agency_scorecard",
-}  # fmt: skip
+    "mart_cx_quarterly_suppression",
+    "mart_cx_quarterly_published_cells",
+    "mart_agency_scorecard",
+}
 
 
 def test_every_reconciliation_disclosure_and_scorecard_suite_has_a_tampering_case():
@@ -164,8 +308,10 @@ def test_partitioned_run_checks_its_partitions_rows_only(warehouse_copy: Path):
     (the daily schedule), a fault inside is caught, and an agency with no rows of a kind passes."""
     suite = SUITES["raw_contacts"]
     con = duckdb.connect(str(warehouse_copy))
-    con.execute("update raw.contacts set handle_seconds = -30 where agency_code = 'SSA' and _period = '2025-07'"
-                " and rowid in (select min(rowid) from raw.contacts where agency_code = 'SSA' and _period = '2025-07')")  # fmt: skip
+    con.execute(
+        "update raw.contacts set handle_seconds = -30 where agency_code = 'SSA' and _period = '2025-07'"
+        " and rowid in (select min(rowid) from raw.contacts where agency_code = 'SSA' and _period = '2025-07')"
+    )
     con.close()
     elsewhere = {"agencies": ["IRS"], "periods": ["2025-08"]}
     assert "where agency_code in ('IRS') and _period in ('2025-08')" in suite.query_for(elsewhere)
@@ -183,8 +329,11 @@ def test_samples_of_ids_free_text_and_personal_data_are_described_not_shown():
     from dagster_project.audit.samples import safe_result
 
     ssn, described = "SSN 604-33-1290", "a value of 15 characters (letters, digits, spaces, other signs)"
-    result = {"unexpected_count": 3, "partial_unexpected_list": [-30.0, "REFERRED", ssn],
-              "partial_unexpected_counts": [{"value": ssn, "count": 2}, {"value": "REFERRED", "count": 1}]}  # fmt: skip
+    result = {
+        "unexpected_count": 3,
+        "partial_unexpected_list": [-30.0, "REFERRED", ssn],
+        "partial_unexpected_counts": [{"value": ssn, "count": 2}, {"value": "REFERRED", "count": 1}],
+    }
     assert safe_result(result, {"column": "outcome"}) == {
         "unexpected_count": 3,
         "partial_unexpected_list": [-30.0, "REFERRED", described],

@@ -31,7 +31,9 @@ SSA_ROW = (
     "SSA,Social Security Administration,Social Security Administration,federal,1995-03-31,9999-12-31,America/New_York"
 )
 SSA_ENDS = SSA_ROW.replace("9999-12-31", "2025-12-15")
-SSA_SUCCESSOR = "SSA,Social Security Administration,Social Security Administration,federal,2025-12-16,9999-12-31,America/New_York"  # fmt: skip
+SSA_SUCCESSOR = (
+    "SSA,Social Security Administration,Social Security Administration,federal,2025-12-16,9999-12-31,America/New_York"
+)
 
 
 @dataclass
@@ -182,7 +184,8 @@ def test_release_after_the_fix_publishes_the_held_deliveries(scenario):
     before, after = scenario.after_hold, scenario.after_release
     assert any(before[k] != after[k] for k in before if k.startswith(f"{HELD} mart_")), "SSA's December not published"
     feed_health = read_db(
-        scenario.copy.published, "select feed_name, last_period, files_held from marts.mart_feed_health where agency_code = ?",
+        scenario.copy.published,
+        "select feed_name, last_period, files_held from marts.mart_feed_health where agency_code = ?",
         [HELD],
-    )  # fmt: skip
+    )
     assert sorted(feed_health) == [("a11_survey", LATE, 0), ("call_center", LATE, 0)]

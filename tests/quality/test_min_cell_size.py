@@ -98,7 +98,9 @@ def test_disclosure_suites_pass_with_the_var_dbt_was_given_and_fail_where_var_an
 
 def test_a_suite_naming_a_var_dbt_does_not_have_is_refused(tmp_path: Path):
     path = tmp_path / "typo.json"
-    path.write_text('{"name": "typo", "asset": ["marts", "mart_cx_quarterly"], "expectations": [],'
-                    ' "query": "select * from marts.mart_cx_quarterly where responses < {var(min_cel_size)}"}')  # fmt: skip
+    path.write_text(
+        '{"name": "typo", "asset": ["marts", "mart_cx_quarterly"], "expectations": [],'
+        ' "query": "select * from marts.mart_cx_quarterly where responses < {var(min_cel_size)}"}'
+    )
     with pytest.raises(ValueError, match=r"typo.json: \{var\(min_cel_size\)\} is not a var of dbt/dbt_project.yml"):
         Suite.load(path)

@@ -46,10 +46,14 @@ def test_an_agency_x_driver_lost_on_any_side_fails(warehouse_copy: Path, tmp_pat
     def per_cell(sql: str) -> dict[tuple[str, str], int]:
         return {(a, d): n for a, d, n in read_db(warehouse_copy, sql)}
 
-    answers = per_cell("select agency_code, driver_code, count(*) from marts.fct_survey_response"
-                       " where question_role = 'driver' group by all")  # fmt: skip
-    counted = per_cell("select agency_code, driver_code, sum(respondents) from marts.fct_survey_counts"
-                       " where question_role = 'driver' group by all")  # fmt: skip
+    answers = per_cell(
+        "select agency_code, driver_code, count(*) from marts.fct_survey_response"
+        " where question_role = 'driver' group by all"
+    )
+    counted = per_cell(
+        "select agency_code, driver_code, sum(respondents) from marts.fct_survey_counts"
+        " where question_role = 'driver' group by all"
+    )
     in_mart = per_cell("select agency_code, driver_code, sum(responses) from marts.mart_cx_quarterly group by all")
     con = duckdb.connect(str(warehouse_copy))
     for agency, driver, tables in LOST:

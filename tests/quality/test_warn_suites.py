@@ -77,7 +77,8 @@ def test_the_snapshot_is_republished_by_this_run(warned_build: WarnedBuild):
     # what was published holds the planted contact, counted as one no synonym maps
     assert read_db(
         warned_build.snapshot,
-        "select agency_code, feed_name, unmapped_outcome_rows from marts.mart_feed_health where unmapped_outcome_rows > 0",
+        "select agency_code, feed_name, unmapped_outcome_rows from marts.mart_feed_health where "
+        "unmapped_outcome_rows > 0",
     ) == [("SSA", "call_center", 1)]
     audited = read_db(
         warned_build.data / "warehouse" / "cx.duckdb",

@@ -38,9 +38,20 @@ def spark_marts(demo_build, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (agency, period), *_ = demo_build.query(
         "select agency_code, max(_period) from raw.contacts group by 1 order by count(*) desc, 1 limit 1"
     )
-    cmd = [sys.executable, "-m", "dagster_project.scale_out.spark", "--warehouse", str(demo_build.warehouse),
-           "--spark-dir", str(work / "spark"), "--fresh", "--rebuild-partition", f"{agency}:{period}",
-           "--export-marts", str(work / "marts")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster_project.scale_out.spark",
+        "--warehouse",
+        str(demo_build.warehouse),
+        "--spark-dir",
+        str(work / "spark"),
+        "--fresh",
+        "--rebuild-partition",
+        f"{agency}:{period}",
+        "--export-marts",
+        str(work / "marts"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "CXW_SPARK_DRIVER_MEMORY": "1g"}
     run = run_measured(cmd, env=env)
     assert run.returncode == 0, run.output[-8000:]

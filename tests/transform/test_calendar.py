@@ -11,8 +11,15 @@ from dagster_project.demo.generate import generate
 from tests.conftest import read_db
 
 pytestmark = pytest.mark.slow
-DRIVER_COLUMNS = ["Q1_Trust", "Q2_Satisfaction", "Q3_Effectiveness", "Q4_Ease", "Q5_Efficiency", "Q6_Transparency",
-                  "Q7_Employee"]  # fmt: skip
+DRIVER_COLUMNS = [
+    "Q1_Trust",
+    "Q2_Satisfaction",
+    "Q3_Effectiveness",
+    "Q4_Ease",
+    "Q5_Efficiency",
+    "Q6_Transparency",
+    "Q7_Employee",
+]
 
 
 def test_a_fiscal_year_before_the_configured_calendar_reaches_the_scorecard(scratch):

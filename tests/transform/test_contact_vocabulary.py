@@ -57,5 +57,6 @@ def test_agency_wording_maps_and_an_unmapped_outcome_is_counted_and_warned(scrat
     published = scratch / "published" / "cx_warehouse.duckdb"
     assert read_db(
         published,
-        "select unmapped_outcome_rows from marts.mart_feed_health where agency_code = 'SSA' and feed_name = 'call_center'",
+        "select unmapped_outcome_rows from marts.mart_feed_health where agency_code = 'SSA' and feed_name = "
+        "'call_center'",
     ) == [(2,)]

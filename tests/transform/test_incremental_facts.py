@@ -25,8 +25,16 @@ def test_one_agency_period_delivery_rebuilds_only_its_partition(scratch):
     stamps = "select agency_code, delivery_period, min(_built_at), count(*) from marts.fct_contact group by 1, 2"
     before = {(a, p): (t, n) for a, p, t, n in read_db(db, stamps)}
 
-    rows = call_center_rows(random.Random(7), date(2026, 1, 1), 40, reasons=["PAYMENT"], queues=["National 800"],
-                            hms=False, stamp="%Y-%m-%d %H:%M:%S", prefix="N")  # fmt: skip
+    rows = call_center_rows(
+        random.Random(7),
+        date(2026, 1, 1),
+        40,
+        reasons=["PAYMENT"],
+        queues=["National 800"],
+        hms=False,
+        stamp="%Y-%m-%d %H:%M:%S",
+        prefix="N",
+    )
     _write_csv(scratch / "landing/SSA/call_center/ssa_800_calls_2026-01.psv", HEADER, rows, delimiter="|")
     job = defs.resolve_job_def("build_warehouse")
     result = job.execute_in_process(
@@ -42,7 +50,8 @@ def test_one_agency_period_delivery_rebuilds_only_its_partition(scratch):
     assert untouched and all(after[k] == before[k] for k in untouched)  # history not rebuilt
     month = read_db(
         db,
-        "select sum(contacts) from marts.mart_contact_center where agency_code = 'SSA' and month_start = date '2026-01-01'",
+        "select sum(contacts) from marts.mart_contact_center where agency_code = 'SSA' and month_start = date "
+        "'2026-01-01'",
     )
     assert month == [(40,)]
 

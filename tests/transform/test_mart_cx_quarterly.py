@@ -24,16 +24,34 @@ UTC = ZoneInfo("UTC")
 ET = ZoneInfo("America/New_York")
 AGREE5 = {"strongly disagree": 1, "disagree": 2, "neutral": 3, "agree": 4, "strongly agree": 5}
 CHANNELS = {
-    "computer": "web", "mobile": "mobile", "phone": "phone", "in_person": "in_person", "live_chat": "chat",
-    "email": "email", "online": "web", "field office": "in_person", "web": "web", "tac": "in_person",
-    "chat": "chat", "unknown": "unknown", "in person": "in_person", "mail": "postal_mail",
-}  # fmt: skip
+    "computer": "web",
+    "mobile": "mobile",
+    "phone": "phone",
+    "in_person": "in_person",
+    "live_chat": "chat",
+    "email": "email",
+    "online": "web",
+    "field office": "in_person",
+    "web": "web",
+    "tac": "in_person",
+    "chat": "chat",
+    "unknown": "unknown",
+    "in person": "in_person",
+    "mail": "postal_mail",
+}
 DRIVERS7 = ["trust", "satisfaction", "effectiveness", "ease", "efficiency", "transparency", "employee"]
 TP_DRIVERS = ["effectiveness", "ease", "efficiency", "transparency", "humanity", "employee"]
 MIN_CELL = 10
 # the feeds the mart is computed from (the others are contacts and web analytics)
-SURVEY_FEEDS = ("VA/touchpoints_survey", "USCIS/touchpoints_survey", "SSA/a11_survey", "IRS/cx_survey",
-                "FSA/csat_survey", "DOS/a11_counts", "NYC311/resolution_survey")  # fmt: skip
+SURVEY_FEEDS = (
+    "VA/touchpoints_survey",
+    "USCIS/touchpoints_survey",
+    "SSA/a11_survey",
+    "IRS/cx_survey",
+    "FSA/csat_survey",
+    "DOS/a11_counts",
+    "NYC311/resolution_survey",
+)
 
 
 def _fiscal(d: date) -> tuple[int, int]:
@@ -84,13 +102,62 @@ def _answers(landing: Path, unreadable: list[tuple] | None = None):
                 if r[f"negative_{drv}"] == "1":
                     yield agency, service, ch, d, drv, None, False
     wide = (
-        ("SSA", "a11_survey", ";", "utf-8", "DateSubmitted", "%m/%d/%Y %H:%M", ET, "OfficeType", "Channel",
-         ["Q1_Trust", "Q2_Satisfaction", "Q3_Effectiveness", "Q4_Ease", "Q5_Efficiency", "Q6_Transparency", "Q7_Employee"], 5),
-        ("IRS", "cx_survey", ",", "utf-8", "completed_utc", "%Y-%m-%dT%H:%M:%SZ", UTC, "program", "contact_channel",
-         ["trust", "overall_satisfaction", "effectiveness", "ease", "efficiency", "transparency", "employee_helpfulness"], 5),
-        ("FSA", "csat_survey", "\t", "cp1252", "date", "%d-%b-%Y", ET, "service", "mode",
-         ["trust_7", "csat_7", "effective_7", "easy_7", "efficient_7", "transparent_7", "staff_7"], 7),
-    )  # fmt: skip
+        (
+            "SSA",
+            "a11_survey",
+            ";",
+            "utf-8",
+            "DateSubmitted",
+            "%m/%d/%Y %H:%M",
+            ET,
+            "OfficeType",
+            "Channel",
+            [
+                "Q1_Trust",
+                "Q2_Satisfaction",
+                "Q3_Effectiveness",
+                "Q4_Ease",
+                "Q5_Efficiency",
+                "Q6_Transparency",
+                "Q7_Employee",
+            ],
+            5,
+        ),
+        (
+            "IRS",
+            "cx_survey",
+            ",",
+            "utf-8",
+            "completed_utc",
+            "%Y-%m-%dT%H:%M:%SZ",
+            UTC,
+            "program",
+            "contact_channel",
+            [
+                "trust",
+                "overall_satisfaction",
+                "effectiveness",
+                "ease",
+                "efficiency",
+                "transparency",
+                "employee_helpfulness",
+            ],
+            5,
+        ),
+        (
+            "FSA",
+            "csat_survey",
+            "\t",
+            "cp1252",
+            "date",
+            "%d-%b-%Y",
+            ET,
+            "service",
+            "mode",
+            ["trust_7", "csat_7", "effective_7", "easy_7", "efficient_7", "transparent_7", "staff_7"],
+            7,
+        ),
+    )
     for agency, folder, delim, enc, tcol, fmt, tz, scol, ccol, qcols, points in wide:
         for path, number, line, r in _located_rows(landing / agency / folder, delim, enc):
             d = _local_date(r[tcol], fmt, tz)
@@ -166,7 +233,8 @@ def test_every_mart_cell_matches_an_independent_computation(demo_build):
     assert quarantined == sorted(unreadable)
     rows = demo_build.query(
         "select agency_code, service_code, channel_code, fiscal_year, fiscal_quarter, driver_code,"
-        " responses, mean_score, mean_score_moe_95, pct_agree, pct_agree_moe_95, suppressed from marts.mart_cx_quarterly"
+        " responses, mean_score, mean_score_moe_95, pct_agree, pct_agree_moe_95, suppressed from "
+        "marts.mart_cx_quarterly"
     )
     names = ("responses", "mean_score", "mean_score_moe_95", "pct_agree", "pct_agree_moe_95", "suppressed")
     actual = {r[:6]: dict(zip(names, r[6:], strict=True)) for r in rows}

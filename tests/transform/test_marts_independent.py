@@ -15,11 +15,17 @@ from tests.transform.test_mart_cx_quarterly import _answers, _fiscal, _rows
 pytestmark = pytest.mark.slow
 ET, UTC = ZoneInfo("America/New_York"), ZoneInfo("UTC")
 NYC_REASONS = {
-    "noise - residential": "noise", "illegal parking": "parking", "blocked driveway": "parking",
-    "heat/hot water": "housing_condition", "plumbing": "housing_condition", "paint/plaster": "housing_condition",
-    "missed collection": "sanitation", "dirty condition": "sanitation", "street condition": "street_condition",
+    "noise - residential": "noise",
+    "illegal parking": "parking",
+    "blocked driveway": "parking",
+    "heat/hot water": "housing_condition",
+    "plumbing": "housing_condition",
+    "paint/plaster": "housing_condition",
+    "missed collection": "sanitation",
+    "dirty condition": "sanitation",
+    "street condition": "street_condition",
     "street light condition": "street_condition",
-}  # fmt: skip
+}
 
 
 def _local_date(text: str, fmt: str, tz: ZoneInfo = ET, reporting: ZoneInfo = ET) -> date:
@@ -35,9 +41,10 @@ def _local_month(text: str, fmt: str, tz: ZoneInfo = ET, reporting: ZoneInfo = E
 def test_contact_center_asa_abandonment_service_level(demo_build):
     """SSA National 800, August 2025: ASA, abandonment and 60-second service level."""
     calls = [
-        r for r in _rows(demo_build.landing / "SSA/call_center", "|")
+        r
+        for r in _rows(demo_build.landing / "SSA/call_center", "|")
         if r["queue"] == "National 800" and _local_month(r["call_start"], "%Y-%m-%d %H:%M:%S") == "2025-08"
-    ]  # fmt: skip
+    ]
     queued = [r for r in calls if r["disposition"] != "IVR_SELF_SERVICE"]
     answered = [r for r in queued if r["disposition"] != "ABANDONED"]
     asa = sum(int(r["queue_wait_sec"]) for r in answered) / len(answered)
@@ -110,9 +117,10 @@ def test_resolution_impact_of_unresolved_problems(demo_build):
     scores = [
         labels[r["overall_satisfaction"].lower()]
         for r in _rows(demo_build.landing / "IRS/cx_survey")
-        if r["issue_status"] == "Not resolved" and r["overall_satisfaction"]
+        if r["issue_status"] == "Not resolved"
+        and r["overall_satisfaction"]
         and _fiscal(_local_date(r["completed_utc"], "%Y-%m-%dT%H:%M:%SZ", UTC)) == (2026, 1)
-    ]  # fmt: skip
+    ]
     got = demo_build.query_published(
         "select respondents, mean_satisfaction, pct_satisfied from marts.mart_resolution_impact"
         " where agency_code = 'IRS' and fiscal_year = 2026 and fiscal_quarter = 1 and problem_status = 'not_resolved'",
@@ -188,6 +196,7 @@ def test_no_seeded_personal_data_in_any_published_table(demo_build):
 def test_suppressed_cells_publish_no_scores(demo_build):
     rows = demo_build.query_published(
         "select count(*) filter (where suppressed), count(*) filter (where suppressed and"
-        " (mean_score is not null or pct_agree is not null or pct_agree_moe_95 is not null)) from marts.mart_cx_quarterly",
+        " (mean_score is not null or pct_agree is not null or pct_agree_moe_95 is not null)) from "
+        "marts.mart_cx_quarterly",
     )
     assert rows[0][0] > 0 and rows[0][1] == 0
