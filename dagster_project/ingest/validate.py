@@ -29,7 +29,7 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class Report:
+class ValidationReport:
     agency: str
     feed: str
     file: str
@@ -70,18 +70,22 @@ class Report:
         return "\n".join(lines)
 
 
-def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = None) -> Report:
+def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = None) -> ValidationReport:
     registry = load_registry(feeds_dir)
     specs = [f for f in registry if f.agency == agency]
     if not specs:
         known = sorted({f.agency for f in registry})
-        return Report(agency, feed, str(path), None, [], f"unknown agency {agency!r} (registered: {', '.join(known)})")
+        return ValidationReport(
+            agency, feed, str(path), None, [], f"unknown agency {agency!r} (registered: {', '.join(known)})"
+        )
     spec = next((f for f in specs if f.name == feed), None)
     if spec is None:
         names = ", ".join(f.name for f in specs)
-        return Report(agency, feed, str(path), None, [], f"unknown feed {feed!r} for {agency} (registered: {names})")
+        return ValidationReport(
+            agency, feed, str(path), None, [], f"unknown feed {feed!r} for {agency} (registered: {names})"
+        )
     if not path.is_file():
-        return Report(agency, feed, str(path), None, [], "no such file")
+        return ValidationReport(agency, feed, str(path), None, [], "no such file")
     con = connect(":memory:")
     try:
         ensure_tables(con)
@@ -95,7 +99,7 @@ def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = N
             warnings = _unmapped_values(con, spec) + _dates_that_do_not_read_back(con, spec, path.resolve())
     finally:
         con.close()
-    return Report(agency, feed, str(path), outcome, [Problem(*r) for r in rows], warnings=warnings)
+    return ValidationReport(agency, feed, str(path), outcome, [Problem(*r) for r in rows], warnings=warnings)
 
 
 # canonical column -> the synonym seed that maps its values (dbt: int_contact_values__resolved)

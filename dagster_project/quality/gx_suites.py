@@ -118,7 +118,7 @@ WHOLE_TABLE_ONLY = {"expect_table_row_count_to_be_between"}
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SuiteOutcome:
     suite: str
     success: bool
     evaluated: int
@@ -184,7 +184,7 @@ def run_suite(
     window: dict[str, list[str]] | None = None,
     patch: bool = True,
     keep: bool = True,
-) -> Outcome:
+) -> SuiteOutcome:
     """Run ``suite`` as a GX Core checkpoint on its query in the DuckDB file (SQL, read-only),
     restricted to the partitions in ``window`` where the suite has partition columns.
 
@@ -251,7 +251,7 @@ def run_suite(
             }
         )
     page = "validations/" + "/".join(str(p) for p in result_id.to_tuple()) + ".html"
-    return Outcome(suite.name, bool(result.success), len(result.results), failed, page)
+    return SuiteOutcome(suite.name, bool(result.success), len(result.results), failed, page)
 
 
 def build_data_docs(audit_dir: Path, run_id: str) -> bool:
