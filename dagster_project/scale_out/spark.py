@@ -30,6 +30,7 @@ import duckdb
 import yaml
 
 from dagster_project.config import DBT_PROJECT_DIR, paths
+from dagster_project.transform.dbt_project import set_partition_window
 
 SOURCES_YML = DBT_PROJECT_DIR / "models" / "staging" / "__sources.yml"
 # Spark's dbt artefacts must not overwrite the DuckDB manifest that Dagster reads.
@@ -112,11 +113,11 @@ def rebuild_incremental(agency: str, period: str) -> None:
     """Rebuild the incremental facts for one delivery partition, as a sensor-started run does:
     on Spark an insert_overwrite of the partitions the window selects. Run after a whole build,
     the facts must come out exactly as before (an append would duplicate the partition)."""
-    os.environ["CXW_WINDOW_AGENCIES"], os.environ["CXW_WINDOW_PERIODS"] = agency, period
+    set_partition_window({"agencies": [agency], "periods": [period]})
     try:
         dbt(["run", "--select", "config.materialized:incremental"])
     finally:
-        os.environ["CXW_WINDOW_AGENCIES"] = os.environ["CXW_WINDOW_PERIODS"] = ""
+        set_partition_window(None)
 
 
 def build_on_spark(
@@ -136,8 +137,7 @@ def build_on_spark(
         shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
     os.environ["CXW_SPARK_DIR"] = str(directory)  # read by the spark target in dbt/profiles.yml
-    # a whole build: no partition window (see dbt/macros/partition_window.sql)
-    os.environ["CXW_WINDOW_AGENCIES"] = os.environ["CXW_WINDOW_PERIODS"] = ""
+    set_partition_window(None)  # a whole build
     started = time.monotonic()
     raw_rows = export_raw(warehouse, directory / "raw")
     dbt(

@@ -1,6 +1,5 @@
 """The dbt project as Dagster assets; dbt tests become asset checks (dagster-dbt)."""
 
-import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import replace
@@ -24,7 +23,7 @@ from dagster_project.ingest.loader import touched_by_run
 from dagster_project.partitions import run_lineage, run_window, widened
 from dagster_project.quality.attribution import failing_agencies_of_sql, unpublished_agencies
 from dagster_project.resources import WarehouseResource
-from dagster_project.transform.dbt_project import dbt_project, prepare_manifest
+from dagster_project.transform.dbt_project import dbt_project, prepare_manifest, set_partition_window
 
 # The @dbt_assets decorator below reads the manifest when this module is imported: parse first
 # when it is stale (always under `dagster dev`, as dagster-dbt's prepare_if_dev does).
@@ -58,10 +57,7 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, wareho
         )
     if window:
         context.log.info(f"incremental facts rebuild only {window}")
-    # The window reaches dbt as env vars (see dbt/macros/partition_window.sql): --vars would
-    # make dbt re-parse the whole project on every partitioned run.
-    for name, values in (("CXW_WINDOW_AGENCIES", "agencies"), ("CXW_WINDOW_PERIODS", "periods")):
-        os.environ[name] = ",".join(window[values]) if window else ""
+    set_partition_window(window)
     checks: list[audit.CheckRecord] = []
     # dbt's failure is raised after the trail is written: a failed test is recorded with the
     # agencies it can be pinned on (quality/holds.py holds their deliveries and builds again)

@@ -5,6 +5,7 @@ the audit trail (which raw tables a model reads) and the GX suites (the vars the
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import yaml
@@ -40,6 +41,18 @@ def manifest() -> dict[str, Any]:
     """The parsed manifest (parsed first when stale)."""
     prepare_manifest()
     return json.loads(dbt_project.manifest_path.read_text())
+
+
+# The run's partition window reaches dbt as env vars, read by dbt/macros/partition_window.sql
+# (--vars would make dbt re-parse the whole project on every partitioned run).
+WINDOW_ENV = {"agencies": "CXW_WINDOW_AGENCIES", "periods": "CXW_WINDOW_PERIODS"}
+
+
+def set_partition_window(window: dict[str, list[str]] | None) -> None:
+    """Make the next dbt invocation of this process rebuild only ``window``'s agencies and periods
+    of the incremental facts (see partitions.run_window); None: everything, as a first build."""
+    for key, name in WINDOW_ENV.items():
+        os.environ[name] = ",".join(window[key]) if window else ""
 
 
 def project_vars() -> dict[str, Any]:
