@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -50,6 +51,33 @@ details { margin: .5rem 0 1rem; } summary { cursor: pointer; color: #005ea2; } t
         padding: .6rem 1rem; min-width: 10rem; } .card b { display: block; font-size: 1.5rem; }
 code { font-size: 13px; } a { color: #005ea2; }
 """
+
+
+class CheckRow(NamedTuple):
+    """A row of audit.check_results as the run page reads it."""
+
+    asset: str
+    check_name: str
+    check_kind: str
+    passed: bool
+    severity: str
+    rows_checked: int | None
+    failed_rows: int | None
+    source_file_count: int | None
+    digest: str | None
+    details: str | None
+
+
+class HeldRow(NamedTuple):
+    """A held delivery (raw.ingest_log, status held) as the run page lists it."""
+
+    agency: str
+    feed: str
+    period: str | None
+    file: str
+    status_by: str | None
+    status_reason: str | None
+    since: str | None
 
 
 @dataclass(frozen=True)
@@ -163,39 +191,51 @@ def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> dict:
     return facts
 
 
-def _run_page(s: dict, facts: dict, docs_built: bool) -> str:
-    e = html.escape
-    blocking = [c for c in facts["checks"] if not c[3] and c[4] == "ERROR"]
+def verdict(s: dict, facts: dict) -> tuple[str, str]:
+    """("pass" or "fail", the sentence at the top of the run page): published or not, and why;
+    which agencies' deliveries are held."""
+    checks = [CheckRow(*c) for c in facts["checks"]]
+    held = [HeldRow(*h) for h in facts["held"]]
+    blocking = [c for c in checks if not c.passed and c.severity == "ERROR"]
     if s["published"]:
-        verdict = (
+        outcome, text = (
             "pass",
-            f"Published: every blocking check passed; the warehouse snapshot and Parquet files "
-            f"were replaced at {facts['published_at']:%Y-%m-%d %H:%M:%S} UTC.",
+            (
+                "Published: every blocking check passed; the warehouse snapshot and Parquet files "
+                f"were replaced at {facts['published_at']:%Y-%m-%d %H:%M:%S} UTC."
+            ),
         )
     elif blocking:
-        names = ", ".join(f"{c[1]} on {c[0]}" for c in blocking[:5]) + (" and more" if len(blocking) > 5 else "")
+        names = ", ".join(f"{c.check_name} on {c.asset}" for c in blocking[:5]) + (
+            " and more" if len(blocking) > 5 else ""
+        )
         kept = f"run {facts['published_run']}" if facts["published_run"] else "nothing published yet"
-        verdict = (
+        outcome, text = (
             "fail",
-            f"Not published: {len(blocking)} blocking check(s) failed ({names}). "
-            f"The previously published data is unchanged ({kept}).",
+            (
+                f"Not published: {len(blocking)} blocking check(s) failed ({names}). "
+                f"The previously published data is unchanged ({kept})."
+            ),
         )
     else:
-        verdict = ("fail", f"Not published: the run ended with status {s['status']} before publishing.")
-    held_agencies = sorted({h[0] for h in facts["held"]})
-    if facts["held"] and s["published"]:
-        verdict = (
-            verdict[0],
-            verdict[1] + f" Held deliveries of {', '.join(held_agencies)} are left out of every "
-            "figure until released (see Held deliveries below): the other agencies' new data is published.",
+        outcome, text = "fail", f"Not published: the run ended with status {s['status']} before publishing."
+    if held and s["published"]:
+        text += (
+            f" Held deliveries of {', '.join(sorted({h.agency for h in held}))} are left out of every figure until "
+            "released (see Held deliveries below): the other agencies' new data is published."
         )
-    held_now = sorted({h[0] for h in facts["held"] if h[5] and s["run_id"] in h[5]})
+    held_now = sorted({h.agency for h in held if h.status_reason and s["run_id"] in h.status_reason})
     if held_now and not s["published"]:
-        verdict = (
-            verdict[0],
-            verdict[1] + f" These failures were pinned on {', '.join(held_now)}: their unpublished "
-            "deliveries are now held and the warehouse is built again without them.",
+        text += (
+            f" These failures were pinned on {', '.join(held_now)}: their unpublished deliveries are now held "
+            "and the warehouse is built again without them."
         )
+    return outcome, text
+
+
+def _run_page(s: dict, facts: dict, docs_built: bool) -> str:
+    e = html.escape
+    banner = verdict(s, facts)
     agencies = sorted({d[0] for d in facts["deliveries"]})
     parts = [
         f"<h1>Audit summary: run <code>{e(s['run_id'])}</code></h1>",
@@ -203,7 +243,7 @@ def _run_page(s: dict, facts: dict, docs_built: bool) -> str:
         f' · <a href="../index.html">all runs</a>'
         + (f' · <a href="../{DATA_DOCS_INDEX}">GX Data Docs</a>' if docs_built else "")
         + "</p>",
-        f'<div class="banner {verdict[0]}">{e(verdict[1])}</div>',
+        f'<div class="banner {banner[0]}">{e(banner[1])}</div>',
         '<div class="cards">'
         + "".join(
             f'<div class="card"><b>{v:,}</b>{e(k)}</div>'
