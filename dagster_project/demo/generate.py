@@ -14,7 +14,8 @@ The agencies differ the way real ones do:
 | DOS    | quarterly A-11 counts per scale point, .xlsx |                                             |
 
 A handful of deliberately bad rows (a score out of range, an unreadable date) are
-written so that quarantine is exercised on every demo run; ``BAD_ROWS`` lists them.
+written so that quarantine is exercised on every demo run; ``bad_rows()`` lists them
+(``BAD_ROWS`` for the default span).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import io
 import json
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -122,9 +123,6 @@ COMMENTS = [
     "",
     "",
 ]
-
-# (agency, feed, file name, 1-based data record) of the rows written to be rejected.
-BAD_ROWS: list[tuple[str, str, str, int]] = []
 
 
 @dataclass(frozen=True)
@@ -359,261 +357,300 @@ def dap_devices(rng: random.Random, month: date, agency_slug: str, scale_visits:
 # ---- the whole landing zone -------------------------------------------------------------
 
 
+@dataclass
+class DemoRun:
+    """One generation: the output folder, the one random stream every agency draws from in turn
+    (so the files are the same for a seed whatever else changes), and the files written."""
+
+    out: Path
+    rng: random.Random
+    scale: float
+    start: date
+    written: dict[str, int] = field(default_factory=dict)
+
+    def n(self, code: str) -> int:
+        return max(1, int(PROFILES[code].monthly_responses * self.scale))
+
+    def put(self, agency: str) -> None:
+        self.written[agency] = self.written.get(agency, 0) + 1
+
+
+def bad_rows(start: date = DEMO_START) -> list[tuple[str, str, str, int]]:
+    """The records the demo plants to be quarantined: (agency, feed, file name, 1-based data record),
+    in the first month's files (a trust answer of 7 on a 1-5 scale; an impossible date)."""
+    return [
+        ("VA", "touchpoints_survey", f"va_touchpoints_{start:%Y-%m}.csv", 8),
+        ("SSA", "a11_survey", f"ssa_a11_{start:%Y-%m}.csv", 4),
+    ]
+
+
+BAD_ROWS = bad_rows()
+
+
 def generate(
     out: Path, *, seed: int = 42, scale: float = 1.0, start: date = DEMO_START, months: int = DEMO_MONTHS
 ) -> dict[str, int]:
     """Write every demo delivery under ``out/<agency>/<feed>/``; return files written per agency.
 
     ``start`` and ``months`` give the span (the benchmark asks for years of history)."""
-    rng = random.Random(seed)
-    BAD_ROWS.clear()
-    written: dict[str, int] = {}
-
-    def n_for(code: str) -> int:
-        return max(1, int(PROFILES[code].monthly_responses * scale))
-
-    def put(agency: str) -> None:
-        written[agency] = written.get(agency, 0) + 1
-
+    d = DemoRun(out, random.Random(seed), scale, start)
     for month in _months(start, months):
-        ym = f"{month:%Y-%m}"
-        # VA: Touchpoints Likert upload + DAP devices JSON
-        rows = touchpoints_rows(rng, PROFILES["VA"], month, n_for("VA"), thumbs=False, id_prefix="va")
-        if month == start:
-            rows[7][1] = 7  # trust answered 7 on a 1-5 scale: must be quarantined
-            BAD_ROWS.append(("VA", "touchpoints_survey", f"va_touchpoints_{ym}.csv", 8))
-        _write_csv(
-            out / "VA/touchpoints_survey" / f"va_touchpoints_{ym}.csv",
-            [*TOUCHPOINTS_HEADER, "channel", "submitted_at"],
-            rows,
-        )
-        put("VA")
-        web = out / "VA/web_devices" / f"devices_{ym}.json"
-        web.parent.mkdir(parents=True, exist_ok=True)
-        web.write_text(json.dumps(dap_devices(rng, month, "veterans-affairs", int(400000 * scale)), indent=2))
-        put("VA")
+        for agency in AGENCY_WRITERS:  # in this order: they share the random stream
+            agency(d, month, f"{month:%Y-%m}")
+    return d.written
 
-        # USCIS: Touchpoints thumbs up/down + DAP devices CSV
-        rows = touchpoints_rows(rng, PROFILES["USCIS"], month, n_for("USCIS"), thumbs=True, id_prefix="uscis")
-        _write_csv(
-            out / "USCIS/touchpoints_survey" / f"uscis_cx_upload_{ym}.csv",
-            [*TOUCHPOINTS_HEADER, "channel", "submitted_at"],
-            rows,
-        )
-        put("USCIS")
-        env = dap_devices(rng, month, "homeland-security", int(150000 * scale))
-        _write_csv(
-            out / "USCIS/web_devices" / f"devices_{ym}.csv",
-            ["date", "device", "visits"],
-            [[r["date"], r["device"], r["visits"]] for r in env["data"]],
-        )
-        put("USCIS")
 
-        # SSA: wide Likert 1-5, semicolon; call center pipe-delimited, seconds
-        header = [
-            "ResponseID",
-            "DateSubmitted",
-            "OfficeType",
-            "Channel",
-            "Q1_Trust",
-            "Q2_Satisfaction",
-            "Q3_Effectiveness",
-            "Q4_Ease",
-            "Q5_Efficiency",
-            "Q6_Transparency",
-            "Q7_Employee",
-            "Comments",
-        ]
-        rows = wide_likert_rows(
-            rng,
-            PROFILES["SSA"],
-            month,
-            n_for("SSA"),
-            points=5,
-            labels=False,
-            channels=["Online", "Phone", "Field Office"],
-            services=["RET", "DIS", "SSN"],
-            stamp="%m/%d/%Y %H:%M",
+def _va(d: DemoRun, month: date, ym: str) -> None:
+    """VA: Touchpoints Likert upload + DAP devices JSON."""
+    rows = touchpoints_rows(d.rng, PROFILES["VA"], month, d.n("VA"), thumbs=False, id_prefix="va")
+    if month == d.start:
+        rows[7][1] = 7  # record 8 (bad_rows): trust answered 7 on a 1-5 scale, must be quarantined
+    _write_csv(
+        d.out / "VA/touchpoints_survey" / f"va_touchpoints_{ym}.csv",
+        [*TOUCHPOINTS_HEADER, "channel", "submitted_at"],
+        rows,
+    )
+    d.put("VA")
+    web = d.out / "VA/web_devices" / f"devices_{ym}.json"
+    web.parent.mkdir(parents=True, exist_ok=True)
+    web.write_text(json.dumps(dap_devices(d.rng, month, "veterans-affairs", int(400000 * d.scale)), indent=2))
+    d.put("VA")
+
+
+def _uscis(d: DemoRun, month: date, ym: str) -> None:
+    """USCIS: Touchpoints thumbs up/down + DAP devices CSV."""
+    rows = touchpoints_rows(d.rng, PROFILES["USCIS"], month, d.n("USCIS"), thumbs=True, id_prefix="uscis")
+    _write_csv(
+        d.out / "USCIS/touchpoints_survey" / f"uscis_cx_upload_{ym}.csv",
+        [*TOUCHPOINTS_HEADER, "channel", "submitted_at"],
+        rows,
+    )
+    d.put("USCIS")
+    env = dap_devices(d.rng, month, "homeland-security", int(150000 * d.scale))
+    _write_csv(
+        d.out / "USCIS/web_devices" / f"devices_{ym}.csv",
+        ["date", "device", "visits"],
+        [[r["date"], r["device"], r["visits"]] for r in env["data"]],
+    )
+    d.put("USCIS")
+
+
+def _ssa(d: DemoRun, month: date, ym: str) -> None:
+    """SSA: wide Likert 1-5, semicolon; call center pipe-delimited, seconds."""
+    header = [
+        "ResponseID",
+        "DateSubmitted",
+        "OfficeType",
+        "Channel",
+        "Q1_Trust",
+        "Q2_Satisfaction",
+        "Q3_Effectiveness",
+        "Q4_Ease",
+        "Q5_Efficiency",
+        "Q6_Transparency",
+        "Q7_Employee",
+        "Comments",
+    ]
+    rows = wide_likert_rows(
+        d.rng,
+        PROFILES["SSA"],
+        month,
+        d.n("SSA"),
+        points=5,
+        labels=False,
+        channels=["Online", "Phone", "Field Office"],
+        services=["RET", "DIS", "SSN"],
+        stamp="%m/%d/%Y %H:%M",
+    )
+    if month == d.start:
+        rows[3][1] = "13/45/2025 25:00"  # record 4 (bad_rows): an impossible date, must be quarantined
+    _write_csv(d.out / "SSA/a11_survey" / f"ssa_a11_{ym}.csv", header, rows, delimiter=";")
+    d.put("SSA")
+    rows = call_center_rows(
+        d.rng,
+        month,
+        d.n("SSA") * 8,
+        reasons=["BENEFIT_STATUS", "SSN_CARD", "ADDRESS_CHANGE", "PAYMENT"],
+        queues=["National 800", "Field Office Phone"],
+        hms=False,
+        stamp="%Y-%m-%d %H:%M:%S",
+        prefix="S",
+    )
+    _write_csv(
+        d.out / "SSA/call_center" / f"ssa_800_calls_{ym}.psv",
+        [
+            "call_id",
+            "call_start",
+            "queue",
+            "reason_code",
+            "caller_key",
+            "queue_wait_sec",
+            "handle_sec",
+            "disposition",
+        ],
+        rows,
+        delimiter="|",
+    )
+    d.put("SSA")
+
+
+def _irs(d: DemoRun, month: date, ym: str) -> None:
+    """IRS: wide labels, ISO UTC; call center HH:MM:SS."""
+    header = [
+        "respondent_id",
+        "completed_utc",
+        "program",
+        "contact_channel",
+        "trust",
+        "overall_satisfaction",
+        "effectiveness",
+        "ease",
+        "efficiency",
+        "transparency",
+        "employee_helpfulness",
+        "verbatim",
+    ]
+    rows = wide_likert_rows(
+        d.rng,
+        PROFILES["IRS"],
+        month,
+        d.n("IRS"),
+        points=5,
+        labels=True,
+        channels=["WEB", "PHONE", "TAC"],
+        services=["FILING", "REFUND", "NOTICE"],
+        stamp="%Y-%m-%dT%H:%M:%SZ",
+    )
+    for r in rows:  # did the customer have a problem, and was it solved? (drives resolution impact)
+        scores = [LIKERT_LABELS.index(a) + 1 for a in r[4:11] if a]
+        happy = sum(scores) / max(1, len(scores)) >= 3.5
+        r.insert(
+            11,
+            d.rng.choices(["No problem", "Resolved", "Not resolved"], weights=[5, 4, 1] if happy else [2, 3, 5])[0],
         )
-        if month == start:
-            rows[3][1] = "13/45/2025 25:00"  # an impossible date: must be quarantined
-            BAD_ROWS.append(("SSA", "a11_survey", f"ssa_a11_{ym}.csv", 4))
-        _write_csv(out / "SSA/a11_survey" / f"ssa_a11_{ym}.csv", header, rows, delimiter=";")
-        put("SSA")
-        rows = call_center_rows(
-            rng,
-            month,
-            n_for("SSA") * 8,
-            reasons=["BENEFIT_STATUS", "SSN_CARD", "ADDRESS_CHANGE", "PAYMENT"],
-            queues=["National 800", "Field Office Phone"],
-            hms=False,
-            stamp="%Y-%m-%d %H:%M:%S",
-            prefix="S",
-        )
-        _write_csv(
-            out / "SSA/call_center" / f"ssa_800_calls_{ym}.psv",
+    header.insert(11, "issue_status")
+    _write_csv(d.out / "IRS/cx_survey" / f"irs_cx_{ym}.csv", header, rows)
+    d.put("IRS")
+    rows = call_center_rows(
+        d.rng,
+        month,
+        d.n("IRS") * 10,
+        reasons=["Refund status", "Notice received", "Payment plan", "Identity verification"],
+        queues=["Individual Master File", "Accounts Management"],
+        hms=True,
+        stamp="%m/%d/%Y %H:%M:%S",
+        prefix="I",
+    )
+    _write_csv(
+        d.out / "IRS/toll_free" / f"irs_tollfree_{ym}.csv",
+        ["Contact ID", "Start Time", "Queue", "Topic", "Customer", "Wait (hh:mm:ss)", "Talk (hh:mm:ss)", "Result"],
+        rows,
+    )
+    d.put("IRS")
+
+
+def _fsa(d: DemoRun, month: date, ym: str) -> None:
+    """FSA: 1-7 scale, tab-delimited, Windows-1252 (accented names in comments)."""
+    header = [
+        "id",
+        "date",
+        "service",
+        "mode",
+        "trust_7",
+        "csat_7",
+        "effective_7",
+        "easy_7",
+        "efficient_7",
+        "transparent_7",
+        "staff_7",
+        "comment",
+    ]
+    rows = wide_likert_rows(
+        d.rng,
+        PROFILES["FSA"],
+        month,
+        d.n("FSA"),
+        points=7,
+        labels=False,
+        channels=["web", "phone", "chat"],
+        services=["FAFSA", "LOANS"],
+        stamp="%d-%b-%Y",
+    )
+    for r in rows[::25]:
+        r[-1] = "José found the FAFSA résumé section confusing"
+    for r in rows:  # ACSI block on 1-10: satisfaction, confirmation, ideal; and prior expectations
+        base = PROFILES["FSA"].quality * 2 + d.rng.gauss(0, 1.2)
+        r[-1:-1] = [max(1, min(10, round(base + d.rng.gauss(0, 0.8)))) for _ in range(3)]
+        r.insert(-1, max(1, min(10, round(7.5 + d.rng.gauss(0, 1.5)))))
+    header[-1:-1] = ["acsi_satisfaction", "acsi_confirmation", "acsi_ideal", "expectations_before"]
+    _write_csv(d.out / "FSA/csat_survey" / f"fsa_csat_{ym}.tsv", header, rows, delimiter="\t", encoding="cp1252")
+    d.put("FSA")
+    rows = call_center_rows(
+        d.rng,
+        month,
+        d.n("FSA") * 6,
+        reasons=["LOAN_REPAYMENT", "FAFSA_HELP", "PSLF"],
+        queues=["chat"],
+        hms=False,
+        stamp="%Y-%m-%d %H:%M:%S",
+        prefix="F",
+    )
+    _write_csv(
+        d.out / "FSA/chat" / f"fsa_chat_{ym}.csv",
+        [
+            "session_id",
+            "started",
+            "queue",
+            "intent",
+            "borrower_key",
+            "queue_seconds",
+            "session_seconds",
+            "end_state",
+        ],
+        rows,
+    )
+    d.put("FSA")
+
+
+def _nyc311(d: DemoRun, month: date, ym: str) -> None:
+    """NYC 311: service requests + resolution satisfaction survey (year/month only)."""
+    _write_csv(
+        d.out / "NYC311/service_requests" / f"311_service_requests_{ym}.csv",
+        NYC311_HEADER,
+        nyc311_rows(d.rng, month, d.n("NYC311") * 10),
+    )
+    d.put("NYC311")
+    rows = []
+    for i in range(d.n("NYC311")):
+        agency, _, complaints = d.rng.choice(NYC_AGENCIES)
+        v = _likert(d.rng, PROFILES["NYC311"].quality)
+        rows.append(
             [
-                "call_id",
-                "call_start",
-                "queue",
-                "reason_code",
-                "caller_key",
-                "queue_wait_sec",
-                "handle_sec",
-                "disposition",
-            ],
-            rows,
-            delimiter="|",
+                f"{month:%Y%m}{i:05d}",
+                month.year,
+                month.month,
+                agency,
+                d.rng.choice(complaints),
+                d.rng.choice(NYC_CHANNELS),
+                LIKERT_LABELS[v - 1],
+            ]
         )
-        put("SSA")
+    _write_csv(
+        d.out / "NYC311/resolution_survey" / f"311_resolution_satisfaction_{ym}.csv",
+        ["survey_id", "year", "month", "agency", "complaint_type", "channel", "overall_satisfaction"],
+        rows,
+    )
+    d.put("NYC311")
 
-        # IRS: wide labels, ISO UTC; call center HH:MM:SS
-        header = [
-            "respondent_id",
-            "completed_utc",
-            "program",
-            "contact_channel",
-            "trust",
-            "overall_satisfaction",
-            "effectiveness",
-            "ease",
-            "efficiency",
-            "transparency",
-            "employee_helpfulness",
-            "verbatim",
-        ]
-        rows = wide_likert_rows(
-            rng,
-            PROFILES["IRS"],
-            month,
-            n_for("IRS"),
-            points=5,
-            labels=True,
-            channels=["WEB", "PHONE", "TAC"],
-            services=["FILING", "REFUND", "NOTICE"],
-            stamp="%Y-%m-%dT%H:%M:%SZ",
-        )
-        for r in rows:  # did the customer have a problem, and was it solved? (drives resolution impact)
-            scores = [LIKERT_LABELS.index(a) + 1 for a in r[4:11] if a]
-            happy = sum(scores) / max(1, len(scores)) >= 3.5
-            r.insert(
-                11,
-                rng.choices(["No problem", "Resolved", "Not resolved"], weights=[5, 4, 1] if happy else [2, 3, 5])[0],
-            )
-        header.insert(11, "issue_status")
-        _write_csv(out / "IRS/cx_survey" / f"irs_cx_{ym}.csv", header, rows)
-        put("IRS")
-        rows = call_center_rows(
-            rng,
-            month,
-            n_for("IRS") * 10,
-            reasons=["Refund status", "Notice received", "Payment plan", "Identity verification"],
-            queues=["Individual Master File", "Accounts Management"],
-            hms=True,
-            stamp="%m/%d/%Y %H:%M:%S",
-            prefix="I",
-        )
-        _write_csv(
-            out / "IRS/toll_free" / f"irs_tollfree_{ym}.csv",
-            ["Contact ID", "Start Time", "Queue", "Topic", "Customer", "Wait (hh:mm:ss)", "Talk (hh:mm:ss)", "Result"],
-            rows,
-        )
-        put("IRS")
 
-        # FSA: 1-7 scale, tab-delimited, Windows-1252 (accented names in comments)
-        header = [
-            "id",
-            "date",
-            "service",
-            "mode",
-            "trust_7",
-            "csat_7",
-            "effective_7",
-            "easy_7",
-            "efficient_7",
-            "transparent_7",
-            "staff_7",
-            "comment",
-        ]
-        rows = wide_likert_rows(
-            rng,
-            PROFILES["FSA"],
-            month,
-            n_for("FSA"),
-            points=7,
-            labels=False,
-            channels=["web", "phone", "chat"],
-            services=["FAFSA", "LOANS"],
-            stamp="%d-%b-%Y",
-        )
-        for r in rows[::25]:
-            r[-1] = "José found the FAFSA résumé section confusing"
-        for r in rows:  # ACSI block on 1-10: satisfaction, confirmation, ideal; and prior expectations
-            base = PROFILES["FSA"].quality * 2 + rng.gauss(0, 1.2)
-            r[-1:-1] = [max(1, min(10, round(base + rng.gauss(0, 0.8)))) for _ in range(3)]
-            r.insert(-1, max(1, min(10, round(7.5 + rng.gauss(0, 1.5)))))
-        header[-1:-1] = ["acsi_satisfaction", "acsi_confirmation", "acsi_ideal", "expectations_before"]
-        _write_csv(out / "FSA/csat_survey" / f"fsa_csat_{ym}.tsv", header, rows, delimiter="\t", encoding="cp1252")
-        put("FSA")
-        rows = call_center_rows(
-            rng,
-            month,
-            n_for("FSA") * 6,
-            reasons=["LOAN_REPAYMENT", "FAFSA_HELP", "PSLF"],
-            queues=["chat"],
-            hms=False,
-            stamp="%Y-%m-%d %H:%M:%S",
-            prefix="F",
-        )
-        _write_csv(
-            out / "FSA/chat" / f"fsa_chat_{ym}.csv",
-            [
-                "session_id",
-                "started",
-                "queue",
-                "intent",
-                "borrower_key",
-                "queue_seconds",
-                "session_seconds",
-                "end_state",
-            ],
-            rows,
-        )
-        put("FSA")
+def _dos(d: DemoRun, month: date, ym: str) -> None:
+    """DOS: pre-aggregated quarterly counts, one workbook per fiscal quarter (first month named)."""
+    if month.month in (1, 4, 7, 10):
+        _write_dos_counts(d.rng, d.out / "DOS/a11_counts" / f"dos_a11_counts_{ym}.xlsx", month, d.n("DOS"))
+        d.put("DOS")
 
-        # NYC 311: service requests + resolution satisfaction survey (year/month only)
-        _write_csv(
-            out / "NYC311/service_requests" / f"311_service_requests_{ym}.csv",
-            NYC311_HEADER,
-            nyc311_rows(rng, month, n_for("NYC311") * 10),
-        )
-        put("NYC311")
-        rows = []
-        for i in range(n_for("NYC311")):
-            agency, _, complaints = rng.choice(NYC_AGENCIES)
-            v = _likert(rng, PROFILES["NYC311"].quality)
-            rows.append(
-                [
-                    f"{month:%Y%m}{i:05d}",
-                    month.year,
-                    month.month,
-                    agency,
-                    rng.choice(complaints),
-                    rng.choice(NYC_CHANNELS),
-                    LIKERT_LABELS[v - 1],
-                ]
-            )
-        _write_csv(
-            out / "NYC311/resolution_survey" / f"311_resolution_satisfaction_{ym}.csv",
-            ["survey_id", "year", "month", "agency", "complaint_type", "channel", "overall_satisfaction"],
-            rows,
-        )
-        put("NYC311")
-        # DOS: pre-aggregated quarterly counts, one workbook per fiscal quarter (first month named)
-        if month.month in (1, 4, 7, 10):
-            _write_dos_counts(rng, out / "DOS/a11_counts" / f"dos_a11_counts_{ym}.xlsx", month, n_for("DOS"))
-            put("DOS")
-    return written
+
+AGENCY_WRITERS = [_va, _uscis, _ssa, _irs, _fsa, _nyc311, _dos]
 
 
 def _write_dos_counts(rng: random.Random, path: Path, quarter_start: date, n: int) -> None:
