@@ -561,8 +561,10 @@ def _read_csv(con: duckdb.DuckDBPyConnection, spec: FeedSpec, readable: Path, na
 
 
 def json_path(column: str) -> str:
-    """JSON path of a mapped field: dots step into nested objects (Queue.Duration)."""
-    return "$." + ".".join('"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"' for part in column.split("."))
+    """JSON Pointer (RFC 6901) of a mapped field: dots step into nested objects (Queue.Duration is
+    /Queue/Duration). A pointer, not a JSONPath: DuckDB reads ``$."*"`` as a wildcard even quoted
+    (a field named * became a list), and a pointer has no wildcards; only ~ and / are escaped."""
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in column.split("."))
 
 
 def _read_json(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path) -> list[str]:
