@@ -16,13 +16,12 @@ import dagster as dg
 import duckdb
 
 from dagster_project.audit.report import RunReport
-from dagster_project.automation.audit_sensors import write_audit_summary
+from dagster_project.automation.audit_sensors import hold_after_failure, write_audit_summary
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
 from dagster_project.ingest.registry import registry_problems
 from dagster_project.partitions import RETRY_OF_TAG, all_partitions_tags
-from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome, hold_failed
-from dagster_project.warehouse import connect
+from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome
 
 LAYERS = {
     "raw": [
@@ -84,13 +83,7 @@ def build_and_hold(instance: dg.DagsterInstance | None = None) -> list[Attempt]:
     before: list[str] = []  # earlier runs of this chain, newest first
     for _ in range(MAX_ATTEMPTS):
         result = build(instance, tags={RETRY_OF_TAG: ",".join(before)} if before else None)
-        holds = HoldOutcome(result.run_id)
-        if not result.success and paths().warehouse.exists():
-            con = connect(paths().warehouse)
-            try:
-                holds = hold_failed(con, result.run_id)
-            finally:
-                con.close()
+        holds = HoldOutcome(result.run_id) if result.success else hold_after_failure(result.run_id)
         attempts.append(Attempt(result, holds, report_run(result)))
         if not holds.build_again:
             break

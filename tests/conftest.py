@@ -93,15 +93,23 @@ def file_states(root: Path) -> dict[str, tuple[str, int]]:
     }
 
 
+def copy_data_dir(build: Build, data: Path, *, audit: bool = False) -> Path:
+    """A copy of ``build``'s data directory at ``data`` (landing, working warehouse, published
+    files, and the audit site when asked), for a test that changes it and builds again."""
+    shutil.copytree(build.landing, data / "landing")
+    (data / "warehouse").mkdir(parents=True)
+    shutil.copy(build.warehouse, data / "warehouse" / "cx.duckdb")
+    shutil.copytree(build.published.parent, data / "published")
+    if audit:
+        shutil.copytree(build.published.parent.parent / "audit", data / "audit")
+    return data
+
+
 @pytest.fixture(scope="session")
 def failed_build(demo_build: Build) -> FailedBuild:
     """A copy of the demo warehouse where a bad contact slipped into raw (a manual fix gone
     wrong: a negative handle time), rebuilt: the blocking GX check on raw/contacts fails."""
-    data = _SESSION_DIR / "failed"
-    shutil.copytree(demo_build.landing, data / "landing")
-    (data / "warehouse").mkdir(parents=True)
-    shutil.copy(demo_build.warehouse, data / "warehouse" / "cx.duckdb")
-    shutil.copytree(demo_build.published.parent, data / "published")
+    data = copy_data_dir(demo_build, _SESSION_DIR / "failed")
     snapshot_before = (data / "published" / "cx_warehouse.duckdb").read_bytes()
     published_before = file_states(data / "published")
     (contacts_before,) = demo_build.query("select count(*) from raw.contacts")[0]

@@ -151,6 +151,18 @@ def discover(spec: FeedSpec, landing: Path) -> list[Path]:
     return sorted(p for p in (landing / spec.agency).glob(spec.pattern) if p.is_file() or p.is_symlink())
 
 
+def _identity(spec: FeedSpec, rel: str, sha: str, path: Path) -> dict:
+    """Who delivered a file and what it is: the fields every FileOutcome of it starts from."""
+    return {
+        "agency": spec.agency,
+        "feed": spec.name,
+        "kind": spec.kind,
+        "file": rel,
+        "sha256": sha,
+        "period": spec.period_of(path.name),
+    }
+
+
 def _outside(path: Path, landing: Path) -> bool:
     """True when the file (after links) is not inside the landing zone: it is never read."""
     return not path.resolve().is_relative_to(landing.resolve())
@@ -203,14 +215,7 @@ def load_files(
                 if path.is_symlink() and (not path.exists() or _outside(path, landing)):
                     # a link out of the landing zone (or to nothing): rejected by name, its target never opened
                     sha = hashlib.sha256(f"link:{rel}".encode()).hexdigest()
-                    base = {
-                        "agency": spec.agency,
-                        "feed": spec.name,
-                        "kind": spec.kind,
-                        "file": rel,
-                        "sha256": sha,
-                        "period": spec.period_of(path.name),
-                    }
+                    base = _identity(spec, rel, sha, path)
                     if sha not in seen:
                         reason = (
                             "a link to a file outside the landing zone (or to no file): deliveries must be files in it"
@@ -221,14 +226,7 @@ def load_files(
                         outcomes[n] = FileOutcome(**base, status="skipped", reason=f"same link as {seen[sha]}")
                     continue
                 sha = sha256_of(path)
-                base = {
-                    "agency": spec.agency,
-                    "feed": spec.name,
-                    "kind": spec.kind,
-                    "file": rel,
-                    "sha256": sha,
-                    "period": spec.period_of(path.name),
-                }
+                base = _identity(spec, rel, sha, path)
                 if sha in seen:
                     outcomes[n] = FileOutcome(**base, status="skipped", reason=f"same bytes as {seen[sha]}")
                     continue

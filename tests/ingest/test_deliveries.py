@@ -24,6 +24,7 @@ import pytest
 from dagster_project import cli
 from dagster_project.config import PROJECT_ROOT
 from dagster_project.partitions import partition_key
+from tests.conftest import copy_data_dir
 
 pytestmark = pytest.mark.slow
 
@@ -119,12 +120,7 @@ class Ops:
 @pytest.fixture(scope="module")
 def ops(demo_build, tmp_path_factory) -> Ops:
     """A copy of the demo build in its own data directory (CXW_DATA_DIR points there for the module)."""
-    data = tmp_path_factory.mktemp("deliveries") / "data"
-    shutil.copytree(demo_build.landing, data / "landing")
-    (data / "warehouse").mkdir(parents=True)
-    shutil.copy(demo_build.warehouse, data / "warehouse" / "cx.duckdb")
-    shutil.copytree(demo_build.published.parent, data / "published")
-    shutil.copytree(demo_build.published.parent.parent / "audit", data / "audit")
+    data = copy_data_dir(demo_build, tmp_path_factory.mktemp("deliveries") / "data", audit=True)
     db = data / "warehouse" / "cx.duckdb"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CXW_DATA_DIR", str(data))

@@ -4,7 +4,6 @@ word no synonym maps. Only the WARN check contact_values_unmapped fails, and the
 republished by this run, with the unmapped contact counted in it."""
 
 import hashlib
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from tests.conftest import read_db
+from tests.conftest import copy_data_dir, read_db
 
 pytestmark = pytest.mark.slow
 
@@ -42,11 +41,7 @@ def digest(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def warned_build(demo_build, tmp_path_factory) -> WarnedBuild:
-    data = tmp_path_factory.mktemp("warned") / "data"
-    shutil.copytree(demo_build.landing, data / "landing")
-    (data / "warehouse").mkdir(parents=True)
-    shutil.copy(demo_build.warehouse, data / "warehouse" / "cx.duckdb")
-    shutil.copytree(demo_build.published.parent, data / "published")
+    data = copy_data_dir(demo_build, tmp_path_factory.mktemp("warned") / "data")
     con = duckdb.connect(str(data / "warehouse" / "cx.duckdb"))
     assert con.execute(PLANTED, [UNMAPPED]).fetchone() == (1,)
     con.close()
