@@ -10,6 +10,9 @@ network, so they read the same on an auditor's laptop offline or in an archived 
 records are never shown (they may hold personal data): quarantined rows appear as agency,
 file, line, column and reason. Written after each run, success or failure, by ``make run`` and
 by the run-status sensors (``automation/audit_sensors.py``).
+
+Python decides what a page says (the verdict, the counts, each badge and link) over named rows
+read from the warehouse; the Jinja2 templates in ``audit/templates/`` only lay it out.
 """
 
 from __future__ import annotations
@@ -17,40 +20,88 @@ from __future__ import annotations
 import html
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import duckdb
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from dagster_project.audit.samples import safe_result
 from dagster_project.config import paths
 
-DATA_DOCS_INDEX = "gx/uncommitted/data_docs/local_site/index.html"
+DATA_DOCS_SITE = "gx/uncommitted/data_docs/local_site"
+DATA_DOCS_INDEX = f"{DATA_DOCS_SITE}/index.html"
 QUARANTINE_SHOWN = 200  # rows listed per run page; the full list stays in quarantine.rejected_rows
 ACTIONS_SHOWN = 100  # operator actions listed, newest first; all are in audit.operator_actions
+Row = TypeVar("Row", bound=tuple)
 
-STYLE = """
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
-       max-width: 78rem; padding: 0 1.5rem; color: #1b1b1b; }
-h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem;
-     border-bottom: 2px solid #dfe1e2; padding-bottom: .3rem; }
-.meta { color: #565c65; margin-top: 0; }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: 14px; }
-th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #dfe1e2; vertical-align: top; }
-td { overflow-wrap: break-word; } th { background: #f0f0f0; white-space: nowrap; }
-details { margin: .5rem 0 1rem; } summary { cursor: pointer; color: #005ea2; } td.n
-    { text-align: right; font-variant-numeric: tabular-nums; }
-.badge { display: inline-block; padding: .1rem .55rem; border-radius: .25rem; font-weight: 600; color: #fff; }
-.pass { background: #00a91c; } .fail { background: #d83933; } .warn { background: #936f38; }
-.banner { padding: .8rem 1rem; border-radius: .3rem; margin: 1rem 0; font-size: 1.05rem; }
-.banner.pass { background: #ecf3ec; color: #154c21; border-left: 6px solid #00a91c; }
-.banner.fail { background: #f4e3db; color: #6f3331; border-left: 6px solid #d83933; }
-.cards { display: flex; gap: 1rem; flex-wrap: wrap; } .card { border: 1px solid #dfe1e2; border-radius: .3rem;
-        padding: .6rem 1rem; min-width: 10rem; } .card b { display: block; font-size: 1.5rem; }
-code { font-size: 13px; } a { color: #005ea2; }
-"""
+
+# ---- rows as read from the warehouse (each query selects the fields in this order) -----------------
+
+
+class Delivery(NamedTuple):
+    """A file of the run (a row per period when its periods come from its records): raw.ingest_log."""
+
+    agency: str
+    feed: str
+    file: str
+    status: str
+    rows_in: int | None
+    rows_loaded: int | None
+    rows_quarantined: int | None
+    rows_excluded: int
+    reason: str
+    sha256: str
+    period: str | None
+    read_as: str  # the encoding the file was read with
+
+
+class Holding(NamedTuple):
+    """What the warehouse holds of one agency's feed after the run (live deliveries, all runs)."""
+
+    agency: str
+    feed: str
+    live_files: int
+    first_period: str | None
+    last_period: str | None
+    rows_loaded: int | None
+    rows_quarantined: int | None
+    last_load: str | None
+
+
+class HeldRow(NamedTuple):
+    """A held delivery (raw.ingest_log, status held) as the run page lists it."""
+
+    agency: str
+    feed: str
+    period: str | None
+    file: str
+    status_by: str | None
+    status_reason: str | None
+    since: str | None
+
+
+class RejectedFile(NamedTuple):
+    """A whole file refused by the run: quarantine.rejected_files."""
+
+    agency: str
+    feed: str
+    file: str
+    reason: str
+
+
+class QuarantinedRow(NamedTuple):
+    """Where a quarantined row was and why, never the record itself: quarantine.rejected_rows."""
+
+    agency: str
+    file: str
+    line: int | None
+    record: int | None
+    column: str | None
+    reason: str
 
 
 class CheckRow(NamedTuple):
@@ -68,16 +119,91 @@ class CheckRow(NamedTuple):
     details: str | None
 
 
-class HeldRow(NamedTuple):
-    """A held delivery (raw.ingest_log, status held) as the run page lists it."""
+class OperatorAction(NamedTuple):
+    """A cxw deliveries hold / release / purge: audit.operator_actions, its deliveries as one text."""
+
+    acted_at: str
+    action: str
+    selector: str
+    deliveries_affected: int
+    files: str
+    reason: str | None
+    actor: str
+
+
+@dataclass
+class RunFacts:
+    """Everything a run page shows, read once: the run's rows and what is published."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    holdings: list[Holding] = field(default_factory=list)
+    held: list[HeldRow] = field(default_factory=list)
+    rejected_files: list[RejectedFile] = field(default_factory=list)
+    quarantine: list[QuarantinedRow] = field(default_factory=list)  # the first QUARANTINE_SHOWN
+    quarantined_total: int = 0
+    checks: list[CheckRow] = field(default_factory=list)
+    actions: list[OperatorAction] = field(default_factory=list)
+    published_run: str | None = None
+    published_at: datetime | None = None
+
+
+# ---- what the pages show, decided here ---------------------------------------------------------------
+
+
+class Banner(NamedTuple):
+    outcome: str  # "pass" or "fail": the banner's colour
+    text: str
+
+
+class Badge(NamedTuple):
+    kind: str  # "pass", "fail" or "warn": the badge's colour
+    label: str
+
+
+class FeedTotals(NamedTuple):
+    """A row of "What was loaded, from whom": the run's deliveries of one agency's feed."""
 
     agency: str
     feed: str
-    period: str | None
-    file: str
-    status_by: str | None
-    status_reason: str | None
-    since: str | None
+    files: int
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_excluded: int
+
+
+class FailedExpectation(NamedTuple):
+    """A row of "Failed checks": one per failed expectation of a failed check."""
+
+    badge: Badge
+    asset: str
+    check_name: str
+    expectation: str
+    failed_rows: int | None
+    sample: str
+
+
+class CheckLine(NamedTuple):
+    """A row of "Checks: what passed and what failed"."""
+
+    check: CheckRow
+    badge: Badge
+    docs_page: str | None  # the check's GX Data Docs page (relative to the site) when it is linked
+
+
+class RunListed(NamedTuple):
+    """A run on the index, from the summary JSON its page was written with."""
+
+    written_at: str
+    run_id: str
+    status: str
+    files: int
+    rows_loaded: int
+    rows_quarantined: int
+    checks_passed: int
+    checks_failed: int
+    published: Badge
+    held: int
 
 
 @dataclass(frozen=True)
@@ -98,43 +224,38 @@ def write_run_report(run_id: str, run_status: str, docs_built: bool, warehouse: 
     audit_dir = p.audit_dir
     (audit_dir / "runs").mkdir(parents=True, exist_ok=True)
     facts = _run_facts(warehouse, p.published_db, run_id)
-    summary = {
-        "run_id": run_id,
-        "status": run_status,
-        "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "files": len({d[9] for d in facts["deliveries"]}),
-        "rows_loaded": sum(d[5] or 0 for d in facts["deliveries"]),
-        "rows_quarantined": facts["quarantined_total"],
-        "rows_excluded": sum(d[7] for d in facts["deliveries"]),
-        "checks_passed": sum(1 for c in facts["checks"] if c[3]),
-        "checks_failed": sum(1 for c in facts["checks"] if not c[3]),
-        "published": facts["published_run"] == run_id,
-        "held": len({h[3] for h in facts["held"]}),  # files held when the page was written
-    }
+    summary = _summary(run_id, run_status, facts)
     page = audit_dir / "runs" / f"{run_id}.html"
     _write(page, _run_page(summary, facts, docs_built))
     _write(page.with_suffix(".json"), json.dumps(summary, indent=2))
     index = audit_dir / "index.html"
-    _write(index, _index_page(audit_dir, docs_built or (audit_dir / DATA_DOCS_INDEX).exists(), facts["actions"]))
+    _write(index, _index_page(audit_dir, docs_built or (audit_dir / DATA_DOCS_INDEX).exists(), facts.actions))
     return RunReport(run_id, page, index, summary["checks_passed"], summary["checks_failed"], summary["published"])
 
 
-def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> dict:
-    facts: dict = {
-        "deliveries": [],
-        "holdings": [],
-        "rejected_files": [],
-        "quarantine": [],
-        "quarantined_total": 0,
-        "checks": [],
-        "held": [],
-        "actions": [],
+def _summary(run_id: str, run_status: str, facts: RunFacts) -> dict:
+    """The run's figures: the page's cards and its line on the index (kept as runs/<run id>.json)."""
+    return {
+        "run_id": run_id,
+        "status": run_status,
+        "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "files": len({d.sha256 for d in facts.deliveries}),
+        "rows_loaded": sum(d.rows_loaded or 0 for d in facts.deliveries),
+        "rows_quarantined": facts.quarantined_total,
+        "rows_excluded": sum(d.rows_excluded for d in facts.deliveries),
+        "checks_passed": sum(1 for c in facts.checks if c.passed),
+        "checks_failed": sum(1 for c in facts.checks if not c.passed),
+        "published": facts.published_run == run_id,
+        "held": len({h.file for h in facts.held}),  # files held when the page was written
     }
-    facts["published_run"], facts["published_at"] = None, None
+
+
+def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> RunFacts:
+    facts = RunFacts()
     if published_db.exists():
         with duckdb.connect(str(published_db), read_only=True) as pub:
             row = pub.execute("select run_id, published_at from main.publish_manifest").fetchone()
-            facts["published_run"], facts["published_at"] = row
+            facts.published_run, facts.published_at = row
     if not warehouse.exists():
         return facts
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -143,73 +264,93 @@ def _run_facts(warehouse: Path, published_db: Path, run_id: str) -> dict:
             for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
         }
         if "raw.ingest_log" in tables:
-            facts["deliveries"] = con.execute(
-                "select agency_code, feed_name, source_file, status, rows_in, rows_loaded, rows_quarantined,"
-                " coalesce(rows_excluded, 0), concat_ws('; ', reason, 'excluded by rule: ' || excluded_by),"
-                " file_sha256, period, coalesce(encoding, '') from raw.ingest_log where run_id = ? order by 1, "
-                "2, 3, 11",
-                [run_id],
-            ).fetchall()
-            facts["holdings"] = con.execute(
-                "select agency_code, feed_name, count(distinct file_sha256), min(period), max(period), "
-                "sum(rows_loaded),"
-                " sum(rows_quarantined), strftime(max(loaded_at), '%Y-%m-%d %H:%M') from raw.ingest_log"
-                " where status = 'loaded' and superseded_by is null group by 1, 2 order by 1, 2"
-            ).fetchall()
-            if "status_by" in {
-                c for (c,) in con.execute("select column_name from (describe raw.ingest_log)").fetchall()
-            }:
-                facts["held"] = con.execute(
-                    "select agency_code, feed_name, period, source_file, status_by, status_reason,"
-                    " strftime(status_changed_at, '%Y-%m-%d %H:%M') from raw.ingest_log where status = 'held'"
-                    " order by 1, 2, 3, 4"
-                ).fetchall()
+            _read_ingest_log(con, run_id, facts)
         if "audit.operator_actions" in tables:
-            facts["actions"] = _operator_actions(con)
+            facts.actions = _operator_actions(con)
         if "quarantine.rejected_files" in tables:
-            facts["rejected_files"] = con.execute(
+            facts.rejected_files = _rows(
+                RejectedFile,
+                con,
                 "select agency_code, feed_name, source_file, reason from quarantine.rejected_files"
                 " where run_id = ? order by 1, 3",
                 [run_id],
-            ).fetchall()
+            )
         if "quarantine.rejected_rows" in tables:
-            facts["quarantined_total"] = con.execute(
-                "select count(*) from quarantine.rejected_rows where run_id = ?", [run_id]
-            ).fetchone()[0]
-            facts["quarantine"] = con.execute(
-                "select agency_code, source_file, line_number, record_number, column_name, reason"
-                f" from quarantine.rejected_rows where run_id = ? order by 1, 2, 4 limit {QUARANTINE_SHOWN}",
-                [run_id],
-            ).fetchall()
+            _read_quarantine(con, run_id, facts)
         if "audit.check_results" in tables:
-            facts["checks"] = con.execute(
+            facts.checks = _rows(
+                CheckRow,
+                con,
                 "select asset, check_name, check_kind, passed, severity, rows_checked, failed_rows,"
                 " source_file_count, left(source_digest, 12), details from audit.check_results"
                 " where run_id = ? order by passed, severity, asset, check_name",
                 [run_id],
-            ).fetchall()
+            )
     return facts
 
 
-def verdict(s: dict, facts: dict) -> tuple[str, str]:
+def _rows(row_type: type[Row], con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[Row]:
+    """The query's rows as ``row_type``, whose fields are the selected columns in order."""
+    return [row_type(*r) for r in con.execute(sql, params).fetchall()]
+
+
+def _read_ingest_log(con: duckdb.DuckDBPyConnection, run_id: str, facts: RunFacts) -> None:
+    facts.deliveries = _rows(
+        Delivery,
+        con,
+        "select agency_code, feed_name, source_file, status, rows_in, rows_loaded, rows_quarantined,"
+        " coalesce(rows_excluded, 0), concat_ws('; ', reason, 'excluded by rule: ' || excluded_by),"
+        " file_sha256, period, coalesce(encoding, '') from raw.ingest_log where run_id = ? order by 1, 2, 3, 11",
+        [run_id],
+    )
+    facts.holdings = _rows(
+        Holding,
+        con,
+        "select agency_code, feed_name, count(distinct file_sha256), min(period), max(period), sum(rows_loaded),"
+        " sum(rows_quarantined), strftime(max(loaded_at), '%Y-%m-%d %H:%M') from raw.ingest_log"
+        " where status = 'loaded' and superseded_by is null group by 1, 2 order by 1, 2",
+    )
+    columns = {c for (c,) in con.execute("select column_name from (describe raw.ingest_log)").fetchall()}
+    if "status_by" in columns:  # a warehouse from before holds existed has no hold columns
+        facts.held = _rows(
+            HeldRow,
+            con,
+            "select agency_code, feed_name, period, source_file, status_by, status_reason,"
+            " strftime(status_changed_at, '%Y-%m-%d %H:%M') from raw.ingest_log where status = 'held'"
+            " order by 1, 2, 3, 4",
+        )
+
+
+def _read_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, facts: RunFacts) -> None:
+    (facts.quarantined_total,) = con.execute(
+        "select count(*) from quarantine.rejected_rows where run_id = ?", [run_id]
+    ).fetchone()
+    facts.quarantine = _rows(
+        QuarantinedRow,
+        con,
+        "select agency_code, source_file, line_number, record_number, column_name, reason"
+        f" from quarantine.rejected_rows where run_id = ? order by 1, 2, 4 limit {QUARANTINE_SHOWN}",
+        [run_id],
+    )
+
+
+def verdict(s: dict, facts: RunFacts) -> Banner:
     """("pass" or "fail", the sentence at the top of the run page): published or not, and why;
     which agencies' deliveries are held."""
-    checks = [CheckRow(*c) for c in facts["checks"]]
-    held = [HeldRow(*h) for h in facts["held"]]
-    blocking = [c for c in checks if not c.passed and c.severity == "ERROR"]
+    blocking = [c for c in facts.checks if not c.passed and c.severity == "ERROR"]
     if s["published"]:
         outcome, text = (
             "pass",
             (
                 "Published: every blocking check passed; the warehouse snapshot and Parquet files "
-                f"were replaced at {facts['published_at']:%Y-%m-%d %H:%M:%S} UTC."
+                f"were replaced at {facts.published_at:%Y-%m-%d %H:%M:%S} UTC."
             ),
         )
     elif blocking:
         names = ", ".join(f"{c.check_name} on {c.asset}" for c in blocking[:5]) + (
             " and more" if len(blocking) > 5 else ""
         )
-        kept = f"run {facts['published_run']}" if facts["published_run"] else "nothing published yet"
+        kept = f"run {facts.published_run}" if facts.published_run else "nothing published yet"
         outcome, text = (
             "fail",
             (
@@ -219,189 +360,94 @@ def verdict(s: dict, facts: dict) -> tuple[str, str]:
         )
     else:
         outcome, text = "fail", f"Not published: the run ended with status {s['status']} before publishing."
-    if held and s["published"]:
+    if facts.held and s["published"]:
         text += (
-            f" Held deliveries of {', '.join(sorted({h.agency for h in held}))} are left out of every figure until "
-            "released (see Held deliveries below): the other agencies' new data is published."
+            f" Held deliveries of {', '.join(sorted({h.agency for h in facts.held}))} are left out of every figure "
+            "until released (see Held deliveries below): the other agencies' new data is published."
         )
-    held_now = sorted({h.agency for h in held if h.status_reason and s["run_id"] in h.status_reason})
+    held_now = sorted({h.agency for h in facts.held if h.status_reason and s["run_id"] in h.status_reason})
     if held_now and not s["published"]:
         text += (
             f" These failures were pinned on {', '.join(held_now)}: their unpublished deliveries are now held "
             "and the warehouse is built again without them."
         )
-    return outcome, text
+    return Banner(outcome, text)
 
 
-def _run_page(s: dict, facts: dict, docs_built: bool) -> str:
-    e = html.escape
-    banner = verdict(s, facts)
-    agencies = sorted({d[0] for d in facts["deliveries"]})
-    parts = [
-        f"<h1>Audit summary: run <code>{e(s['run_id'])}</code></h1>",
-        f'<p class="meta">Run status {e(s["status"])} · page written {e(s["written_at"])}'
-        f' · <a href="../index.html">all runs</a>'
-        + (f' · <a href="../{DATA_DOCS_INDEX}">GX Data Docs</a>' if docs_built else "")
-        + "</p>",
-        f'<div class="banner {banner[0]}">{e(banner[1])}</div>',
-        '<div class="cards">'
-        + "".join(
-            f'<div class="card"><b>{v:,}</b>{e(k)}</div>'
-            for k, v in [
-                ("files delivered", s["files"]),
-                ("agencies", len(agencies)),
-                ("rows loaded", s["rows_loaded"]),
-                ("rows quarantined", s["rows_quarantined"]),
-                ("rows excluded by rule", s["rows_excluded"]),
-                ("checks passed", s["checks_passed"]),
-                ("checks failed", s["checks_failed"]),
-            ]
-        )
-        + "</div>",
-        *_failed_checks(facts["checks"]),
-        "<h2>What was loaded, from whom</h2>",
-        _table(
-            ["Agency", "Feed", "Files", "Rows in", "Loaded", "Quarantined", "Excluded by rule"],
-            _per_feed(facts["deliveries"]),
-            numeric={2, 3, 4, 5, 6},
-            empty="No new deliveries in this run (files already loaded are skipped by their sha256).",
-        ),
-        ""
-        if not facts["deliveries"]
-        else f"<details><summary>Every file of this run ({len({d[9] for d in facts['deliveries']}):,}), with its"
-        " status and sha256 (a file whose periods come from its records has a row per period)</summary>"
-        + _table(
-            [
-                "Agency",
-                "Feed",
-                "File",
-                "Period",
-                "Status",
-                "Rows in",
-                "Loaded",
-                "Quarantined",
-                "Excluded",
-                "Reason",
-                "Read as",
-                "sha256",
-            ],
-            [[*d[:3], d[10], *d[3:9], d[11], f"<code>{html.escape(d[9])}</code>"] for d in facts["deliveries"]],
-            numeric={5, 6, 7, 8},
-            raw={11},
-            empty="No files.",
-        )
-        + "</details>",
-        _table(
-            ["Agency", "Feed", "Live files", "First period", "Last period", "Rows loaded", "Quarantined", "Last load"],
-            facts["holdings"],
-            numeric={2, 5, 6},
-            empty="The warehouse holds no deliveries yet.",
-            caption="What the warehouse holds after this run (live deliveries, all runs)",
-        ),
-        _table(
-            ["Agency", "Feed", "Period", "File", "Held by", "Reason", "Since (UTC)"],
-            facts["held"],
-            empty="No delivery is held.",
-            caption="Held deliveries: kept in raw, left out of every fact and mart",
-        ),
-        _actions_table(facts["actions"]),
-        "<h2>What was quarantined, and why</h2>",
-        _table(
-            ["Agency", "Feed", "File", "Reason"],
-            facts["rejected_files"],
-            empty="No whole file was rejected.",
-            caption="Rejected files",
-        ),
-        _table(
-            ["Agency", "File", "Line", "Record", "Column", "Reason"],
-            facts["quarantine"],
-            numeric={2, 3},
-            empty="No row was quarantined.",
-            caption=f"Quarantined rows ({facts['quarantined_total']:,}"
-            + (f"; the first {QUARANTINE_SHOWN} shown" if facts["quarantined_total"] > QUARANTINE_SHOWN else "")
-            + "; all are in quarantine.rejected_rows)",
-        ),
-        "<h2>Checks: what passed and what failed</h2>",
-        _table(
-            [
-                "Outcome",
-                "Severity",
-                "Asset",
-                "Check",
-                "Kind",
-                "Rows checked",
-                "Failed rows",
-                "Source files",
-                "Data digest",
-            ],
-            [
-                [
-                    _badge(c[3], c[4]),
-                    c[4],
-                    c[0],
-                    _check_link(c, docs_built),
-                    c[2],
-                    c[5],
-                    c[6],
-                    c[7],
-                    c[8],
-                ]
-                for c in facts["checks"]
-            ],
-            numeric={5, 6, 7},
-            raw={0, 3},
-            empty="No check ran in this run.",
-        ),
-        '<p class="meta">Every row above is kept in <code>audit.check_results</code> (append-only), with the '
-        "failing values and the name and sha256 of every delivered file behind the data checked.</p>",
+def _run_page(s: dict, facts: RunFacts, docs_built: bool) -> str:
+    cards = [
+        ("files delivered", s["files"]),
+        ("agencies", len({d.agency for d in facts.deliveries})),
+        ("rows loaded", s["rows_loaded"]),
+        ("rows quarantined", s["rows_quarantined"]),
+        ("rows excluded by rule", s["rows_excluded"]),
+        ("checks passed", s["checks_passed"]),
+        ("checks failed", s["checks_failed"]),
     ]
-    return _html(f"Audit summary {s['run_id']}", "\n".join(parts))
+    return _PAGES.get_template("run.html").render(
+        summary=s,
+        facts=facts,
+        banner=verdict(s, facts),
+        cards=cards,
+        failed=_failed_expectations(facts.checks),
+        per_feed=_per_feed(facts.deliveries),
+        checks=[CheckLine(c, _badge(c.passed, c.severity), _docs_page(c, docs_built)) for c in facts.checks],
+        quarantine_cut=facts.quarantined_total > QUARANTINE_SHOWN,
+        quarantine_shown=QUARANTINE_SHOWN,
+        docs_built=docs_built,
+        data_docs_index=DATA_DOCS_INDEX,
+        data_docs_site=DATA_DOCS_SITE,
+    )
 
 
-def _per_feed(deliveries: list[tuple]) -> list[list]:
+def _per_feed(deliveries: list[Delivery]) -> list[FeedTotals]:
     totals: dict[tuple[str, str], list[int]] = {}
     files: dict[tuple[str, str], set[str]] = {}
     for d in deliveries:
-        t = totals.setdefault((d[0], d[1]), [0, 0, 0, 0])
-        files.setdefault((d[0], d[1]), set()).add(d[9])
-        for i, v in enumerate(d[4:8]):
+        t = totals.setdefault((d.agency, d.feed), [0, 0, 0, 0])
+        files.setdefault((d.agency, d.feed), set()).add(d.sha256)
+        for i, v in enumerate((d.rows_in, d.rows_loaded, d.rows_quarantined, d.rows_excluded)):
             t[i] += v or 0
-    return [[a, f, len(files[(a, f)]), *t] for (a, f), t in sorted(totals.items())]
+    return [FeedTotals(a, f, len(files[(a, f)]), *t) for (a, f), t in sorted(totals.items())]
 
 
-def _failed_checks(checks: list[tuple]) -> list[str]:
+def _failed_expectations(checks: list[CheckRow]) -> list[FailedExpectation]:
     """Failed checks first, with what failed: the expectation, how many rows, a sample."""
-    failed = [c for c in checks if not c[3]]
-    if not failed:
-        return []
     rows = []
-    for c in failed:
-        details = json.loads(c[9] or "{}")
+    for c in checks:
+        if c.passed:
+            continue
+        details = json.loads(c.details or "{}")
         for f in details.get("failures") or [{}]:
             what = f.get("expectation") or details.get("dagster_dbt/message") or ""
             target = ", ".join(f"{k}={v}" for k, v in (f.get("kwargs") or {}).items())
             # described again here when it may be personal data: a trail row may predate safe_result
             safe = safe_result({"sample": f.get("sample") or []}, f.get("kwargs") or {})["sample"]
             sample = ", ".join(map(str, safe)) or f.get("error") or ""
+            expectation = f"{what} ({target})" if target else what
             rows.append(
-                [
-                    _badge(False, c[4]),
-                    c[0],
-                    c[1],
-                    f"{what} ({target})" if target else what,
-                    f.get("unexpected_count", c[6]),
+                FailedExpectation(
+                    _badge(False, c.severity),
+                    c.asset,
+                    c.check_name,
+                    expectation,
+                    f.get("unexpected_count", c.failed_rows),
                     sample,
-                ]
+                )
             )
-    return [
-        "<h2>Failed checks</h2>",
-        _table(
-            ["Outcome", "Asset", "Check", "Expectation", "Failed rows", "Sample of failing values"],
-            rows,
-            numeric={4},
-            raw={0},
-        ),
-    ]
+    return rows
+
+
+def _docs_page(c: CheckRow, docs_built: bool) -> str | None:
+    """A GX check links its validation's Data Docs page once the run's Data Docs are rendered."""
+    page = json.loads(c.details or "{}").get("data_docs_page") if c.check_kind == "gx" else None
+    return page if page and docs_built else None
+
+
+def _badge(passed: bool, severity: str) -> Badge:
+    if passed:
+        return Badge("pass", "passed")
+    return Badge("warn", "warning") if severity == "WARN" else Badge("fail", "failed")
 
 
 def refresh_index() -> Path | None:
@@ -418,9 +464,9 @@ def refresh_index() -> Path | None:
     return index
 
 
-def _operator_actions(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+def _operator_actions(con: duckdb.DuckDBPyConnection) -> list[OperatorAction]:
     return [
-        (at, action, selector, n, _files_of(deliveries), reason, actor)
+        OperatorAction(at, action, selector, n, _files_of(deliveries), reason, actor)
         for at, action, selector, n, deliveries, reason, actor in con.execute(
             "select strftime(acted_at, '%Y-%m-%d %H:%M:%S'), action, selector, deliveries_affected,"
             f" deliveries, reason, actor from audit.operator_actions order by acted_at desc limit {ACTIONS_SHOWN}"
@@ -435,112 +481,52 @@ def _files_of(deliveries_json: str) -> str:
     )
 
 
-def _actions_table(actions: list[tuple]) -> str:
-    return _table(
-        ["When (UTC)", "Action", "Selection", "Deliveries", "Files", "Reason", "By"],
-        actions,
-        numeric={3},
-        empty="No operator action yet.",
-        caption="Operator actions (cxw deliveries hold / release / purge), newest first; all are in "
-        "audit.operator_actions",
-    )
-
-
-def _index_page(audit_dir: Path, docs_built: bool, actions: list[tuple] = ()) -> str:
-    runs = []
-    for f in (audit_dir / "runs").glob("*.json"):
-        runs.append(json.loads(f.read_text()))
-    runs.sort(key=lambda r: r["written_at"], reverse=True)
-    rows = [
-        [
+def _index_page(audit_dir: Path, docs_built: bool, actions: list[OperatorAction] = ()) -> str:
+    summaries = [json.loads(f.read_text()) for f in (audit_dir / "runs").glob("*.json")]
+    summaries.sort(key=lambda r: r["written_at"], reverse=True)
+    runs = [
+        RunListed(
             r["written_at"],
-            f'<a href="runs/{html.escape(r["run_id"])}.html">{html.escape(r["run_id"])}</a>',
-            html.escape(r["status"]),
+            r["run_id"],
+            r["status"],
             r["files"],
             r["rows_loaded"],
             r["rows_quarantined"],
             r["checks_passed"],
             r["checks_failed"],
-            _badge(True, "", "published") if r["published"] else _badge(False, "ERROR", "not published"),
-            r.get("held", 0),
-        ]
-        for r in runs
-    ]
-    body = [
-        "<h1>Customer-experience warehouse: audit trail</h1>",
-        '<p class="meta">One page per pipeline run; newest first.'
-        + (
-            f' GX Data Docs (every validation, with its expectations): <a href="{DATA_DOCS_INDEX}">open</a>.'
-            if docs_built
-            else ""
+            Badge("pass", "published") if r["published"] else Badge("fail", "not published"),
+            r.get("held", 0),  # a summary written before holds existed has no count
         )
-        + "</p>",
-        _table(
-            [
-                "Written",
-                "Run",
-                "Status",
-                "Files",
-                "Rows loaded",
-                "Quarantined",
-                "Checks passed",
-                "Checks failed",
-                "Published",
-                "Held deliveries",
-            ],
-            rows,
-            numeric={3, 4, 5, 6, 7, 9},
-            raw={1, 8},
-            empty="No run yet.",
-        ),
-        _actions_table(list(actions)),
+        for r in summaries
     ]
-    return _html("Audit trail", "\n".join(body))
-
-
-def _check_link(c: tuple, docs_built: bool) -> str:
-    page = json.loads(c[9] or "{}").get("data_docs_page") if c[2] == "gx" else None
-    name = html.escape(c[1])
-    return (
-        f'<a href="../gx/uncommitted/data_docs/local_site/{html.escape(page)}">{name}</a>'
-        if page and docs_built
-        else name
+    return _PAGES.get_template("index.html").render(
+        runs=runs, actions=list(actions), docs_built=docs_built, data_docs_index=DATA_DOCS_INDEX
     )
 
 
-def _badge(passed: bool, severity: str, label: str | None = None) -> str:
-    if passed:
-        return f'<span class="badge pass">{label or "passed"}</span>'
-    kind = "warn" if severity == "WARN" else "fail"
-    return f'<span class="badge {kind}">{label or ("warning" if kind == "warn" else "failed")}</span>'
+def _shown(value: object) -> Markup:
+    """How every ``{{ value }}`` of a template is written: None blank, a count with thousands
+    separators, text escaped by html.escape (the pages' entities, ``&#x27;`` for a quote, stay as
+    they were: markupsafe would write ``&#39;``). Markup (a macro's output) is already HTML.
+    File names, reasons and samples come from deliveries, so nothing reaches a page unescaped."""
+    if isinstance(value, Markup):
+        return value
+    if value is None:
+        return Markup("")
+    text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+    return Markup(html.escape(text))
 
 
-def _table(header, rows, *, numeric=frozenset(), raw=frozenset(), empty="", caption="") -> str:
-    cap = f"<caption style='text-align:left;font-weight:600'>{html.escape(caption)}</caption>" if caption else ""
-    if not rows:
-        return f"{cap and '<p><b>' + html.escape(caption) + '</b></p>'}<p>{html.escape(empty)}</p>"
-
-    def cell(i, v):
-        text = (
-            v
-            if i in raw
-            else html.escape(
-                "" if v is None else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
-            )
-        )
-        return f'<td class="n">{text}</td>' if i in numeric else f"<td>{text}</td>"
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(cell(i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _html(title: str, body: str) -> str:
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
-        f"<body>{body}</body></html>\n"
-    )
+# autoescape stays on behind _shown: a value that reached the output some other way is escaped too
+_PAGES = Environment(
+    loader=PackageLoader("dagster_project.audit", "templates"),
+    autoescape=True,
+    finalize=_shown,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
 
 
 def _write(path: Path, text: str) -> None:

@@ -193,47 +193,74 @@ def run_suite(
     workaround is still needed; ``keep=False`` (a re-run on one agency's rows) stores nothing."""
     if patch:
         gx_duckdb.apply()
-    import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     context = gx_context(paths().audit_dir)  # GX keeps its project in <audit dir>/gx
-    source = context.data_sources.add_or_update_sql(
+    source = _warehouse_source(context, database)
+    try:
+        checkpoint = _checkpoint(context, suite, _batch_definition(source, suite, window), window)
+        ((result_id, result),) = checkpoint.run(run_id=RunIdentifier(run_name=run_name)).run_results.items()
+    finally:
+        gx_duckdb.release(source)  # free the file lock for the next writer
+    _make_samples_safe(result)  # before Data Docs or anything else shows them
+    if keep:
+        context.validation_results_store.set(result_id, result)
+    page = "validations/" + "/".join(str(p) for p in result_id.to_tuple()) + ".html"
+    return SuiteOutcome(suite.name, bool(result.success), len(result.results), _failures(result), page)
+
+
+def _warehouse_source(context, database: Path):
+    """The DuckDB file as a GX SQL data source, opened read-only with the platform's settings."""
+    return context.data_sources.add_or_update_sql(
         name="warehouse",
         connection_string=f"duckdb:///{database}",
         kwargs={"connect_args": {"read_only": True, "config": duckdb_settings()}},
     )
-    try:
-        # A query asset, not a table asset: GX's column reflection ignores the schema on DuckDB.
-        if suite.name in source.get_asset_names():
-            source.delete_asset(suite.name)
-        query = suite.query_for(window)
-        batch = source.add_query_asset(name=suite.name, query=query).add_batch_definition_whole_table("all")
-        expectations = [
-            ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj()
-            for e in suite.expectations_for(window)
-        ]
-        gx_suite = context.suites.add_or_update(
-            gx.ExpectationSuite(name=suite.name, expectations=expectations, meta={"description": suite.description})
+
+
+def _batch_definition(source, suite: Suite, window: dict[str, list[str]] | None):
+    """The suite's query (scoped to ``window``) as one whole batch. A query asset, not a table
+    asset: GX's column reflection ignores the schema on DuckDB."""
+    if suite.name in source.get_asset_names():
+        source.delete_asset(suite.name)
+    asset = source.add_query_asset(name=suite.name, query=suite.query_for(window))
+    return asset.add_batch_definition_whole_table("all")
+
+
+def _checkpoint(context, suite: Suite, batch, window: dict[str, list[str]] | None):
+    """The suite's expectations for ``window`` over ``batch``, as a checkpoint that keeps a
+    sample of SAMPLE_SIZE failing values per expectation."""
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    expectations = [
+        ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]).to_domain_obj()
+        for e in suite.expectations_for(window)
+    ]
+    gx_suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=suite.name, expectations=expectations, meta={"description": suite.description})
+    )
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+    )
+    return context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{suite.name}_checkpoint",
+            validation_definitions=[definition],
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
         )
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
-        )
-        checkpoint = context.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=f"{suite.name}_checkpoint",
-                validation_definitions=[definition],
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
-            )
-        )
-        ((result_id, result),) = checkpoint.run(run_id=RunIdentifier(run_name=run_name)).run_results.items()
-    finally:
-        gx_duckdb.release(source)  # free the file lock for the next writer
-    for r in result.results:  # samples as they may be shown, before Data Docs or anything else shows them
+    )
+
+
+def _make_samples_safe(result) -> None:
+    """Each expectation's failing values as they may be shown (audit/samples.py), in place."""
+    for r in result.results:
         if r.result:
             r.result = safe_result(r.result, r.expectation_config.kwargs)
-    if keep:
-        context.validation_results_store.set(result_id, result)
+
+
+def _failures(result) -> list[dict[str, Any]]:
+    """One entry per failed expectation: its type and arguments, counts, a sample and any error."""
     failed = []
     for r in result.results:
         if r.success:
@@ -250,8 +277,7 @@ def run_suite(
                 "error": exc,
             }
         )
-    page = "validations/" + "/".join(str(p) for p in result_id.to_tuple()) + ".html"
-    return SuiteOutcome(suite.name, bool(result.success), len(result.results), failed, page)
+    return failed
 
 
 def build_data_docs(audit_dir: Path, run_id: str) -> bool:
