@@ -1,12 +1,15 @@
-"""Row checks of a delivery, as DuckDB SQL over temp table ``typed``.
+"""Row checks of a delivery, as values (``Check``) rendered to DuckDB SQL in one place.
 
-Each check yields 'label|reason' or null, where label is the agency's own column name, so
-the message a person reads points at the column in *their* file.
+A check reads a record through two names the loader gives it: ``SOURCE`` for the delivered cells
+and ``TYPED`` for the delivered text (``text_column``) and typed value of each canonical column.
+A failing check is an error: the agency's own column name and a reason, so the message a person
+reads points at the column in *their* file (``error_sql``, split again by ``quarantine_sql``).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from dagster_project.config import seed_rows
@@ -24,6 +27,15 @@ from dagster_project.ingest.registry import (
 from dagster_project.warehouse import ident, lit
 
 FUTURE_TOLERANCE = "interval 1 day"  # clocks and time zones differ; tomorrow is not yet "the future"
+
+# The names a check's SQL reads a record through (the loader's statements give their relations these names):
+SOURCE = "src"  # the delivered cells, as text
+TYPED = "typed"  # per canonical column its delivered text (text_column) and its typed value
+
+
+def text_column(canonical: str) -> str:
+    """The column of ``TYPED`` holding a canonical column's delivered text (trimmed, '' as null)."""
+    return f"__t_{canonical}"
 
 
 @lru_cache(maxsize=64)
@@ -53,7 +65,7 @@ def label(spec: FeedSpec, canonical: str) -> str:
 
 def cell(column: str) -> str:
     """A source cell as trimmed text, '' as null."""
-    return f"nullif(trim(cast(src.{ident(column)} as varchar)), '')"
+    return f"nullif(trim(cast({SOURCE}.{ident(column)} as varchar)), '')"
 
 
 def condition_sql(when) -> str:
@@ -126,7 +138,7 @@ def text_expr(spec: FeedSpec, canonical: str) -> str:
 
 
 def text_expr_of_join(columns: tuple[str, ...]) -> str:
-    parts = ", ".join(f"trim(cast(src.{ident(c)} as varchar))" for c in columns)
+    parts = ", ".join(f"trim(cast({SOURCE}.{ident(c)} as varchar))" for c in columns)
     return f"nullif(concat_ws('-', {parts}), '')"
 
 
@@ -160,7 +172,7 @@ def value_format(spec: FeedSpec, canonical: str, col_type: str) -> str:
     return spec.timestamp_format if col_type == TIMESTAMP else spec.date_format
 
 
-def expression_checks(spec: FeedSpec, canonical: str) -> list[str]:
+def expression_checks(spec: FeedSpec, canonical: str) -> list[Check]:
     """Checks a value expression brings: a mapped value the map does not know is an error."""
     expr = spec.columns.get(canonical)
     if not (isinstance(expr, ColumnExpr) and expr.map is not None and expr.otherwise is None):
@@ -171,9 +183,9 @@ def expression_checks(spec: FeedSpec, canonical: str) -> list[str]:
     if expr.when is not None:
         condition = f"({condition_sql(expr.when)}) and {condition}"
     return [
-        _err(
-            condition,
+        Check(
             label(spec, canonical),
+            condition,
             f"'value ' || {shown(base)} || {lit(f' is not in the map of {canonical} in feeds/{spec.agency}.yml')}",
         )
     ]
@@ -282,35 +294,69 @@ def shown_value(value: object, identifying: bool = False, max_length: int = SHOW
 
 # An error is '<column label><LABEL_END><reason>': the label is the agency's column name, which may
 # hold any printable character ('|' too), so the separator is a control character no header has.
+# It is written by error_sql and read back by quarantine_sql only.
 LABEL_END = "\x1f"
+LABEL_SHOWN = ": "  # between the label and the reason where a person reads them
 
 
-def _err(condition: str, lab: str, reason_sql: str) -> str:
-    return f"case when {condition} then {lit(lab + LABEL_END)} || {reason_sql} end"
+@dataclass(frozen=True)
+class Check:
+    """A row check: when ``condition`` (SQL) holds, the record fails on ``column`` (the agency's
+    label for it) for the reason ``message`` (SQL text naming the value)."""
+
+    column: str
+    condition: str
+    message: str
 
 
-def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
-    t, v, lab = f"typed.__t_{name}", f"typed.{name}", label(spec, name)  # text and typed columns of ``typed``
+def error_sql(column: str, message: str) -> str:
+    """SQL for one error of a record: the column's label and the reason, packed in one string."""
+    return f"{lit(column + LABEL_END)} || {message}"
+
+
+def errors_sql(checks: list[Check]) -> str:
+    """SQL for a record's errors: one per failing check, in the checks' order (an empty list when none fails)."""
+    each = ",\n".join(f"case when {c.condition} then {error_sql(c.column, c.message)} end" for c in checks)
+    return f"list_filter([{each}], lambda e: e is not null)"
+
+
+def shown_error_sql(column: str, reason: str) -> str:
+    """SQL for an error as a person reads it: 'label: reason' (column and reason are SQL)."""
+    return f"{column} || {lit(LABEL_SHOWN)} || {reason}"
+
+
+def quarantine_sql(errors: str) -> tuple[str, str]:
+    """SQL for quarantine's (column_name, reason) of a record with the list of errors ``errors``:
+    the column that failed first, and every error as 'label: reason', joined by '; '."""
+    end = f"chr({ord(LABEL_END)})"
+    return (
+        f"split_part({errors}[1], {end}, 1)",
+        f"array_to_string(list_transform({errors}, lambda e: replace(e, {end}, {lit(LABEL_SHOWN)})), '; ')",
+    )
+
+
+def column_checks(spec: FeedSpec, name: str, col: Column) -> list[Check]:
+    t, v, lab = f"{TYPED}.{text_column(name)}", f"{TYPED}.{name}", label(spec, name)  # text and typed value
     fmt = value_format(spec, name, col.type)
     checks = expression_checks(spec, name)
     from_grid = spec.grid is not None and name == "question_code"  # each grid column names its question
     if col.required and not from_grid:
-        checks.append(_err(f"{t} is null", lab, "'required value is empty'"))
+        checks.append(Check(lab, f"{t} is null", "'required value is empty'"))
     if col.type != TEXT:
         checks.append(
-            _err(
-                f"{t} is not null and {v} is null",
+            Check(
                 lab,
+                f"{t} is not null and {v} is null",
                 f"'cannot read ' || {shown(t, col.identifying)} || {lit(' as ' + _expected(col.type, fmt))}",
             )
         )
     if col.min_value is not None:
-        checks.append(_err(f"{v} < {col.min_value}", lab, f"{shown(t)} || ' is below {col.min_value}'"))
+        checks.append(Check(lab, f"{v} < {col.min_value}", f"{shown(t)} || ' is below {col.min_value}'"))
     if col.max_value is not None:
-        checks.append(_err(f"{v} > {col.max_value}", lab, f"{shown(t)} || ' is above {col.max_value}'"))
+        checks.append(Check(lab, f"{v} > {col.max_value}", f"{shown(t)} || ' is above {col.max_value}'"))
     if col.type in (TIMESTAMP, DATE):
         now = "cast(current_timestamp as timestamp)"
-        checks.append(_err(f"{v} > {now} + {FUTURE_TOLERANCE}", lab, f"{shown(t)} || ' is in the future'"))
+        checks.append(Check(lab, f"{v} > {now} + {FUTURE_TOLERANCE}", f"{shown(t)} || ' is in the future'"))
     if col.type == TIMESTAMP and spec.timezone.upper() != "UTC" and not _has_offset(fmt):
         local = (
             f"try_strptime({t}, {lit(fmt)})"
@@ -322,31 +368,31 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
         before = f"cast(timezone({tz}, {local} - interval 1 hour) as timestamp) + interval 1 hour"
         after = f"cast(timezone({tz}, {local} + interval 1 hour) as timestamp) - interval 1 hour"
         checks.append(
-            _err(
-                f"{utc} > {before}",
+            Check(
                 lab,
+                f"{utc} > {before}",
                 f"{shown(t)} || {lit(f' happens twice in {spec.timezone} (clocks go back): send UTC or an offset')}",
             )
         )
         checks.append(
-            _err(
-                f"{after} < {utc}",
+            Check(
                 lab,
+                f"{after} < {utc}",
                 f"{shown(t)} || {lit(f' does not exist in {spec.timezone} (clocks go forward)')}",
             )
         )
     if col.type == TEXT:
         checks.append(
-            _err(
-                f"length({t}) > {col.max_length}",
+            Check(
                 lab,
+                f"length({t}) > {col.max_length}",
                 f"'value of ' || length({t}) || ' characters; at most {col.max_length} allowed'",
             )
         )
         checks.append(
-            _err(
-                f"regexp_matches({t}, {lit(FORMULA_PATTERN)})",
+            Check(
                 lab,
+                f"regexp_matches({t}, {lit(FORMULA_PATTERN)})",
                 f"{shown(t, True)} || ' that looks like a spreadsheet formula; refused (formula injection)'",
             )
         )
@@ -354,9 +400,9 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
         known = sorted(known_labels("channel_synonyms.csv", spec.agency))
         allowed = ", ".join(lit(k) for k in known)
         checks.append(
-            _err(
-                f"lower({t}) not in ({allowed})",
+            Check(
                 lab,
+                f"lower({t}) not in ({allowed})",
                 f"'unknown channel ' || {shown(t)} || "
                 f"{lit(f' for {spec.agency} (map it in seeds/channel_synonyms.csv)')}",
             )
@@ -364,7 +410,7 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[str]:
     return checks
 
 
-def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -> list[str]:
+def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -> list[Check]:
     """Survey answers against their allowed set; count columns as non-negative whole numbers.
     ``wide``: the batch's wide columns (a grid or answer pattern resolved against the files)."""
     checks = []
@@ -372,26 +418,26 @@ def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) 
     for group in spec.answers:
         allowed = ", ".join(lit(a) for a in group.allowed)
         for c in group.columns or [c for c in header if re.fullmatch(group.pattern, c)]:
-            value = f"lower(nullif(trim(src.{ident(c)}), ''))"
+            delivered = f"{SOURCE}.{ident(c)}"
             checks.append(
-                _err(
-                    f"{value} not in ({allowed})",
+                Check(
                     c,
-                    f"'value ' || {shown(f'src.{ident(c)}')} || {lit(' is not one of ' + ', '.join(group.allowed))}",
+                    f"lower(nullif(trim({delivered}), '')) not in ({allowed})",
+                    f"'value ' || {shown(delivered)} || {lit(' is not one of ' + ', '.join(group.allowed))}",
                 )
             )
     for c in wide if spec.kind == "survey_counts" else ():
-        text = f"nullif(trim(cast(src.{ident(c)} as varchar)), '')"
+        text = f"nullif(trim(cast({SOURCE}.{ident(c)} as varchar)), '')"
         checks.append(
-            _err(
-                f"{text} is not null and coalesce({_whole_number(text)} < 0, true)",
+            Check(
                 c,
+                f"{text} is not null and coalesce({_whole_number(text)} < 0, true)",
                 f"{shown(text)} || ' is not a count (a whole number, 0 or more)'",
             )
         )
     return checks
 
 
-def all_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -> list[str]:
+def all_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -> list[Check]:
     checks = [c for name, col in CONTRACTS[spec.kind].columns.items() for c in column_checks(spec, name, col)]
     return checks + long_column_checks(spec, wide)

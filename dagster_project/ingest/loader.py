@@ -11,6 +11,10 @@ loaded again; a new file for the same agency, feed and period replaces the earli
 in the same transaction. The period is the file name's YYYY-MM, or, for a feed with
 ``period_from: records``, each record's month: such a file has one log row per period it holds,
 and replaces earlier deliveries period by period.
+
+A file is a ``DeliveredFile`` (who sent what), then a ``StagedFile`` (read into its own temp tables),
+then one of a ``Batch`` (the files loaded together and the temp tables between its stages);
+``_load_batch`` runs the stages in order.
 """
 
 from __future__ import annotations
@@ -18,17 +22,24 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 
 from dagster_project.ingest.checks import (
-    LABEL_END,
+    SOURCE,
+    TYPED,
     all_checks,
     condition_sql,
+    error_sql,
+    errors_sql,
     label,
+    quarantine_sql,
     shown,
+    shown_error_sql,
+    text_column,
     text_expr,
     typed_expr,
     value_format,
@@ -37,6 +48,7 @@ from dagster_project.ingest.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYP
 from dagster_project.ingest.pseudonyms import key_fingerprint, pseudonym_sql
 from dagster_project.ingest.readers import (
     Read,
+    ReadTables,
     UnreadableFile,
     db_error,
     out_of_memory_reason,
@@ -151,16 +163,41 @@ def discover(spec: FeedSpec, landing: Path) -> list[Path]:
     return sorted(p for p in (landing / spec.agency).glob(spec.pattern) if p.is_file() or p.is_symlink())
 
 
-def _identity(spec: FeedSpec, rel: str, sha: str, path: Path) -> dict:
-    """Who delivered a file and what it is: the fields every FileOutcome of it starts from."""
-    return {
-        "agency": spec.agency,
-        "feed": spec.name,
-        "kind": spec.kind,
-        "file": rel,
-        "sha256": sha,
-        "period": spec.period_of(path.name),
-    }
+@dataclass(frozen=True)
+class DeliveredFile:
+    """Who delivered a file and what it is: every FileOutcome and ingest-log row of it starts from these."""
+
+    agency: str
+    feed: str
+    kind: str
+    file: str  # as logged: relative to the landing zone
+    sha256: str
+    period: str | None  # the latest delivery period it holds (None until told)
+
+    @classmethod
+    def of(cls, spec: FeedSpec, rel: str, sha: str, path: Path) -> DeliveredFile:
+        return cls(spec.agency, spec.name, spec.kind, rel, sha, spec.period_of(path.name))
+
+    def outcome(self, status: str, **fields) -> FileOutcome:
+        return FileOutcome(**asdict(self), status=status, **fields)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Records of a file or of one of its periods: in = loaded + quarantined + excluded, each counted on its own."""
+
+    rows_in: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    excluded: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.rows_in + other.rows_in,
+            self.loaded + other.loaded,
+            self.quarantined + other.quarantined,
+            self.excluded + other.excluded,
+        )
 
 
 def _outside(path: Path, landing: Path) -> bool:
@@ -177,19 +214,50 @@ def _outside(path: Path, landing: Path) -> bool:
 BATCH_ROWS = 2_000_000
 
 
-@dataclass
-class _Staged:
-    """A delivery read into temp table src_<n>, waiting for its batch."""
+@dataclass(frozen=True)
+class StagedFile:
+    """A delivery read into its own temp tables (``tables``), waiting for its batch."""
 
-    n: int
-    base: dict  # agency, feed, kind, file, sha256, period
-    readable: Path | None  # the UTF-8 CSV that was read, for physical line numbers
+    n: int  # its place in the call's list of paths
+    delivered: DeliveredFile
+    tables: ReadTables
+    read: Read  # the UTF-8 CSV read (for line numbers), the file's columns, encoding, records counted in the file
     rows_read: int
     reader_rejects: int
-    header: list[str]  # the file's columns (a grid or answer pattern is resolved against them)
-    encoding: str
     periods: list[str]  # the delivery periods its records fall in (one unless period_from: records)
-    records: int | None  # records counted in the file itself (readers.count_records), None when only parsed
+
+
+@dataclass
+class Batch:
+    """Files of one feed loaded by one set of statements, and the temp tables the statements pass on:
+    every file's records as text (``records_table``), each file's lineage (``files_table``), and the
+    records typed and checked (``typed_table``, named as the checks read it)."""
+
+    spec: FeedSpec
+    run_id: str
+    staged: list[StagedFile] = field(default_factory=list)
+
+    records_table: ClassVar[str] = "batch_src"
+    files_table: ClassVar[str] = "batch_files"
+    typed_table: ClassVar[str] = TYPED
+
+    def takes(self, s: StagedFile) -> bool:
+        """Whether the file joins this batch: not when it would pass BATCH_ROWS or shares a period with a file in it."""
+        if not self.staged:
+            return True
+        full = sum(t.rows_read for t in self.staged) + s.rows_read > BATCH_ROWS
+        return not (full or any(set(t.periods) & set(s.periods) for t in self.staged))
+
+    def of_one(self, s: StagedFile) -> Batch:
+        return Batch(self.spec, self.run_id, [s])
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        for s in self.staged:
+            s.tables.drop(con)
+        con.execute(
+            f"drop table if exists {self.records_table}; drop table if exists {self.files_table};"
+            f" drop table if exists {self.typed_table}"
+        )
 
 
 def load_file(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, landing: Path, run_id: str) -> FileOutcome:
@@ -205,7 +273,8 @@ def load_files(
     Each batch is one transaction; within it every file keeps its own outcome, ingest-log row,
     quarantine rows and lineage, exactly as if the files had been loaded one by one."""
     outcomes: dict[int, FileOutcome] = {}
-    batch: list[_Staged] = []
+    batch = Batch(spec, run_id)
+    reading: ReadTables | None = None
     _check_pseudonym_key(con, spec)
     seen = _seen_before(con, spec)  # sha256 -> file, also for identical bytes twice in one call
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,72 +284,81 @@ def load_files(
                 if path.is_symlink() and (not path.exists() or _outside(path, landing)):
                     # a link out of the landing zone (or to nothing): rejected by name, its target never opened
                     sha = hashlib.sha256(f"link:{rel}".encode()).hexdigest()
-                    base = _identity(spec, rel, sha, path)
+                    delivered = DeliveredFile.of(spec, rel, sha, path)
                     if sha not in seen:
                         reason = (
                             "a link to a file outside the landing zone (or to no file): deliveries must be files in it"
                         )
-                        outcomes[n] = _in_transaction(con, _reject_file, spec, rel, sha, run_id, reason, base)
+                        outcomes[n] = _in_transaction(con, _reject_file, spec, delivered, run_id, reason)
                         seen[sha] = f"{rel} (rejected)"
                     else:
-                        outcomes[n] = FileOutcome(**base, status="skipped", reason=f"same link as {seen[sha]}")
+                        outcomes[n] = delivered.outcome("skipped", reason=f"same link as {seen[sha]}")
                     continue
                 sha = sha256_of(path)
-                base = _identity(spec, rel, sha, path)
+                delivered = DeliveredFile.of(spec, rel, sha, path)
                 if sha in seen:
-                    outcomes[n] = FileOutcome(**base, status="skipped", reason=f"same bytes as {seen[sha]}")
+                    outcomes[n] = delivered.outcome("skipped", reason=f"same bytes as {seen[sha]}")
                     continue
                 # Reading happens outside the transaction: a reader error must not abort it. Anything
                 # that goes wrong with one file (out of memory, a bug) is that file's rejection: it
                 # is logged, so the next run does not retry it in a loop, and the other files go on.
+                reading = ReadTables.numbered(n)
                 try:
-                    problem, read = _read_and_check_shape(con, spec, path, base["period"], Path(tmp) / str(n))
-                    periods = [base["period"]] if base["period"] else _record_periods(con, spec) if not problem else []
-                    if not problem and not periods:
-                        problem = (
-                            f"no record has a readable {label(spec, CONTRACTS[spec.kind].period_column)},"
-                            " so the delivery period cannot be told"
-                        )
-                    if not problem:
-                        base["period"] = periods[-1]
-                        staged = _stage(con, n, base, read, periods)
+                    staged = _read_and_stage(con, spec, n, path, delivered, reading, Path(tmp) / str(n))
                 except Exception as exc:  # noqa: BLE001 - see above
-                    problem = _failure_reason(exc)
-                if problem:
-                    _drop_reader_tables(con)
-                    outcomes[n] = _in_transaction(con, _reject_file, spec, rel, sha, run_id, problem, base)
+                    staged = _failure_reason(exc)
+                if isinstance(staged, str):  # why the whole file is rejected
+                    reading.drop(con)
+                    outcomes[n] = _in_transaction(con, _reject_file, spec, delivered, run_id, staged)
                     seen[sha] = f"{rel} (rejected)"
                     continue
-                full = sum(s.rows_read for s in batch) + staged.rows_read > BATCH_ROWS
-                if batch and (full or any(set(s.periods) & set(periods) for s in batch)):
-                    outcomes.update(_load_or_reject(con, spec, batch, run_id))
-                    _drop_staged(con, batch)
-                    batch = []
-                batch.append(staged)
+                if not batch.takes(staged):
+                    outcomes.update(_load_or_reject(con, batch))
+                    batch.drop(con)
+                    batch = Batch(spec, run_id)
+                batch.staged.append(staged)
                 seen[sha] = f"{rel} (loaded)"
-            if batch:
-                outcomes.update(_load_or_reject(con, spec, batch, run_id))
+            if batch.staged:
+                outcomes.update(_load_or_reject(con, batch))
         finally:
-            _drop_staged(con, batch)
-            _drop_reader_tables(con)
+            batch.drop(con)
+            if reading is not None:
+                reading.drop(con)  # the file being read when the loop was cut short
     return [outcomes[n] for n in range(len(paths))]
 
 
-def _load_or_reject(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[int, FileOutcome]:
+def _read_and_stage(
+    con, spec: FeedSpec, n: int, path: Path, delivered: DeliveredFile, tables: ReadTables, tmp: Path
+) -> StagedFile | str:
+    """Read a file into ``tables`` and tell its periods: the staged file, or why the whole file is rejected."""
+    problem, read = _read_and_check_shape(con, spec, path, delivered.period, tmp, tables)
+    if problem:
+        return problem
+    periods = [delivered.period] if delivered.period else _record_periods(con, spec, tables)
+    if not periods:
+        return (
+            f"no record has a readable {label(spec, CONTRACTS[spec.kind].period_column)},"
+            " so the delivery period cannot be told"
+        )
+    rows, rejects = tables.counts(con)
+    return StagedFile(n, replace(delivered, period=periods[-1]), tables, read, rows, rejects, periods)
+
+
+def _load_or_reject(con, batch: Batch) -> dict[int, FileOutcome]:
     """Load a batch; if the database refuses it (out of memory, a constraint), load its files one by
     one, and a file that still fails is rejected with the reason - never retried in a loop by the
     next run, never taking the other files down with it."""
     try:
-        return _in_transaction(con, _load_batch, spec, batch, run_id)
+        return _in_transaction(con, _load_batch, batch)
     except Exception as exc:  # noqa: BLE001 - a file the database refuses is rejected, not retried forever
-        if len(batch) > 1:
+        if len(batch.staged) > 1:
             outcomes: dict[int, FileOutcome] = {}
-            for s in batch:
-                outcomes.update(_load_or_reject(con, spec, [s], run_id))
+            for s in batch.staged:
+                outcomes.update(_load_or_reject(con, batch.of_one(s)))
             return outcomes
-        s = batch[0]
+        s = batch.staged[0]
         reason = _failure_reason(exc)
-        return {s.n: _in_transaction(con, _reject_file, spec, s.base["file"], s.base["sha256"], run_id, reason, s.base)}
+        return {s.n: _in_transaction(con, _reject_file, batch.spec, s.delivered, batch.run_id, reason)}
 
 
 def _failure_reason(exc: BaseException) -> str:
@@ -350,19 +428,26 @@ def _in_transaction(con, work, *args):
     return result
 
 
-def _record_periods(con, spec: FeedSpec) -> list[str]:
-    """The months ('YYYY-MM') the records in temp table src fall in, in the feed's time zone."""
+def _rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("rollback")
+    except duckdb.TransactionException:
+        pass  # no transaction was open
+
+
+def _record_periods(con, spec: FeedSpec, tables: ReadTables) -> list[str]:
+    """The months ('YYYY-MM') a file's records fall in, in the feed's time zone."""
     return [
         r[0]
         for r in con.execute(
-            f"select distinct {_period_sql(spec)} as p from src where p is not null order by p"
+            f"select distinct {_period_sql(spec)} as p from {tables.records} as {SOURCE} where p is not null order by p"
         ).fetchall()
     ]
 
 
 def _period_sql(spec: FeedSpec, typed: str | None = None) -> str:
     """SQL for a record's period: the month of the kind's date column (local time for a timestamp).
-    Over temp table src by default, or over an already typed column."""
+    Over the delivered cells (``SOURCE``) by default, or over an already typed column."""
     name = CONTRACTS[spec.kind].period_column
     col = CONTRACTS[spec.kind].columns[name]
     value = typed or typed_expr(spec, text_expr(spec, name), col.type, value_format(spec, name, col.type))
@@ -371,91 +456,10 @@ def _period_sql(spec: FeedSpec, typed: str | None = None) -> str:
     return f"strftime({value}, '%Y-%m')"
 
 
-def _stage(con, n: int, base: dict, read: Read, periods: list[str]) -> _Staged:
-    """Keep the file's records as src_<n> (its reader rejects as src_rejects_<n>) until its batch loads."""
-    rows, rejects = con.execute("select (select count(*) from src), (select count(*) from src_rejects)").fetchone()
-    con.execute(f"drop table if exists src_{n}; drop table if exists src_rejects_{n}")
-    con.execute(f"alter table src rename to src_{n}; alter table src_rejects rename to src_rejects_{n}")
-    return _Staged(n, base, read.readable, rows, rejects, read.header, read.encoding, periods, read.records)
-
-
-def _drop_reader_tables(con) -> None:
-    con.execute("drop table if exists src; drop table if exists src_read; drop table if exists src_rejects")
-
-
-def _drop_staged(con, batch: list[_Staged]) -> None:
-    for s in batch:
-        con.execute(f"drop table if exists src_{s.n}; drop table if exists src_rejects_{s.n}")
-    con.execute("drop table if exists batch_src; drop table if exists batch_files; drop table if exists typed")
-
-
-def _rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        con.execute("rollback")
-    except duckdb.TransactionException:
-        pass  # no transaction was open
-
-
-def _reject_file(con, spec: FeedSpec, rel: str, sha: str, run_id: str, reason: str, base: dict) -> FileOutcome:
-    con.execute(
-        "insert into quarantine.rejected_files values (?, ?, ?, ?, ?, ?, current_timestamp)",
-        [spec.agency, spec.name, rel, sha, reason, run_id],
-    )
-    _log(con, spec, sha, rel, base["period"], "rejected", 0, 0, 0, 0, "", reason, run_id, "")
-    return FileOutcome(**base, status="rejected", reason=reason)
-
-
-INGEST_LOG_COLUMNS = (
-    "file_sha256, agency_code, feed_name, feed_kind, source_file, period, status, rows_in,"
-    " rows_loaded, rows_quarantined, rows_excluded, excluded_by, reason, run_id, loaded_at, encoding, pseudonym_key,"
-    " records_in_file"
-)
-
-
-def _log(
-    con,
-    spec: FeedSpec,
-    sha,
-    rel,
-    period,
-    status,
-    rows_in,
-    loaded,
-    quarantined,
-    excluded,
-    excluded_by,
-    reason,
-    run_id,
-    encoding,
-    records_in_file=None,
-) -> None:
-    con.execute(
-        f"insert into raw.ingest_log ({INGEST_LOG_COLUMNS})"
-        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?)",
-        [
-            sha,
-            spec.agency,
-            spec.name,
-            spec.kind,
-            rel,
-            period,
-            status,
-            rows_in,
-            loaded,
-            quarantined,
-            excluded,
-            excluded_by or None,
-            reason or None,
-            run_id,
-            encoding or None,
-            key_fingerprint() if status == "loaded" and _pseudonymises(spec) else None,
-            records_in_file,
-        ],
-    )
-
-
-def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, tmp: Path) -> tuple[str | None, Read]:
-    """Fill temp tables src / src_rejects. Returns (why the whole file is rejected or None, what was read)."""
+def _read_and_check_shape(
+    con, spec: FeedSpec, path: Path, period: str | None, tmp: Path, into: ReadTables
+) -> tuple[str | None, Read]:
+    """Fill the temp tables ``into`` names. Returns (why the whole file is rejected or None, what was read)."""
     nothing = Read(None, [], "")
     if period is None and spec.period_from == "file_name":
         return (
@@ -463,7 +467,7 @@ def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, t
             nothing,
         )
     try:
-        read = read_source(con, spec, path, tmp)
+        read = read_source(con, spec, path, tmp, into)
     except UnreadableFile as exc:
         return str(exc), nothing
     header = set(read.header)
@@ -482,7 +486,7 @@ def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, t
             f" {shown_names(header, spec.source_columns(read.header))}{sniff_hint(header)}",
             nothing,
         )
-    took = con.execute("select (select count(*) from src) + (select count(*) from src_rejects)").fetchone()[0]
+    took = sum(into.counts(con))
     if read.records is not None and read.records != took:  # nothing may vanish between the file and the reader
         return (
             f"the file holds {read.records} records but the reader took {took}: a record would be lost (a line"
@@ -494,138 +498,97 @@ def _read_and_check_shape(con, spec: FeedSpec, path: Path, period: str | None, t
     return None, read
 
 
-# A record is loaded when no check failed and no exclude rule left it out.
-OK = "(len(_errors) = 0 and _excluded is null)"
+# ---- the ingest log ----------------------------------------------------------------------------
 
 
-def _load_batch(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> dict[int, FileOutcome]:
-    contract = CONTRACTS[spec.kind]
-    replaced = {
-        s.n: [f for p in s.periods for f in _supersede_same_period(con, spec, s.base["sha256"], p)] for s in batch
-    }
-    header = sorted({c for s in batch for c in s.header})
-    wide = spec.long_columns(header)  # wide source column -> (question code, scale point or question)
-    _collect(con, spec, batch)
-    _build_typed(con, spec, wide)
-    _flag_duplicates(con, spec)
-    # batch_files gives each record its file's lineage
-    lineage = (
-        f"{lit(spec.agency)}, {lit(spec.name)}, bf_file, bf_sha, _row_number, current_timestamp, {lit(run_id)}, _period"
-    )
-    # a direct identifier is stored as its pseudonym (the original stays only in quarantine's raw_record)
-    cols = ", ".join(pseudonym_sql(n) if c.pseudonymised else n for n, c in contract.columns.items())
+def _reject_file(con, spec: FeedSpec, delivered: DeliveredFile, run_id: str, reason: str) -> FileOutcome:
     con.execute(
-        f"insert into raw.{contract.table} select {cols}, {lineage}"
-        f" from typed join batch_files using (_file) where {OK}"
+        "insert into quarantine.rejected_files values (?, ?, ?, ?, ?, ?, current_timestamp)",
+        [delivered.agency, delivered.feed, delivered.file, delivered.sha256, reason, run_id],
     )
-    if contract.long_table:
-        _load_long_table(con, spec, lineage, wide)
-    _quarantine_rows(con, spec, batch, run_id)
-    _crash_point(spec)
-
-    # each figure counted on its own, so the log's rows in = loaded + quarantined + excluded is a check
-    counts = {
-        (f, p): (ok, bad, excluded)
-        for f, p, ok, bad, excluded in con.execute(
-            f"""select _file, _period, count(*) filter (where {OK}),
-                count(*) filter (where _excluded is null and len(_errors) > 0), count(*) filter (where _excluded
-                    is not null)
-            from typed group by all"""
-        ).fetchall()
-    }
-    by_rule = _excluded_by_rule(con)
-    outcomes = {}
-    for s in batch:
-        base, latest = s.base, s.periods[-1]
-        reason = f"replaces {', '.join(dict.fromkeys(replaced[s.n]))}" if replaced[s.n] else ""
-        totals = [0, 0, 0, 0]  # in, loaded, quarantined, excluded
-        for p in s.periods:  # one log row per period the file holds; reader rejects count in the latest
-            ok, bad, excluded = counts.get((s.n, p), (0, 0, 0))
-            rejects = s.reader_rejects if p == latest else 0
-            rows_in = ok + bad + excluded + rejects
-            _log(
-                con,
-                spec,
-                base["sha256"],
-                base["file"],
-                p,
-                "loaded",
-                rows_in,
-                ok,
-                bad + rejects,
-                excluded,
-                by_rule.get((s.n, p), ""),
-                reason,
-                run_id,
-                s.encoding,
-                s.records,
-            )
-            for i, v in enumerate((rows_in, ok, bad + rejects, excluded)):
-                totals[i] += v
-        in_file = s.records if s.records is not None else s.rows_read + s.reader_rejects
-        if totals[0] != in_file:  # every record of the file counted once: anything else is a bug
-            raise RuntimeError(
-                f"{spec.key} {base['file']}: {in_file} records in the file but {totals[0]} accounted for"
-            )
-        outcomes[s.n] = FileOutcome(
-            **base,
-            status="loaded",
-            rows_in=totals[0],
-            rows_loaded=totals[1],
-            rows_quarantined=totals[2],
-            rows_excluded=totals[3],
-            excluded_by="; ".join(v for (f, _), v in sorted(by_rule.items()) if f == s.n),
-            replaced=tuple(dict.fromkeys(replaced[s.n])),
-            encoding=s.encoding,
-            periods=tuple(s.periods),
-        )
-    return outcomes
+    _log(con, spec, delivered, "rejected", Counts(), run_id=run_id, reason=reason)
+    return delivered.outcome("rejected", reason=reason)
 
 
-# A test hook (tests/ingest/test_crash_recovery.py): the process dies inside this feed's batch, its
-# raw and quarantine rows written and its log rows not, as a kill or a power cut would leave it.
-CRASH_INSIDE_BATCH = "CXW_TEST_CRASH_INSIDE_BATCH"  # agency/feed, e.g. SSA/call_center
-CRASH_EXIT_STATUS = 86
+INGEST_LOG_COLUMNS = (
+    "file_sha256, agency_code, feed_name, feed_kind, source_file, period, status, rows_in,"
+    " rows_loaded, rows_quarantined, rows_excluded, excluded_by, reason, run_id, loaded_at, encoding, pseudonym_key,"
+    " records_in_file"
+)
 
 
-def _crash_point(spec: FeedSpec) -> None:
-    if os.environ.get(CRASH_INSIDE_BATCH) == spec.key:
-        os._exit(CRASH_EXIT_STATUS)  # no cleanup, no rollback, no flush: as abrupt as a kill
-
-
-def _excluded_by_rule(con) -> dict[tuple[int, str], str]:
-    """Per file and period: 'rule: n; rule: n' for the records the exclude rules left out."""
-    out: dict[tuple[int, str], list[str]] = {}
-    for f, p, rule, n in con.execute(
-        "select _file, _period, _excluded, count(*) from typed where _excluded is not null group by all order by all"
-    ).fetchall():
-        out.setdefault((f, p), []).append(f"{rule}: {n}")
-    return {k: "; ".join(parts) for k, parts in out.items()}
-
-
-def _collect(con, spec: FeedSpec, batch: list[_Staged]) -> None:
-    """batch_src: the records of every file of the batch, the columns the feed maps, as text
-    (a column a file lacks - a grid column of another file - is empty); batch_files: lineage."""
-    needed = sorted(set().union(*(spec.source_columns(s.header) for s in batch)))
-
-    def select(s: _Staged) -> str:
-        cols = ", ".join(
-            f"cast({ident(c)} as varchar) as {ident(c)}" if c in s.header else f"cast(null as varchar) as {ident(c)}"
-            for c in needed
-        )
-        return f"select {s.n} as _file, _row_number{', ' + cols if cols else ''} from src_{s.n}"
-
-    con.execute(f"create or replace temp table batch_src as {' union all '.join(select(s) for s in batch)}")
+def _log(
+    con,
+    spec: FeedSpec,
+    delivered: DeliveredFile,
+    status: str,
+    counts: Counts,
+    *,
+    run_id: str,
+    reason: str = "",
+    excluded_by: str = "",
+    encoding: str = "",
+    records_in_file: int | None = None,
+) -> None:
+    """One ingest-log row: a file's (one period's, for a file of several) status and counts."""
     con.execute(
-        "create or replace temp table batch_files as select unnest(?::bigint[]) as _file,"
-        " unnest(?::varchar[]) as bf_file, unnest(?::varchar[]) as bf_sha, unnest(?::varchar[]) as bf_period",
+        f"insert into raw.ingest_log ({INGEST_LOG_COLUMNS})"
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?)",
         [
-            [s.n for s in batch],
-            [s.base["file"] for s in batch],
-            [s.base["sha256"] for s in batch],
-            [s.periods[-1] for s in batch],
+            delivered.sha256,
+            delivered.agency,
+            delivered.feed,
+            delivered.kind,
+            delivered.file,
+            delivered.period,
+            status,
+            counts.rows_in,
+            counts.loaded,
+            counts.quarantined,
+            counts.excluded,
+            excluded_by or None,
+            reason or None,
+            run_id,
+            encoding or None,
+            key_fingerprint() if status == "loaded" and _pseudonymises(spec) else None,
+            records_in_file,
         ],
     )
+
+
+# ---- the stages of a batch ---------------------------------------------------------------------
+
+
+def _loads(table: str) -> str:
+    """SQL: a record of ``table`` (a table or alias of typed) is loaded - no check failed and no exclude rule
+    left it out."""
+    return f"(len({table}._errors) = 0 and {table}._excluded is null)"
+
+
+def _load_batch(con, batch: Batch) -> dict[int, FileOutcome]:
+    """The batch's files, loaded inside one transaction, stage by stage: each stage reads the tables
+    the one before it wrote (the batch's records, typed table, raw and quarantine rows)."""
+    spec = batch.spec
+    replaced = _supersede(con, batch)  # before the duplicate check: a replaced file's keys are no longer loaded
+    # wide source column -> (question code, scale point or question), resolved against the batch's files
+    wide = spec.long_columns(sorted({c for s in batch.staged for c in s.read.header}))
+    _collect(con, batch)
+    _type_and_check(con, batch, wide)
+    _flag_duplicates(con, batch)
+    _insert_raw(con, batch)
+    if CONTRACTS[spec.kind].long_table:
+        _unpivot_long_table(con, batch, wide)
+    _quarantine_rows(con, batch)
+    _crash_point(spec)  # raw and quarantine rows written, log rows not
+    return _count_and_log(con, batch, replaced)
+
+
+def _supersede(con, batch: Batch) -> dict[int, list[str]]:
+    """Per file of the batch: the files whose rows of its periods it replaces."""
+    return {
+        s.n: [f for p in s.periods for f in _supersede_same_period(con, batch.spec, s.delivered.sha256, p)]
+        for s in batch.staged
+    }
 
 
 def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[str]:
@@ -652,13 +615,44 @@ def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[s
     return [f for _, f in earlier]
 
 
-def _build_typed(con, spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -> None:
-    """typed = file and record ordinal, delivered text (__t_*), typed canonical columns, list of
-    errors, and the exclude rule that left the record out (null when none did)."""
+def _collect(con, batch: Batch) -> None:
+    """The batch's records table: the records of every file of the batch, the columns the feed maps,
+    as text (a column a file lacks - a grid column of another file - is empty); its files table: lineage."""
+    spec = batch.spec
+    needed = sorted(set().union(*(spec.source_columns(s.read.header) for s in batch.staged)))
+
+    def select(s: StagedFile) -> str:
+        cols = ", ".join(
+            f"cast({ident(c)} as varchar) as {ident(c)}"
+            if c in s.read.header
+            else f"cast(null as varchar) as {ident(c)}"
+            for c in needed
+        )
+        return f"select {s.n} as _file, _row_number{', ' + cols if cols else ''} from {s.tables.records}"
+
+    con.execute(
+        f"create or replace temp table {batch.records_table} as {' union all '.join(select(s) for s in batch.staged)}"
+    )
+    con.execute(
+        f"create or replace temp table {batch.files_table} as select unnest(?::bigint[]) as _file,"
+        " unnest(?::varchar[]) as bf_file, unnest(?::varchar[]) as bf_sha, unnest(?::varchar[]) as bf_period",
+        [
+            [s.n for s in batch.staged],
+            [s.delivered.file for s in batch.staged],
+            [s.delivered.sha256 for s in batch.staged],
+            [s.periods[-1] for s in batch.staged],
+        ],
+    )
+
+
+def _type_and_check(con, batch: Batch, wide: dict[str, tuple[str | None, str]]) -> None:
+    """The typed table: file and record ordinal, delivered text (text_column), typed canonical columns,
+    list of errors, and the exclude rule that left the record out (null when none did)."""
+    spec = batch.spec
     contract = CONTRACTS[spec.kind]
-    texts = ", ".join(f"{text_expr(spec, n)} as __t_{n}" for n in contract.columns)
+    texts = ", ".join(f"{text_expr(spec, n)} as {text_column(n)}" for n in contract.columns)
     typed = ", ".join(
-        f"{typed_expr(spec, f'__t_{n}', c.type, value_format(spec, n, c.type))} as {n}"
+        f"{typed_expr(spec, text_column(n), c.type, value_format(spec, n, c.type))} as {n}"
         for n, c in contract.columns.items()
     )
     excluded = " ".join(f"when {condition_sql(r.when)} then {lit(r.rule)}" for r in spec.exclude)
@@ -666,77 +660,104 @@ def _build_typed(con, spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -
     # a record's delivery period: the file's, or (period_from: records) its own month; a record
     # whose date does not read falls in the file's latest period (it is quarantined anyway)
     own = _period_sql(spec, CONTRACTS[spec.kind].period_column) if spec.period_from == "records" else "null"
-    checks = ",\n".join(all_checks(spec, wide))
     # One statement, one table: a table replaced inside the transaction is kept until it commits,
     # so building typed in four steps held four copies of the batch (11 GB of temp files for a
-    # 1 GB delivery, and the memory to track them: issue 13).
+    # 1 GB delivery, and the memory to track them: issue 13). Each step names its rows as the
+    # checks read them (SOURCE, TYPED).
+    src, records, files = SOURCE, batch.records_table, batch.files_table
     con.execute(
-        f"""create or replace temp table typed as
-        with texts as (select src._file, src._row_number, {texts}, {excluded} as _excluded from batch_src as src),
-        values_ as (select *, {typed} from texts as typed),
-        periods as (select typed.*, coalesce({own}, bf_period) as _period from values_ as typed join batch_files
+        f"""create or replace temp table {batch.typed_table} as
+        with texts as (select {src}._file, {src}._row_number, {texts}, {excluded} as _excluded
+                       from {records} as {src}),
+        values_ as (select *, {typed} from texts as {TYPED}),
+        periods as (select {TYPED}.*, coalesce({own}, bf_period) as _period from values_ as {TYPED} join {files}
             using (_file))
-        select typed.*, list_filter([{checks}], lambda e: e is not null) as _errors
-        from periods as typed join batch_src as src using (_file, _row_number)"""
+        select {TYPED}.*, {errors_sql(all_checks(spec, wide))} as _errors
+        from periods as {TYPED} join {records} as {src} using (_file, _row_number)"""
     )
 
 
-def _flag_duplicates(con, spec: FeedSpec) -> None:
+def _flag_duplicates(con, batch: Batch) -> None:
     """A key seen earlier in the same file, already loaded from another file, or in an earlier
     file of this batch, is a duplicate (checked in that order, as loading file by file would)."""
+    spec = batch.spec
     contract = CONTRACTS[spec.kind]
     key = list(contract.key)
     names = " + ".join(label(spec, k) for k in key)
     partition = ", ".join(key)
     if any(contract.columns[k].identifying for k in key):  # an id is never quoted: say which record had it first
-        again = f"{lit(names + LABEL_END + 'the same ' + names + ' ')}"
+        the_key = lit("the same " + names + " ")
     else:
         value = " || ' ' || ".join(f"coalesce(cast({k} as varchar), '')" for k in key)
-        again = f"{lit(names + LABEL_END)} || {shown(value)} || ' '"
+        the_key = f"{shown(value)} || ' '"
+    # the error of each kind of duplicate (SQL naming the first record, over the statement's own columns)
+    in_file = error_sql(names, f"{the_key} || 'appears again (first at record ' || first_at || ')'")
+    loaded_before = error_sql(names, f"{the_key} || 'already loaded from ' || prior.src || ' record ' || prior.rn")
+    in_batch = error_sql(names, f"{the_key} || 'already loaded from ' || bf_file || ' record ' || first_row")
+    typed, files = batch.typed_table, batch.files_table
     # Keys seen twice are found by an aggregate joined back, not by window functions over the
     # whole batch: those ran out of memory on a batch bigger than the memory cap (issue 13, even
     # with typed built in one statement); the aggregate and the join spill to the temp directory.
-    t_ok = OK.replace("_errors", "t._errors").replace("_excluded", "t._excluded")
     same_key = " and ".join(f"t.{k} is not distinct from d.{k}" for k in key)
     con.execute(
-        f"""update typed set _errors = list_append(_errors, {again} || 'appears again (first at record ' ||
-            first_at || ')')
+        f"""update {typed} set _errors = list_append(_errors, {in_file})
         from (select t._file as f, t._row_number as r, d.first_at
-              from typed as t join (select _file, {partition}, min(_row_number) as first_at from typed where {OK}
-                                    group by all having count(*) > 1) as d on t._file = d._file and {same_key}
-              where {t_ok} and d.first_at < t._row_number) as firsts
-        where typed._file = firsts.f and typed._row_number = firsts.r"""
+              from {typed} as t join (select _file, {partition}, min(_row_number) as first_at from {typed}
+                                      where {_loads(typed)} group by all having count(*) > 1) as d
+                on t._file = d._file and {same_key}
+              where {_loads("t")} and d.first_at < t._row_number) as firsts
+        where {typed}._file = firsts.f and {typed}._row_number = firsts.r"""
     )
-    same = " and ".join(f"loaded.{k} is not distinct from typed.{k}" for k in key)
+    same = " and ".join(f"loaded.{k} is not distinct from {typed}.{k}" for k in key)
     con.execute(
-        f"""update typed set _errors = list_append(_errors, {again} || 'already loaded from ' || prior.src ||
-            ' record ' || prior.rn)
-        from (select typed._file as f, typed._row_number as r, any_value(loaded._source_file) as src,
+        f"""update {typed} set _errors = list_append(_errors, {loaded_before})
+        from (select {typed}._file as f, {typed}._row_number as r, any_value(loaded._source_file) as src,
                      any_value(loaded._row_number) as rn
-              from typed join raw.{contract.table} as loaded on loaded.agency_code = {lit(spec.agency)} and {same}
-              where len(typed._errors) = 0 and typed._excluded is null group by typed._file, typed._row_number) as prior
-        where typed._file = prior.f and typed._row_number = prior.r"""
+              from {typed} join raw.{contract.table} as loaded on loaded.agency_code = {lit(spec.agency)} and {same}
+              where {_loads(typed)} group by {typed}._file, {typed}._row_number) as prior
+        where {typed}._file = prior.f and {typed}._row_number = prior.r"""
     )
     con.execute(
-        f"""update typed set _errors = list_append(_errors, {again} || 'already loaded from ' || bf_file ||
-            ' record ' || first_row)
+        f"""update {typed} set _errors = list_append(_errors, {in_batch})
         from (select t._file as f, t._row_number as r, d.first_file, d.first_row
-              from typed as t
+              from {typed} as t
               join (select {partition}, min(_file) as first_file, arg_min(_row_number, _file) as first_row
-                    from typed where {OK} group by all having count(distinct _file) > 1) as d
+                    from {typed} where {_loads(typed)} group by all having count(distinct _file) > 1) as d
                 on {same_key}
-              where {t_ok} and d.first_file < t._file) as firsts
-             join batch_files on batch_files._file = firsts.first_file
-        where typed._file = firsts.f and typed._row_number = firsts.r"""
+              where {_loads("t")} and d.first_file < t._file) as firsts
+             join {files} on {files}._file = firsts.first_file
+        where {typed}._file = firsts.f and {typed}._row_number = firsts.r"""
     )
 
 
-def _load_long_table(con, spec: FeedSpec, lineage: str, wide: dict[str, tuple[str | None, str]]) -> None:
+def _lineage_sql(batch: Batch) -> str:
+    """The lineage columns of a raw row, over the typed table joined to the files table."""
+    spec = batch.spec
+    return (
+        f"{lit(spec.agency)}, {lit(spec.name)}, bf_file, bf_sha, _row_number, current_timestamp, {lit(batch.run_id)},"
+        " _period"
+    )
+
+
+def _insert_raw(con, batch: Batch) -> None:
+    """The loaded records into the kind's raw table, with the lineage of their file."""
+    contract = CONTRACTS[batch.spec.kind]
+    # a direct identifier is stored as its pseudonym (the original stays only in quarantine's raw_record)
+    cols = ", ".join(pseudonym_sql(n) if c.pseudonymised else n for n, c in contract.columns.items())
+    typed = batch.typed_table
+    con.execute(
+        f"insert into raw.{contract.table} select {cols}, {_lineage_sql(batch)}"
+        f" from {typed} join {batch.files_table} using (_file) where {_loads(typed)}"
+    )
+
+
+def _unpivot_long_table(con, batch: Batch, wide: dict[str, tuple[str | None, str]]) -> None:
     """Survey answers / counts per scale point, one row per non-blank wide cell (an empty grid
     cell is no answer, not zero). A grid column also names its question."""
-    contract = CONTRACTS[spec.kind]
-    keys = ", ".join(f"typed.{k}" for k in contract.key)
-    cells = ", ".join(f"src.{ident(c)}" for c in wide)
+    contract = CONTRACTS[batch.spec.kind]
+    typed, src = batch.typed_table, SOURCE
+    keys = ", ".join(f"{typed}.{k}" for k in contract.key)
+    cells = ", ".join(f"{src}.{ident(c)}" for c in wide)
     on = ", ".join(ident(c) for c in wide)
     names = " ".join(f"when {lit(c)} then {lit(name)}" for c, (_, name) in wide.items())
     key_out = list(contract.key)
@@ -745,53 +766,57 @@ def _load_long_table(con, spec: FeedSpec, lineage: str, wide: dict[str, tuple[st
         key_out = [f"case __col {questions} end" if k == "question_code" else k for k in key_out]
     con.execute(
         f"""insert into raw.{contract.long_table}
-        select {", ".join(key_out)}, case __col {names} end, trim(__value), {lineage}
-        from (unpivot (select {keys}, src._row_number, bf_file, bf_sha, typed._period, {cells}
-                       from typed join batch_src as src using (_file, _row_number) join batch_files using (_file)
-                       where {OK.replace("_errors", "typed._errors").replace("_excluded", "typed._excluded")})
+        select {", ".join(key_out)}, case __col {names} end, trim(__value), {_lineage_sql(batch)}
+        from (unpivot (select {keys}, {src}._row_number, bf_file, bf_sha, {typed}._period, {cells}
+                       from {typed} join {batch.records_table} as {src} using (_file, _row_number)
+                       join {batch.files_table} using (_file)
+                       where {_loads(typed)})
               on {on} into name __col value __value)
         where nullif(trim(__value), '') is not null"""
     )
 
 
-def _quarantine_rows(con, spec: FeedSpec, batch: list[_Staged], run_id: str) -> None:
+def _quarantine_rows(con, batch: Batch) -> None:
     """Failing records with their original text; statements per file only for files with failures."""
+    spec, typed = batch.spec, batch.typed_table
     failing = {
         r[0]
-        for r in con.execute("select distinct _file from typed where len(_errors) > 0 and _excluded is null").fetchall()
+        for r in con.execute(
+            f"select distinct _file from {typed} where len(_errors) > 0 and _excluded is null"
+        ).fetchall()
     }
-    for s in batch:
+    column, reason = quarantine_sql("_errors")
+    for s in batch.staged:
         if s.n not in failing and not s.reader_rejects:
             continue
-        rel, sha = s.base["file"], s.base["sha256"]
-        common = f"{lit(spec.agency)}, {lit(spec.name)}, {lit(rel)}, {lit(sha)}"
+        common = f"{lit(spec.agency)}, {lit(spec.name)}, {lit(s.delivered.file)}, {lit(s.delivered.sha256)}"
+        run = lit(batch.run_id)
         con.execute(
             f"""insert into quarantine.rejected_rows
-            select {common}, typed._row_number, null, split_part(_errors[1], chr(31), 1),
-                   array_to_string(list_transform(_errors, lambda e: replace(e, chr(31), ': ')), '; '),
-                   to_json(src)::varchar, {lit(run_id)}, current_timestamp, typed._period
-            from typed join src_{s.n} as src using (_row_number)
-            where typed._file = {s.n} and len(_errors) > 0 and typed._excluded is null"""
+            select {common}, {typed}._row_number, null, {column}, {reason},
+                   to_json({SOURCE})::varchar, {run}, current_timestamp, {typed}._period
+            from {typed} join {s.tables.records} as {SOURCE} using (_row_number)
+            where {typed}._file = {s.n} and len(_errors) > 0 and {typed}._excluded is null"""
         )
         con.execute(
             f"""insert into quarantine.rejected_rows
-            select {common}, _row_number, null, column_name, column_name || ': ' || reason, raw_text, {lit(run_id)},
-                   current_timestamp, {lit(s.periods[-1])}
-            from src_rejects_{s.n}"""
+            select {common}, _row_number, null, column_name, {shown_error_sql("column_name", "reason")}, raw_text,
+                   {run}, current_timestamp, {lit(s.periods[-1])}
+            from {s.tables.rejects}"""
         )
-        _number_lines(con, spec, s, run_id)
+        _number_lines(con, spec, s, batch.run_id)
 
 
-def _number_lines(con, spec: FeedSpec, s: _Staged, run_id: str) -> None:
+def _number_lines(con, spec: FeedSpec, s: StagedFile, run_id: str) -> None:
     """The physical line of each quarantined record of one file (a quoted newline shifts it)."""
-    sha = s.base["sha256"]
+    sha = s.delivered.sha256
     ordinals = {
         r[0]
         for r in con.execute(
             "select record_number from quarantine.rejected_rows where file_sha256 = ? and run_id = ?", [sha, run_id]
         ).fetchall()
     }
-    lines = physical_lines(spec, s.readable, ordinals)
+    lines = physical_lines(spec, s.read.readable, ordinals)
     if lines:
         con.execute(
             "create or replace temp table line_map as select unnest(?::bigint[]) as ord, unnest(?::bigint[]) as line",
@@ -803,3 +828,79 @@ def _number_lines(con, spec: FeedSpec, s: _Staged, run_id: str) -> None:
             [sha, run_id],
         )
         con.execute("drop table line_map")
+
+
+# A test hook (tests/ingest/test_crash_recovery.py): the process dies inside this feed's batch, its
+# raw and quarantine rows written and its log rows not, as a kill or a power cut would leave it.
+CRASH_INSIDE_BATCH = "CXW_TEST_CRASH_INSIDE_BATCH"  # agency/feed, e.g. SSA/call_center
+CRASH_EXIT_STATUS = 86
+
+
+def _crash_point(spec: FeedSpec) -> None:
+    if os.environ.get(CRASH_INSIDE_BATCH) == spec.key:
+        os._exit(CRASH_EXIT_STATUS)  # no cleanup, no rollback, no flush: as abrupt as a kill
+
+
+def _count_and_log(con, batch: Batch, replaced: dict[int, list[str]]) -> dict[int, FileOutcome]:
+    """Per file, one ingest-log row per period it holds and its outcome; reader rejects count in its latest period."""
+    spec, typed = batch.spec, batch.typed_table
+    # each figure counted on its own, so the log's rows in = loaded + quarantined + excluded is a check
+    counts = {
+        (f, p): (ok, bad, excluded)
+        for f, p, ok, bad, excluded in con.execute(
+            f"""select _file, _period, count(*) filter (where {_loads(typed)}),
+                count(*) filter (where _excluded is null and len(_errors) > 0), count(*) filter (where _excluded
+                    is not null)
+            from {typed} group by all"""
+        ).fetchall()
+    }
+    by_rule = _excluded_by_rule(con, typed)
+    outcomes = {}
+    for s in batch.staged:
+        latest = s.periods[-1]
+        reason = f"replaces {', '.join(dict.fromkeys(replaced[s.n]))}" if replaced[s.n] else ""
+        total = Counts()
+        for p in s.periods:
+            ok, bad, excluded = counts.get((s.n, p), (0, 0, 0))
+            rejects = s.reader_rejects if p == latest else 0
+            period = Counts(ok + bad + excluded + rejects, ok, bad + rejects, excluded)
+            _log(
+                con,
+                spec,
+                replace(s.delivered, period=p),
+                "loaded",
+                period,
+                run_id=batch.run_id,
+                reason=reason,
+                excluded_by=by_rule.get((s.n, p), ""),
+                encoding=s.read.encoding,
+                records_in_file=s.read.records,
+            )
+            total += period
+        in_file = s.read.records if s.read.records is not None else s.rows_read + s.reader_rejects
+        if total.rows_in != in_file:  # every record of the file counted once: anything else is a bug
+            raise RuntimeError(
+                f"{spec.key} {s.delivered.file}: {in_file} records in the file but {total.rows_in} accounted for"
+            )
+        outcomes[s.n] = s.delivered.outcome(
+            "loaded",
+            rows_in=total.rows_in,
+            rows_loaded=total.loaded,
+            rows_quarantined=total.quarantined,
+            rows_excluded=total.excluded,
+            excluded_by="; ".join(v for (f, _), v in sorted(by_rule.items()) if f == s.n),
+            replaced=tuple(dict.fromkeys(replaced[s.n])),
+            encoding=s.read.encoding,
+            periods=tuple(s.periods),
+        )
+    return outcomes
+
+
+def _excluded_by_rule(con, typed: str) -> dict[tuple[int, str], str]:
+    """Per file and period: 'rule: n; rule: n' for the records the exclude rules left out."""
+    out: dict[tuple[int, str], list[str]] = {}
+    for f, p, rule, n in con.execute(
+        f"select _file, _period, _excluded, count(*) from {typed} where _excluded is not null group by all order by all"
+    ).fetchall():
+        out.setdefault((f, p), []).append(f"{rule}: {n}")
+    return {k: "; ".join(parts) for k, parts in out.items()}

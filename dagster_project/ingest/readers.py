@@ -1,10 +1,10 @@
 """Read one delivery file into DuckDB as text, whatever its format, keeping per-record detail.
 
-``read_source`` leaves two temp tables on the connection:
-  src           every accepted record, all columns as varchar, plus ``_row_number`` (record
+``read_source`` leaves two temp tables on the connection, named by the ``ReadTables`` it is given:
+  records       every accepted record, all columns as varchar, plus ``_row_number`` (record
                 ordinal in the file, 1-based, header not counted)
-  src_rejects   records the reader itself could not take (wrong number of fields, bytes that
-                are not valid in the declared encoding): ``_row_number``, column, reason, text
+  rejects       records the reader itself could not take (wrong number of fields, bytes that
+                are not valid in the declared encoding): ``_row_number``, column_name, reason, raw_text
 Structural problems of the whole file raise ``UnreadableFile`` with a sentence for a person.
 
 JSON is read as the file's text (no auto-typing): each record is kept as a JSON value and the
@@ -55,6 +55,34 @@ class Read:
     header: list[str]
     encoding: str
     records: int | None = None  # data records counted apart from the parser (csv, xlsx, jsonl; parquet metadata)
+
+
+@dataclass(frozen=True)
+class ReadTables:
+    """The temp tables ``read_source`` fills with one file (the loader keeps one pair per file of a batch)."""
+
+    records: str = "src"
+    rejects: str = "src_rejects"
+
+    @classmethod
+    def numbered(cls, n: int) -> ReadTables:
+        return cls(f"src_{n}", f"src_rejects_{n}")
+
+    def counts(self, con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+        """(records, rejects) the reader took."""
+        return con.execute(
+            f"select (select count(*) from {self.records}), (select count(*) from {self.rejects})"
+        ).fetchone()
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Drop the file's tables, and what a read that failed half-way left behind."""
+        con.execute(
+            f"drop table if exists {self.records}; drop table if exists {self.rejects};"
+            " drop table if exists src_read; drop table if exists src_json"
+        )
+
+
+DEFAULT_TABLES = ReadTables()
 
 
 class UnreadableFile(Exception):
@@ -337,12 +365,15 @@ def csv_source_path(spec: FeedSpec, path: Path, tmpdir: Path) -> tuple[Path, str
     return _utf8_copy(path, spec.encoding, tmpdir, spec.limits), spec.encoding
 
 
-def read_source(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, tmpdir: Path) -> Read:
-    """Fill temp tables ``src`` and ``src_rejects``.
+def read_source(
+    con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, tmpdir: Path, into: ReadTables = DEFAULT_TABLES
+) -> Read:
+    """Fill the temp tables ``into`` names with the file's records and the reader's rejects.
 
     Before DuckDB or Python holds any of it, the file is measured against the feed's limits as it
     streams (size on disk, unpacked size and ratio, record length, records): over one, it is
     rejected whole. Every later pass can then trust those bounds."""
+    into.drop(con)  # a table of that name left by an earlier read would be taken for this file's
     con.execute("drop table if exists src_rejects_raw; drop table if exists src_rejects_scan")
     if path.stat().st_size == 0:
         raise UnreadableFile("the file is empty (0 bytes)")
@@ -358,23 +389,23 @@ def read_source(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, tmpd
                 records = count_records(readable, spec.header_rows, spec.limits)
             names = _header(readable, _delimiter(spec), spec.header_rows, spec.header_row)
             try:
-                _read_csv(con, spec, readable, names)
+                _read_csv(con, spec, readable, names, into)
             except (duckdb.InvalidInputException, UnreadableFile):
                 # CRLF and LF mixed in one file (a last line without CR, say) confuse DuckDB's
                 # reader, as a parser error or as a quote that seems never closed: read it with LF only
                 if not _has_crlf(readable):
                     raise
                 readable = _normalised_copy(readable, tmpdir / "lf", spec.limits)
-                _read_csv(con, spec, readable, names)
-            _check_fields(con, spec, names)
+                _read_csv(con, spec, readable, names, into)
+            _check_fields(con, spec, names, into.records)
             return Read(readable, names, encoding, records)
         if spec.format in ("json", "dap_json", "jsonl"):
             records = count_lines(path, spec.limits) if spec.format == "jsonl" else None
             if spec.format != "jsonl" and path.suffix == ".gz":
                 for _ in _chunks(path, spec.limits):  # a gzip JSON is measured unpacked before DuckDB reads it
                     pass
-            names = _read_json(con, spec, path)
-            _check_fields(con, spec, names)
+            names = _read_json(con, spec, path, into)
+            _check_fields(con, spec, names, into.records)
             return Read(None, names, "utf-8", records)
         if spec.format == "parquet":
             relation = f"read_parquet({lit(str(path))})"
@@ -384,11 +415,12 @@ def read_source(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, tmpd
         if rows is not None and rows > spec.limits.records:
             raise OverLimit(f"the file holds {rows:,} records", "records", spec.limits.records, unit="records")
         con.execute(
-            f"create or replace temp table src as select row_number() over () as _row_number, * from {relation}"
+            f"create or replace temp table {into.records} as select row_number() over () as _row_number, *"
+            f" from {relation}"
         )
-        con.execute(_EMPTY_REJECTS)
-        names = [r[0] for r in con.execute("select name from pragma_table_info('src')").fetchall()][1:]
-        _check_fields(con, spec, names)
+        con.execute(_empty_rejects(into))
+        names = [r[0] for r in con.execute(f"select name from pragma_table_info({lit(into.records)})").fetchall()][1:]
+        _check_fields(con, spec, names, into.records)
         return Read(None, names, "parquet", rows)
     except duckdb.OutOfMemoryException as exc:
         raise UnreadableFile(out_of_memory_reason()) from exc
@@ -535,29 +567,31 @@ def count_lines(path: Path, limits: Limits) -> int:
     return scan.records
 
 
-def _check_fields(con: duckdb.DuckDBPyConnection, spec: FeedSpec, names: list[str]) -> None:
-    """No field of src longer than ``limits.field_bytes`` (each record is already known to be
+def _check_fields(con: duckdb.DuckDBPyConnection, spec: FeedSpec, names: list[str], records: str) -> None:
+    """No field of the records longer than ``limits.field_bytes`` (each record is already known to be
     shorter than ``limits.record_bytes``, so this is read in DuckDB, within its memory cap)."""
     limit = spec.limits.field_bytes
     if not names:
         return
-    longest = con.execute(f"select {', '.join(f'max(strlen({ident(n)}))' for n in names)} from src").fetchone()
+    longest = con.execute(f"select {', '.join(f'max(strlen({ident(n)}))' for n in names)} from {records}").fetchone()
     for name, n in zip(names, longest, strict=True):
         if n is not None and n > limit:
             (record,) = con.execute(
-                f"select min(_row_number) from src where strlen({ident(name)}) > {limit}"
+                f"select min(_row_number) from {records} where strlen({ident(name)}) > {limit}"
             ).fetchone()
             column = repr(name) if safe_name(name) else "a column"
             raise OverLimit(f"{column} of record {record} holds {human_bytes(n)}", "field_bytes", limit)
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, spec: FeedSpec, readable: Path, names: list[str]) -> None:
+def _read_csv(
+    con: duckdb.DuckDBPyConnection, spec: FeedSpec, readable: Path, names: list[str], into: ReadTables
+) -> None:
     con.execute("drop table if exists src_rejects_raw; drop table if exists src_rejects_scan")
     relation = _csv_relation(spec, readable, _delimiter(spec), names)
     accepted = con.execute(
         f"create or replace temp table src_read as select row_number() over () as _ord, * from {relation}"
     ).fetchone()[0]
-    _align_with_rejects(con, accepted, spec.header_rows)
+    _align_with_rejects(con, accepted, into, spec.header_rows)
 
 
 def json_path(column: str) -> str:
@@ -567,11 +601,11 @@ def json_path(column: str) -> str:
     return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in column.split("."))
 
 
-def _read_json(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path) -> list[str]:
-    """src = one row per record with each mapped field as the file's text; returns the fields
+def _read_json(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path, into: ReadTables) -> list[str]:
+    """The records table: one row per record with each mapped field as the file's text; returns the fields
     found in at least one record (the file's "header")."""
     p = lit(str(path))
-    con.execute(_EMPTY_REJECTS)
+    con.execute(_empty_rejects(into))
     if spec.format == "jsonl":
         # each line on its own: a broken line is one reject, the others load
         con.execute(
@@ -581,7 +615,7 @@ def _read_json(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path) -> li
                 null_padding = false, compression = 'auto', max_line_size = {spec.limits.record_bytes + 2})"""
         )
         con.execute(
-            """insert into src_rejects select _row_number, '(whole record)',
+            f"""insert into {into.rejects} select _row_number, '(whole record)',
                 case when json_valid(line) then 'not a JSON object' else
                     'not valid JSON (a broken or cut-off line)' end,
                 line
@@ -621,26 +655,28 @@ def _read_json(con: duckdb.DuckDBPyConnection, spec: FeedSpec, path: Path) -> li
         present = []
     columns = ", ".join(f"json_extract_string(rec, {lit(json_path(c))}) as {ident(c)}" for c in fields)
     con.execute(
-        f"create or replace temp table src as select _row_number{', ' + columns if columns else ''} from src_json"
+        f"create or replace temp table {into.records} as select _row_number{', ' + columns if columns else ''}"
+        " from src_json"
     )
     con.execute("drop table src_json")
     return present
 
 
-_EMPTY_REJECTS = (
-    "create or replace temp table src_rejects"
-    " (_row_number bigint, column_name varchar, reason varchar, raw_text varchar)"
-)
+def _empty_rejects(into: ReadTables) -> str:
+    return (
+        f"create or replace temp table {into.rejects}"
+        " (_row_number bigint, column_name varchar, reason varchar, raw_text varchar)"
+    )
 
 
-def _align_with_rejects(con: duckdb.DuckDBPyConnection, accepted: int, header_rows: int = 1) -> None:
+def _align_with_rejects(con: duckdb.DuckDBPyConnection, accepted: int, into: ReadTables, header_rows: int = 1) -> None:
     """Give accepted records their ordinal in the file (1 = the first record after the header).
 
     DuckDB numbers a rejected record by ``line``: its record ordinal counting the header records
     (a quoted newline does not start a new record); accepted records keep file order, so the
     ordinals not rejected, in order, belong to the accepted rows in order. With several header
     rows they are read as records (header = false) and dropped here."""
-    con.execute(_EMPTY_REJECTS)
+    con.execute(_empty_rejects(into))
     h = header_rows
     read_header = 0 if h == 1 else h  # records of src_read that are header records
     # read_csv with store_rejects always creates the table; one query asks all that is needed
@@ -655,7 +691,7 @@ def _align_with_rejects(con: duckdb.DuckDBPyConnection, accepted: int, header_ro
         )
     if rejected:  # one row per rejected record: its first error
         con.execute(
-            f"""insert into src_rejects
+            f"""insert into {into.rejects}
             select line - {h}, coalesce(column_name, '(whole record)'), lower(error_type) || ': ' ||
                 error_message, csv_line
             from (select *, row_number() over (partition by line order by column_idx) as k from src_rejects_raw
@@ -667,10 +703,10 @@ def _align_with_rejects(con: duckdb.DuckDBPyConnection, accepted: int, header_ro
     ).fetchone()[0]
     if rejected == 0 and header_rejects == 0 and h == 1:  # the common case: ordinals are the read order
         con.execute("alter table src_read rename column _ord to _row_number")
-        con.execute("alter table src_read rename to src")
+        con.execute(f"alter table src_read rename to {into.records}")
         return
     con.execute(
-        f"""create or replace temp table src as
+        f"""create or replace temp table {into.records} as
         with rejected as (select distinct line from src_rejects_raw),
         ords as (
             select range + 1 as ord from range({accepted + rejected + header_rejects})

@@ -12,10 +12,19 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.ingest.checks import FISCAL, ISO8601, known_labels, label, shown_value, text_expr, value_format
+from dagster_project.ingest.checks import (
+    FISCAL,
+    ISO8601,
+    SOURCE,
+    known_labels,
+    label,
+    shown_value,
+    text_expr,
+    value_format,
+)
 from dagster_project.ingest.contracts import CONTRACTS, DATE, TIMESTAMP
 from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_file
-from dagster_project.ingest.readers import UnreadableFile, read_source
+from dagster_project.ingest.readers import ReadTables, UnreadableFile, read_source
 from dagster_project.ingest.registry import FeedSpec, load_registry
 from dagster_project.warehouse import connect, lit
 
@@ -149,9 +158,10 @@ def _dates_that_do_not_read_back(con: duckdb.DuckDBPyConnection, spec: FeedSpec,
     """A format that parses but means something else: '2023-1' (a year and a quarter) read with
     %Y-%m is January 2023 and writes back as '2023-01'. Local timestamps are compared before
     they are moved to UTC."""
+    tables = ReadTables()
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            read_source(con, spec, path, Path(tmp))
+            read_source(con, spec, path, Path(tmp), tables)
         except UnreadableFile:
             return []
         out = []
@@ -163,7 +173,7 @@ def _dates_that_do_not_read_back(con: duckdb.DuckDBPyConnection, spec: FeedSpec,
             parsed = f"try_strptime({text}, {lit(fmt)})"
             written = f"strftime({parsed}, {lit(fmt)})"
             n, example, back = con.execute(
-                f"select count(*), any_value({text}), any_value({written}) from src"
+                f"select count(*), any_value({text}), any_value({written}) from {tables.records} as {SOURCE}"
                 f" where {parsed} is not null and {_UNPADDED.format(written)} <> {_UNPADDED.format(text)}"
             ).fetchone()
             if n:
@@ -171,14 +181,16 @@ def _dates_that_do_not_read_back(con: duckdb.DuckDBPyConnection, spec: FeedSpec,
                     f"column {label(spec, name)} ({name}): {n} value(s) do not read back as delivered through {fmt!r}"
                     f" (e.g. {_quoted(example)} reads as {_quoted(back)}): check the format"
                 )
-            months, rows = con.execute(f"select max(month({parsed})), count({parsed}) from src").fetchone()
+            months, rows = con.execute(
+                f"select max(month({parsed})), count({parsed}) from {tables.records} as {SOURCE}"
+            ).fetchone()
             if isinstance(spec.columns[name], tuple) and rows and rows >= 4 and months <= 4:
                 out.append(
                     f"column {label(spec, name)} ({name}): every date falls in January-April: if the file "
                     "holds quarters,"
                     " map them with {fiscal_year: ..., fiscal_quarter: ...}"
                 )
-        con.execute("drop table if exists src; drop table if exists src_rejects")
+        tables.drop(con)
     return out
 
 
