@@ -370,14 +370,15 @@ def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) 
     checks = []
     header = list(wide)
     for group in spec.answers:
-        allowed = ", ".join(lit(a) for a in group.allowed)
         for c in group.columns or [c for c in header if re.fullmatch(group.pattern, c)]:
+            answers = spec.allowed_answers(group, c)  # seeds/survey_questions.csv, or the group's own
+            allowed = ", ".join(lit(a) for a in answers)
             value = f"lower(nullif(trim(src.{ident(c)}), ''))"
             checks.append(
                 _err(
                     f"{value} not in ({allowed})",
                     c,
-                    f"'value ' || {shown(f'src.{ident(c)}')} || {lit(' is not one of ' + ', '.join(group.allowed))}",
+                    f"'value ' || {shown(f'src.{ident(c)}')} || {lit(' is not one of ' + ', '.join(answers))}",
                 )
             )
     for c in wide if spec.kind == "survey_counts" else ():
