@@ -69,6 +69,15 @@ def _as_text(v: Any) -> Any:
     return v
 
 
+def label_key(text: str) -> str:
+    """How a label is compared: a delivered value and a registry or seed value meet on the
+    label_key of both (trimmed, lower-cased). Its SQL twin is the dbt macro label_key
+    (dbt/macros/label_key.sql), which the models use; tests/transform/test_label_key.py runs both
+    on awkward strings and names where they differ (str.strip also strips tabs, NBSP and other
+    Unicode white space; SQL trim only spaces)."""
+    return text.strip().lower()
+
+
 # A value as written in YAML: quoted or not, it is compared with the file's text.
 Text = Annotated[str, BeforeValidator(_as_text), WithJsonSchema({"type": ["string", "number", "boolean"]})]
 
@@ -274,7 +283,7 @@ class AnswerGroup(_Strict):
     @field_validator("allowed", "also_allowed", mode="before")
     @classmethod
     def _as_text(cls, v: Any) -> Any:
-        return tuple(str(a).strip().lower() for a in v) if isinstance(v, (list, tuple)) else v
+        return tuple(label_key(str(a)) for a in v) if isinstance(v, (list, tuple)) else v
 
     @field_validator("pattern")
     @classmethod

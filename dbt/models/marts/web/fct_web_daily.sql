@@ -12,7 +12,7 @@ web as (
 synonyms as (
     select
         agency_code,
-        lower(source_label) as source_label,
+        {{ label_key('source_label') }} as source_label,
         channel_code
     from {{ ref('channel_synonyms') }}
 )
@@ -31,6 +31,6 @@ select
     cast(web.pageviews as bigint) as pageviews
 from web
 left join synonyms as own
-    on web.agency_code = own.agency_code and web.device = own.source_label
+    on web.agency_code = own.agency_code and {{ label_key('web.device') }} = own.source_label
 left join synonyms as shared
-    on shared.agency_code = '*' and web.device = shared.source_label
+    on shared.agency_code = '*' and {{ label_key('web.device') }} = shared.source_label
