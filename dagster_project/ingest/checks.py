@@ -23,6 +23,7 @@ from dagster_project.ingest.registry import (
     SumExpr,
     conditions_of,
     expr_columns,
+    label_key,
 )
 from dagster_project.warehouse import ident, lit
 
@@ -42,7 +43,7 @@ def text_column(canonical: str) -> str:
 def known_labels(seed: str, agency: str) -> frozenset[str]:
     """Source labels a synonym seed (seeds/*_synonyms.csv) maps for an agency: its own rows and
     the '*' rows, trimmed and lower-cased, as the dbt models compare them."""
-    return frozenset(r["source_label"].strip().lower() for r in seed_rows(seed) if r["agency_code"] in ("*", agency))
+    return frozenset(label_key(r["source_label"]) for r in seed_rows(seed) if r["agency_code"] in ("*", agency))
 
 
 def label(spec: FeedSpec, canonical: str) -> str:
@@ -83,7 +84,7 @@ def condition_sql(when) -> str:
 
 
 def _lits_lower(values) -> str:
-    return ", ".join(lit(str(v).strip().lower()) for v in values)
+    return ", ".join(lit(label_key(str(v))) for v in values)
 
 
 def _whole_number(text: str) -> str:
@@ -110,7 +111,7 @@ def text_expr(spec: FeedSpec, canonical: str) -> str:
     if isinstance(expr, ColumnExpr):
         base = cell(expr.column) if isinstance(expr.column, str) else text_expr_of_join(expr.column)
         if expr.map is not None:
-            whens = " ".join(f"when {lit(k.strip().lower())} then {lit(v)}" for k, v in expr.map.items())
+            whens = " ".join(f"when {lit(label_key(k))} then {lit(v)}" for k, v in expr.map.items())
             otherwise = lit(expr.otherwise) if expr.otherwise is not None else "null"
             base = f"(case lower({base}) {whens} else {otherwise} end)"
         return f"(case when {condition_sql(expr.when)} then {base} end)" if expr.when is not None else base
@@ -416,14 +417,15 @@ def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) 
     checks = []
     header = list(wide)
     for group in spec.answers:
-        allowed = ", ".join(lit(a) for a in group.allowed)
         for c in group.columns or [c for c in header if re.fullmatch(group.pattern, c)]:
+            answers = spec.allowed_answers(group, c)  # seeds/survey_questions.csv, or the group's own
+            allowed = ", ".join(lit(a) for a in answers)
             delivered = f"{SOURCE}.{ident(c)}"
             checks.append(
                 Check(
                     c,
                     f"lower(nullif(trim({delivered}), '')) not in ({allowed})",
-                    f"'value ' || {shown(delivered)} || {lit(' is not one of ' + ', '.join(group.allowed))}",
+                    f"'value ' || {shown(delivered)} || {lit(' is not one of ' + ', '.join(answers))}",
                 )
             )
     for c in wide if spec.kind == "survey_counts" else ():

@@ -69,6 +69,15 @@ def _as_text(v: Any) -> Any:
     return v
 
 
+def label_key(text: str) -> str:
+    """How a label is compared: a delivered value and a registry or seed value meet on the
+    label_key of both (trimmed, lower-cased). Its SQL twin is the dbt macro label_key
+    (dbt/macros/label_key.sql), which the models use; tests/transform/test_label_key.py runs both
+    on awkward strings and names where they differ (str.strip also strips tabs, NBSP and other
+    Unicode white space; SQL trim only spaces)."""
+    return text.strip().lower()
+
+
 # A value as written in YAML: quoted or not, it is compared with the file's text.
 Text = Annotated[str, BeforeValidator(_as_text), WithJsonSchema({"type": ["string", "number", "boolean"]})]
 
@@ -248,16 +257,33 @@ def expr_columns(expr: Any) -> set[str]:
 
 
 class AnswerGroup(_Strict):
-    """Answer columns of a survey and the values they may hold."""
+    """Answer columns of a survey and the values they may hold.
+
+    seeds/survey_questions.csv is the home of the answers a question takes (``seed_answers``):
+    a column it lists takes the answers its row scores, so ``allowed`` is left out. ``allowed``
+    is for what the seed cannot say - columns it does not list (loaded, never scored) and
+    pattern groups - and a value in it that the seed does not score for a column it lists is a
+    registry error. ``also_allowed`` is the source's own spelling beyond any scale (VA's "null":
+    option not offered): accepted and loaded, never scored, so never a value the seed scores."""
 
     columns: tuple[str, ...] = Field(default=(), description="the answer columns")
     pattern: str | None = Field(None, description="or: a regex; every file column it matches whole is an answer")
-    allowed: tuple[Text, ...] = Field(min_length=1, description="allowed answers (compared trimmed, lower-cased)")
+    allowed: tuple[Text, ...] | None = Field(
+        None,
+        min_length=1,
+        description="answers (compared trimmed, lower-cased) of columns seeds/survey_questions.csv does not list,"
+        " or of a pattern group; leave out for the columns it lists (their row's scale gives the answers)",
+    )
+    also_allowed: tuple[Text, ...] = Field(
+        (),
+        description="the source's own spellings beyond the answers (e.g. 'null' = option not offered):"
+        " accepted, never scored",
+    )
 
-    @field_validator("allowed", mode="before")
+    @field_validator("allowed", "also_allowed", mode="before")
     @classmethod
     def _as_text(cls, v: Any) -> Any:
-        return tuple(str(a).strip().lower() for a in v) if isinstance(v, (list, tuple)) else v
+        return tuple(label_key(str(a)) for a in v) if isinstance(v, (list, tuple)) else v
 
     @field_validator("pattern")
     @classmethod
@@ -268,6 +294,8 @@ class AnswerGroup(_Strict):
     def _columns_or_pattern(self) -> AnswerGroup:
         if bool(self.columns) == bool(self.pattern):
             raise ValueError("an answer group needs 'columns' or 'pattern' (one of them)")
+        if self.pattern and self.allowed is None:
+            raise ValueError("a 'pattern' group names its columns only when a file arrives: give its 'allowed'")
         return self
 
 
@@ -555,6 +583,8 @@ class FeedSpec:
     fiscal_year_start_month: int = 10
     period_from: str = "file_name"  # or records: each record's month of the kind's date column
     limits: Limits = field(default_factory=lambda: Limits())
+    # question code -> the answers seeds/survey_questions.csv scores for it (this agency's rows)
+    seeded_answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -564,6 +594,12 @@ class FeedSpec:
     def has_file_columns(self) -> bool:
         """True when the long columns depend on the file's header (a grid or an answer pattern)."""
         return self.grid is not None or any(g.pattern for g in self.answers)
+
+    def allowed_answers(self, group: AnswerGroup, column: str) -> tuple[str, ...]:
+        """The answers a column accepts: the group's ``allowed`` or else its seed row's, then the
+        group's ``also_allowed`` (the registry has refused a column with neither)."""
+        base = group.allowed if group.allowed is not None else self.seeded_answers.get(column, ())
+        return base + tuple(a for a in group.also_allowed if a not in base)
 
     def answer_columns(self, header: list[str] | None = None) -> tuple[str, ...]:
         cols: list[str] = []
@@ -635,7 +671,62 @@ def _to_spec(agency: str, doc: FeedDoc, source: Path) -> FeedSpec:
         fiscal_year_start_month=doc.fiscal_year_start_month,
         period_from=doc.period_from,
         limits=doc.limits,
+        seeded_answers=seed_answers(agency) if doc.answers else {},
     )
+
+
+def seed_answers(agency: str) -> dict[str, tuple[str, ...]]:
+    """Question code -> the answers seeds/survey_questions.csv scores for an agency's question, as
+    int_survey_answers__scored reads them: an answer_set's labels (seeds/answer_labels.csv, in
+    order), else the whole numbers scale_min..scale_max."""
+    labels: dict[str, list[str]] = {}
+    for row in seed_rows("answer_labels.csv"):
+        labels.setdefault(row["answer_set"], []).append(row["answer_label"])
+    out = {}
+    for q in seed_rows("survey_questions.csv"):
+        if q["agency_code"] != agency:
+            continue
+        if q["answer_set"]:
+            out[q["question_code"]] = tuple(labels.get(q["answer_set"], ()))
+        else:
+            out[q["question_code"]] = tuple(str(n) for n in range(int(q["scale_min"]), int(q["scale_max"]) + 1))
+    return out
+
+
+def _answer_problems(agency: str, shown: str, doc: RegistryDoc, raw: dict) -> list[str]:
+    """An answer group against seeds/survey_questions.csv, the home of the answers a question
+    takes: a column with no seed row needs 'allowed'; an 'allowed' value the seed does not score
+    for a column it lists, or an 'also_allowed' value it does score, is a second home."""
+    problems = []
+    seeded = seed_answers(agency) if any(f.answers for f in doc.feeds) else {}
+    for i, feed in enumerate(doc.feeds):
+        for g, group in enumerate(feed.answers):
+            where = f"{shown}: {_where(('feeds', i, 'answers', g), raw)}"
+            columns = group.columns or tuple(q for q in seeded if re.fullmatch(group.pattern, q))
+            for c in columns:
+                seed = seeded.get(c)
+                if seed is None:
+                    if group.allowed is None:
+                        problems.append(
+                            f"{where}.columns: {agency} question {c!r} is not in seeds/survey_questions.csv: add its"
+                            " row there (driver, item type, scale), or list the answers it takes under 'allowed'"
+                            " (loaded, never scored)"
+                        )
+                    continue
+                unscored = [a for a in group.allowed or () if a not in seed]
+                if unscored:
+                    problems.append(
+                        f"{where}.allowed: {unscored} for {agency} question {c!r}: seeds/survey_questions.csv"
+                        f" scores {', '.join(seed)} (leave 'allowed' out and the seed's answers are used; a"
+                        " spelling of the source's own that is never scored goes under 'also_allowed')"
+                    )
+                scored = [a for a in group.also_allowed if a in seed]
+                if scored:
+                    problems.append(
+                        f"{where}.also_allowed: {scored} for {agency} question {c!r}: seeds/survey_questions.csv"
+                        " scores these; 'also_allowed' is for values never scored"
+                    )
+    return problems
 
 
 # ---- validators shared by several keys ---------------------------------------------------------
@@ -771,6 +862,7 @@ def registry_problems(directory: Path | None = None) -> tuple[list[FeedSpec], li
         if doc.agency in seen:
             problems.append(f"{shown}: agency: {doc.agency!r} is already registered in {seen[doc.agency]}")
         seen[doc.agency] = shown
+        problems += _answer_problems(doc.agency, shown, doc, raw)
         specs.extend(_to_spec(doc.agency, f, path) for f in doc.feeds)
     return specs, problems
 

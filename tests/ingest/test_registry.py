@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -168,11 +169,86 @@ feeds:
 """
     problems = problems_of(tmp_path, survey)
     assert problems == [
-        "feeds/SSA.yml: feeds[0] (survey).answers[0].allowed: Field required",
         "feeds/SSA.yml: feeds[0] (survey).answers[0].cols: unknown key 'cols' (did you mean 'columns'?)",
         "feeds/SSA.yml: feeds[1] (counts): with a grid the question comes from each column's name:"
         " do not map question_code",
     ]
+
+
+SURVEY = """\
+agency: SSA
+feeds:
+  - name: a11_survey
+    kind: survey_responses
+    format: csv
+    pattern: "s/*.csv"
+    columns: {response_id: id, submitted_at: at}
+    answers:
+"""
+
+
+def test_the_answers_a_question_takes_come_from_seeds_survey_questions(tmp_path):
+    """seeds/survey_questions.csv is their one home: a group lists columns only, and each takes
+    its seed row's scale (labels of its answer_set, else scale_min..scale_max)."""
+    feed = SURVEY + "      - columns: [Q1_Trust, Q2_Satisfaction]\n        also_allowed: [N/A]\n"
+    (tmp_path / "SSA.yml").write_text(feed)
+    specs, problems = registry_problems(tmp_path)
+    assert problems == []
+    (group,) = specs[0].answers
+    assert specs[0].allowed_answers(group, "Q1_Trust") == ("1", "2", "3", "4", "5", "n/a")
+    shipped = {s.key: s for s in load_registry(FEEDS_DIR)}
+    irs = shipped["IRS/cx_survey"]
+    assert irs.allowed_answers(irs.answers[0], "trust") == (
+        "strongly disagree",
+        "disagree",
+        "neutral",
+        "agree",
+        "strongly agree",
+    )
+    assert irs.allowed_answers(irs.answers[1], "issue_status") == ("no problem", "resolved", "not resolved")
+    fsa = shipped["FSA/csat_survey"]
+    assert fsa.allowed_answers(fsa.answers[1], "acsi_ideal") == tuple(str(n) for n in range(1, 11))
+    va = shipped["VA/touchpoints_survey"]
+    assert va.allowed_answers(va.answers[1], "positive_ease") == ("0", "1", "null")
+    assert va.allowed_answers(va.answers[1], "positive_other") == ("0", "1", "null")  # not in the seed
+
+
+@pytest.mark.parametrize(
+    ("group", "expected"),
+    [
+        (
+            "      - columns: [Q1_Trust]\n        allowed: [1, 2, 3, 4, 5, 6]\n",
+            "feeds/SSA.yml: feeds[0] (a11_survey).answers[0].allowed: ['6'] for SSA question 'Q1_Trust':"
+            " seeds/survey_questions.csv scores 1, 2, 3, 4, 5",
+        ),
+        (
+            "      - columns: [Q1_Trust, Q9_Extra]\n",
+            "feeds/SSA.yml: feeds[0] (a11_survey).answers[0].columns: SSA question 'Q9_Extra' is not in"
+            " seeds/survey_questions.csv",
+        ),
+        (
+            "      - columns: [Q1_Trust]\n        also_allowed: ['3']\n",
+            "feeds/SSA.yml: feeds[0] (a11_survey).answers[0].also_allowed: ['3'] for SSA question 'Q1_Trust':"
+            " seeds/survey_questions.csv scores these",
+        ),
+        (
+            "      - pattern: 'Q[0-9]_.*'\n",
+            "feeds/SSA.yml: feeds[0] (a11_survey).answers[0]: a 'pattern' group names its columns only when a file"
+            " arrives: give its 'allowed'",
+        ),
+        (
+            "      - pattern: 'Q[0-9]_.*'\n        allowed: [1, 2, 3, maybe]\n",
+            "feeds/SSA.yml: feeds[0] (a11_survey).answers[0].allowed: ['maybe'] for SSA question 'Q1_Trust'",
+        ),
+    ],
+)
+def test_an_answer_the_seed_cannot_score_is_a_loud_registry_error(tmp_path, group, expected):
+    """Naming the file, the feed, the group, the agency and the question, in check-registry,
+    load_registry (so make run, Dagster and cxw validate-feed) alike."""
+    problems = problems_of(tmp_path, SURVEY + group)
+    assert any(p.startswith(expected) for p in problems), problems
+    with pytest.raises(RegistryError, match=re.escape(expected)):
+        load_registry(tmp_path)
 
 
 def test_a_quarter_joined_into_a_month_is_refused(tmp_path):

@@ -2,7 +2,8 @@
 
 The analytics.usa.gov ``devices`` reports arrive as the CSV download (USCIS) and as the JSON
 envelope (VA); each row is one device's visits on one day. The model maps devices onto channels
-as its YAML documents (desktop -> web, mobile and tablet -> mobile, anything else ->
+through seeds/channel_synonyms.csv, the home of channel labels (the agency's own row, else the
+shared '*' row: desktop -> web, mobile and tablet -> mobile; a device no row names ->
 other_digital); the visits per agency x month x channel, their shares and the digital share are
 summed here in plain Python and must equal the published mart exactly. The contacts side of the
 same mart is recomputed from the contact files (test_contact_metric_values.py), so every row of
@@ -21,7 +22,12 @@ from tests.transform.test_contact_metric_values import TOLERANCE, _seed, load_co
 
 pytestmark = pytest.mark.slow
 
-DEVICE_CHANNELS = {"desktop": "web", "mobile": "mobile", "tablet": "mobile"}  # else other_digital
+
+def device_channel(agency: str, device: str) -> str:
+    """A device's channel: seeds/channel_synonyms.csv, the agency's own row first, else other_digital."""
+    synonyms = {(r["agency_code"], r["source_label"].lower()): r["channel_code"] for r in _seed("channel_synonyms")}
+    key = device.lower()
+    return synonyms.get((agency, key)) or synonyms.get(("*", key)) or "other_digital"
 
 
 def _month(text: str) -> date:
@@ -34,11 +40,11 @@ def web_visits(landing: Path) -> Counter:
     for path in sorted((landing / "USCIS" / "web_devices").glob("*.csv")):
         with path.open(newline="", encoding="utf-8") as f:
             for r in csv.DictReader(f):
-                channel = DEVICE_CHANNELS.get(r["device"].lower(), "other_digital")
+                channel = device_channel("USCIS", r["device"])
                 visits[("USCIS", _month(r["date"]), channel)] += int(r["visits"])
     for path in sorted((landing / "VA" / "web_devices").glob("*.json")):
         for r in json.loads(path.read_text(encoding="utf-8"))["data"]:  # records_path: data
-            channel = DEVICE_CHANNELS.get(r["device"].lower(), "other_digital")
+            channel = device_channel("VA", r["device"])
             visits[("VA", _month(r["date"]), channel)] += int(r["visits"])
     return visits
 
@@ -96,6 +102,11 @@ def test_web_visits_per_channel(demo_build):
     actual = _published_mix(demo_build, "web_visits")
     _assert_mix(actual, expected)
     assert {channel for _, _, channel in actual} == {"web", "mobile"}
+    assert [device_channel(a, d) for a in ("USCIS", "VA") for d in ("desktop", "mobile", "tablet")] == [
+        "web",
+        "mobile",
+        "mobile",
+    ] * 2
     assert len(actual) == 2 * 6 * 2  # USCIS and VA x July-December x (web, mobile)
     # tablets count as mobile: VA's July mobile visits are its 31 phone rows and 31 tablet rows
     va_july = json.loads((demo_build.landing / "VA/web_devices/devices_2025-07.json").read_text())["data"]

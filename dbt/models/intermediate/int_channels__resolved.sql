@@ -22,7 +22,7 @@ labels as (
 synonyms as (
     select
         agency_code,
-        lower(source_label) as source_label,
+        {{ label_key('source_label') }} as source_label,
         channel_code
     from {{ ref('channel_synonyms') }}
 ),

@@ -35,7 +35,7 @@ synonyms as (
         select
             agency_code,
             '{{ v.vocabulary }}' as vocabulary,
-            lower(trim(source_label)) as source_label,
+            {{ label_key('source_label') }} as source_label,
             {{ v.vocabulary }} as canonical_value
         from {{ ref(v.vocabulary ~ '_synonyms') }}
         {%- if not loop.last %}

@@ -27,7 +27,7 @@ channels as (
 reasons as (
     select
         agency_code,
-        lower(source_reason) as source_reason,
+        {{ label_key('source_reason') }} as source_reason,
         reason_code
     from {{ ref('contact_reasons') }}
 ),
@@ -97,7 +97,9 @@ conformed as (
     left join channels
         on contacts.agency_code = channels.agency_code and contacts.channel_label = channels.channel_label
     left join reasons
-        on contacts.agency_code = reasons.agency_code and lower(trim(contacts.reason_code)) = reasons.source_reason
+        on
+            contacts.agency_code = reasons.agency_code
+            and {{ label_key('contacts.reason_code') }} = reasons.source_reason
     left join vocabulary as contact_type_value
         on
             contacts.agency_code = contact_type_value.agency_code

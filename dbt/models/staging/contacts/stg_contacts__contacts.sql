@@ -16,14 +16,14 @@ renamed as (
         customer_key,
         -- dimensions
         contact_type,
-        lower(trim(contact_type)) as contact_type_label,
+        {{ label_key('contact_type') }} as contact_type_label,
         service_code,
-        lower(trim(channel_code)) as channel_label,
+        {{ label_key('channel_code') }} as channel_label,
         reason_code,
         outcome,
-        lower(trim(outcome)) as outcome_label,
+        {{ label_key('outcome') }} as outcome_label,
         status,
-        lower(trim(status)) as status_label,
+        {{ label_key('status') }} as status_label,
         -- measures
         queue_wait_seconds,
         handle_seconds,

@@ -11,7 +11,7 @@ renamed as (
         agency_code || ':' || response_id as response_key,
         agency_code,
         question_code,
-        lower(trim(answer_value)) as answer_value,
+        {{ label_key('answer_value') }} as answer_value,
         _source_file as source_file,
         _row_number as source_row_number
     from source

@@ -18,7 +18,7 @@ joined as (
         points.period_start,
         rows_delivered.period_end,
         points.service_code,
-        lower(trim(points.channel_code)) as channel_label,
+        {{ label_key('points.channel_code') }} as channel_label,
         points.question_code,
         {{ dbt.safe_cast('points.scale_point', dbt.type_int()) }} as scale_point,
         -- measure

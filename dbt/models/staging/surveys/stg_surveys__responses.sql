@@ -14,7 +14,7 @@ renamed as (
         agency_code,
         -- dimensions
         service_code,
-        lower(trim(channel_code)) as channel_label,
+        {{ label_key('channel_code') }} as channel_label,
         -- timestamps (UTC)
         submitted_at,
         -- personal data, redacted
