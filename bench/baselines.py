@@ -78,7 +78,7 @@ create table web (agency_code varchar, report_date date, device varchar, visits 
 
 def _feeds(project: Path):
     sys.path.insert(0, str(project))  # the (possibly scaled) project's registry
-    from dagster_project.ingest.registry import load_registry
+    from dagster_project.registry import load_registry
 
     return [f for f in load_registry() if f.kind in {"survey_responses", "contacts", "web_analytics"}]
 

@@ -143,7 +143,7 @@ def child(landing: Path, path: Path) -> None:
     """In the subprocess: load the one file into a fresh warehouse, print the outcome as JSON."""
     from dagster_project.config import paths
     from dagster_project.ingest.loader import ensure_tables, load_files
-    from dagster_project.ingest.registry import load_registry
+    from dagster_project.registry import load_registry
     from dagster_project.warehouse import connect
 
     spec = next(f for f in load_registry() if f.agency == AGENCY and f.name == FEED)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dagster_project.demo.generate import _write_csv, call_center_rows
 from dagster_project.ingest.loader import discover, ensure_tables, load_file, load_files
-from dagster_project.ingest.registry import load_registry
+from dagster_project.registry import load_registry
 from dagster_project.warehouse import connect
 
 HEADER = ["Contact ID", "Start Time", "Queue", "Topic", "Customer", "Wait (hh:mm:ss)", "Talk (hh:mm:ss)", "Result"]

@@ -19,8 +19,8 @@ from dagster_project.audit.report import refresh_index
 from dagster_project.config import FEEDS_DIR, paths
 from dagster_project.demo.generate import generate
 from dagster_project.ingest import deliveries
-from dagster_project.ingest.registry import SCHEMA_FILE, RegistryError, json_schema, registry_problems
 from dagster_project.ingest.validate import feeds_claiming_the_same_file, validate_feed
+from dagster_project.registry import SCHEMA_FILE, RegistryError, json_schema, registry_problems
 from dagster_project.scale_out import spark as spark_build
 
 

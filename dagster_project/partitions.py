@@ -12,7 +12,7 @@ from functools import cache
 
 import dagster as dg
 
-from dagster_project.ingest.registry import load_registry
+from dagster_project.registry import load_registry
 
 # FY2025 starts 2024-10-01; older deliveries are still loaded by any run of their agency.
 PARTITION_START = os.environ.get("CXW_PARTITION_START", "2024-10-01")

@@ -19,9 +19,9 @@ from dagster_project.audit.report import RunReport
 from dagster_project.automation.audit_sensors import hold_after_failure, write_audit_summary
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
-from dagster_project.ingest.registry import registry_problems
 from dagster_project.partitions import RETRY_OF_TAG, all_partitions_tags
 from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome
+from dagster_project.registry import registry_problems
 
 LAYERS = {
     "raw": [

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dagster_project.contracts import CODE_MAX
 from dagster_project.ingest.checks import shown_value
-from dagster_project.ingest.contracts import CODE_MAX
 
 IDENTIFYING_COLUMN = re.compile(r"(^|_)(id|key|comment|comments|customer|verbatim|text|record|redacted)(_|$)")
 

@@ -16,7 +16,7 @@ from functools import cache
 
 import duckdb
 
-from dagster_project.ingest.contracts import CONTRACTS
+from dagster_project.contracts import CONTRACTS
 from dagster_project.transform.dbt_project import manifest
 
 DDL = """

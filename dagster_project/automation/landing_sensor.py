@@ -15,8 +15,8 @@ import dagster as dg
 
 from dagster_project.config import paths
 from dagster_project.ingest.loader import discover
-from dagster_project.ingest.registry import load_registry
 from dagster_project.partitions import in_partition_range, partition_key
+from dagster_project.registry import load_registry
 
 
 def scan_landing() -> dict[str, tuple[str, str, str]]:

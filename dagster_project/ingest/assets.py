@@ -3,10 +3,10 @@
 import dagster as dg
 
 from dagster_project.config import paths
-from dagster_project.ingest.contracts import CONTRACTS
+from dagster_project.contracts import CONTRACTS
 from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_files
-from dagster_project.ingest.registry import load_registry
 from dagster_project.partitions import delivery_partitions, in_partition_range, selected
+from dagster_project.registry import load_registry
 from dagster_project.resources import WarehouseResource
 
 MAX_LOGGED_REJECTS = 20  # per file, in the run log; all of them are in quarantine.rejected_rows

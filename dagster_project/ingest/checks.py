@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from dagster_project.config import seed_rows
-from dagster_project.ingest.contracts import CONTRACTS, DATE, DURATION, INTEGER, TEXT, TIMESTAMP, Column
+from dagster_project.contracts import CONTRACTS, DATE, DURATION, INTEGER, TEXT, TIMESTAMP, Column
 from dagster_project.ingest.personal_data import FORMULA_PATTERN, PII_LIKE, SHOWN_MAX
-from dagster_project.ingest.registry import (
+from dagster_project.registry import (
     CasesExpr,
     ColumnExpr,
     FeedSpec,

@@ -40,7 +40,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.config import paths
-from dagster_project.ingest.contracts import CONTRACTS
+from dagster_project.contracts import CONTRACTS
 from dagster_project.ingest.loader import ensure_tables
 from dagster_project.partitions import in_partition_range, partition_key
 from dagster_project.warehouse import connect

@@ -28,6 +28,7 @@ from typing import ClassVar
 
 import duckdb
 
+from dagster_project.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES, TIMESTAMP
 from dagster_project.ingest.checks import (
     SOURCE,
     TYPED,
@@ -44,7 +45,6 @@ from dagster_project.ingest.checks import (
     typed_expr,
     value_format,
 )
-from dagster_project.ingest.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES, TIMESTAMP
 from dagster_project.ingest.pseudonyms import key_fingerprint, pseudonym_sql
 from dagster_project.ingest.readers import (
     Read,
@@ -57,7 +57,7 @@ from dagster_project.ingest.readers import (
     shown_names,
     sniff_hint,
 )
-from dagster_project.ingest.registry import FeedSpec
+from dagster_project.registry import FeedSpec
 from dagster_project.warehouse import ident, lit
 
 DDL = """

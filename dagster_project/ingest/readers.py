@@ -29,9 +29,9 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.config import duckdb_memory_limit
-from dagster_project.ingest.contracts import LINEAGE_COLUMNS
+from dagster_project.contracts import LINEAGE_COLUMNS
 from dagster_project.ingest.personal_data import HEADER_PII_LIKE
-from dagster_project.ingest.registry import FeedSpec, Limits, human_bytes
+from dagster_project.registry import FeedSpec, Limits, human_bytes
 from dagster_project.warehouse import ident, lit
 
 UTF8 = ("utf-8", "utf8", "utf-8-sig")

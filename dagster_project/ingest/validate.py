@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.contracts import CONTRACTS, DATE, TIMESTAMP
 from dagster_project.ingest.checks import (
     FISCAL,
     ISO8601,
@@ -22,10 +23,9 @@ from dagster_project.ingest.checks import (
     text_expr,
     value_format,
 )
-from dagster_project.ingest.contracts import CONTRACTS, DATE, TIMESTAMP
 from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_file
 from dagster_project.ingest.readers import ReadTables, UnreadableFile, read_source
-from dagster_project.ingest.registry import FeedSpec, load_registry
+from dagster_project.registry import FeedSpec, load_registry
 from dagster_project.warehouse import connect, lit
 
 

@@ -28,8 +28,8 @@ import duckdb
 
 from dagster_project.config import duckdb_settings, paths
 from dagster_project.ingest.personal_data import PII_LIKE, SHOWN_MAX
-from dagster_project.ingest.registry import AGENCY_CODE
 from dagster_project.publish.snapshot import PUBLISHED_SCHEMA, _copy_comments, attach_compatible, published_models
+from dagster_project.registry import AGENCY_CODE
 from dagster_project.resources import WarehouseResource
 from dagster_project.warehouse import ident, lit
 

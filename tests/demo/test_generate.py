@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster_project.demo.generate import BAD_ROWS, generate
 from dagster_project.ingest.loader import discover
-from dagster_project.ingest.registry import load_registry
+from dagster_project.registry import load_registry
 from tests.ingest.conftest import records_in
 
 MONTHS = ["2025-07", "2025-08", "2025-09", "2025-10", "2025-11", "2025-12"]

@@ -13,7 +13,7 @@ import pytest
 
 from dagster_project.demo.generate import generate
 from dagster_project.ingest.loader import ensure_tables
-from dagster_project.ingest.registry import FeedSpec, load_registry
+from dagster_project.registry import FeedSpec, load_registry
 from dagster_project.warehouse import connect
 
 SSA_CALL_HEADER = "call_id|call_start|queue|reason_code|caller_key|queue_wait_sec|handle_sec|disposition"

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from dagster_project.ingest.loader import ensure_tables, load_files
-from dagster_project.ingest.registry import Limits, load_registry
+from dagster_project.registry import Limits, load_registry
 from dagster_project.warehouse import connect
 
 

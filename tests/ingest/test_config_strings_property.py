@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from dagster_project.config import seed_rows
 from dagster_project.ingest.loader import FileOutcome, ensure_tables, load_files
 from dagster_project.ingest.readers import RESERVED_COLUMNS
-from dagster_project.ingest.registry import AGENCY_CODE, FeedSpec, registry_problems
 from dagster_project.ingest.validate import validate_feed
+from dagster_project.registry import AGENCY_CODE, FeedSpec, registry_problems
 from dagster_project.warehouse import connect
 
 CANARY = "pwned"  # written only by executing a planted subquery: no generated input holds it

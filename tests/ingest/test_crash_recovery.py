@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dagster_project.config import PROJECT_ROOT
 from dagster_project.ingest.loader import CRASH_EXIT_STATUS, CRASH_INSIDE_BATCH, discover
-from dagster_project.ingest.registry import load_registry
+from dagster_project.registry import load_registry
 from dagster_project.warehouse import connect
 from tests.ingest.conftest import assert_accounted, warehouse_state
 
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from dagster_project.ingest.loader import discover, ensure_tables, load_files
 from dagster_project.warehouse import connect
-from dagster_project.ingest.registry import load_registry
+from dagster_project.registry import load_registry
 landing, db = Path(sys.argv[1]), Path(sys.argv[2])
 con = connect(db)
 ensure_tables(con)

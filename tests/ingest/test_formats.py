@@ -12,7 +12,7 @@ from openpyxl import Workbook
 
 from dagster_project.demo.generate import generate
 from dagster_project.ingest.loader import ensure_tables, load_file
-from dagster_project.ingest.registry import load_registry
+from dagster_project.registry import load_registry
 from dagster_project.warehouse import connect
 
 COLUMNS = "contact_id, opened_at, service_code, reason_code, customer_key, queue_wait_seconds, handle_seconds, outcome"

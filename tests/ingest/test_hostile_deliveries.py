@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dagster_project.ingest.loader import discover, load_files
-from dagster_project.ingest.registry import registry_problems
+from dagster_project.registry import registry_problems
 from tests.ingest.conftest import SSA_CALL_HEADER, feed_spec
 
 ROW = "S1|2025-07-01 09:00:00|N800|SSN_CARD|C1|10|100|RESOLVED"

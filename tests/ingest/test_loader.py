@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dagster_project.demo.generate import BAD_ROWS
 from dagster_project.ingest.loader import discover, ensure_tables, load_file, load_files
-from dagster_project.ingest.registry import load_registry
+from dagster_project.registry import load_registry
 from dagster_project.warehouse import connect
 from tests.ingest.conftest import assert_accounted, feed_spec, records_in, warehouse_state
 

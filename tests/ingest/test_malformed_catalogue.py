@@ -25,8 +25,8 @@ import pytest
 from dagster_project.config import PROJECT_ROOT
 from dagster_project.demo.generate import generate
 from dagster_project.ingest.loader import FileOutcome, ensure_tables, load_file
-from dagster_project.ingest.registry import human_bytes
 from dagster_project.ingest.validate import validate_feed
+from dagster_project.registry import human_bytes
 from dagster_project.warehouse import connect
 from tests.conftest import read_db
 from tests.ingest.conftest import RAW_TABLE_OF_KIND, SSA_CALL_HEADER, feed_spec, records_in

@@ -38,10 +38,10 @@ import pytest
 import yaml
 
 from dagster_project.config import FEEDS_DIR
-from dagster_project.ingest.contracts import CONTRACTS
+from dagster_project.contracts import CONTRACTS
 from dagster_project.ingest.loader import FileOutcome, ensure_tables, load_files
 from dagster_project.ingest.pseudonyms import pseudonym
-from dagster_project.ingest.registry import SCHEMA_FILE, FeedSpec, load_registry, registry_problems
+from dagster_project.registry import SCHEMA_FILE, FeedSpec, load_registry, registry_problems
 from dagster_project.warehouse import connect
 
 HERE = Path(__file__).parent / "real_formats"

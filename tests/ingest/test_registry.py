@@ -17,7 +17,7 @@ import yaml
 
 from dagster_project.cli import main as cxw
 from dagster_project.config import FEEDS_DIR, PROJECT_ROOT
-from dagster_project.ingest.registry import SCHEMA_FILE, RegistryError, json_schema, load_registry, registry_problems
+from dagster_project.registry import SCHEMA_FILE, RegistryError, json_schema, load_registry, registry_problems
 
 GOOD_FEED = """\
 agency: SSA

@@ -1,5 +1,5 @@
 """The label rule has one definition per language: the dbt macro label_key (the models compare a
-delivered label and a seed's source_label on it) and dagster_project.ingest.registry.label_key
+delivered label and a seed's source_label on it) and dagster_project.registry.label_key
 (the ingest checks and the registry normalise seed and YAML values with it). The macro's SQL is
 rendered from dbt/macros/label_key.sql and run in DuckDB beside the Python function on awkward
 strings. They agree on spaces, NBSP and other Unicode spaces, mixed case and most of Unicode;
@@ -15,7 +15,7 @@ import jinja2
 import pytest
 
 from dagster_project.config import DBT_PROJECT_DIR
-from dagster_project.ingest.registry import label_key
+from dagster_project.registry import label_key
 
 AGREE = [
     "phone",

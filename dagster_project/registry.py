@@ -40,7 +40,7 @@ from pydantic import (
 )
 
 from dagster_project.config import feeds_dir, seed_rows
-from dagster_project.ingest.contracts import CONTRACTS
+from dagster_project.contracts import CONTRACTS
 
 FORMATS = ("csv", "json", "dap_json", "jsonl", "parquet", "xlsx")
 JSON_FORMATS = ("json", "dap_json", "jsonl")
