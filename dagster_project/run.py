@@ -8,6 +8,7 @@ previous snapshot stays as it was).
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import dagster as dg
 import duckdb
 
 from dagster_project.audit.report import RunReport
+from dagster_project.automation.alerts import send_run_alerts
 from dagster_project.automation.audit_sensors import hold_after_failure, write_audit_summary
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
@@ -168,6 +170,21 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
     return "\n".join(lines), ok
 
 
+def send_alerts(attempts: list[Attempt]) -> None:
+    """Each failed build's alert (its checks, what it held), then after a publish the deliveries the
+    chain held and the late feeds, to the sinks configured (automation/alerts.py); none by default."""
+    log = logging.getLogger("cxw.alerts")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("alerts: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    for i, attempt in enumerate(attempts):
+        lineage = [a.result.run_id for a in reversed(attempts[: i + 1])]  # newest first, as a retry's tag
+        send_run_alerts(paths().warehouse, attempt.result.run_id, attempt.result.success, lineage, log)
+
+
 def main() -> int:
     _, problems = registry_problems()  # refuse a broken registry before the warehouse is touched
     if problems:
@@ -183,6 +200,7 @@ def main() -> int:
     text, ok = summarise(attempts[-1].result)
     print(text)
     print(f"audit: {attempts[-1].report.page}  (index: {attempts[-1].report.index})")
+    send_alerts(attempts)
     return 0 if ok else 1
 
 
