@@ -37,9 +37,9 @@ $(DAGSTER_HOME)/dagster.yaml: dagster_project/dagster.yaml
 
 setup: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
 
-## Build the whole warehouse on the bundled demo deliveries and print a summary.
+## Build the whole warehouse on the bundled demo deliveries and print a summary (ARGS=--verbose: dbt's whole log).
 run: setup
-	$(BIN)/python -m dagster_project.run
+	$(BIN)/python -m dagster_project.run $(ARGS)
 
 ## Lint (ruff, SQLFluff with the dbt templater), then the full test suite (real DuckDB, dbt, GX and Dagster runs).
 test: setup lint $(VENV)/.synced-spark

@@ -7,6 +7,7 @@ written exactly then. ``make run`` (in-process, no daemon) does the same itself 
 import dagster as dg
 
 from dagster_project.audit.report import RunReport, write_run_report
+from dagster_project.automation.alerts import send_run_alerts
 from dagster_project.config import paths
 from dagster_project.partitions import RETRY_OF_TAG, run_lineage
 from dagster_project.quality.gx_suites import build_data_docs
@@ -49,11 +50,15 @@ def build_audit_sensors(job: dg.JobDefinition) -> list[dg.SensorDefinition]:
         monitored_jobs=[job],
         name="audit_summary_on_success",
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Writes data/audit/runs/<run id>.html and refreshes the audit index and GX Data Docs.",
+        description="Writes data/audit/runs/<run id>.html and refreshes the audit index and GX Data Docs; "
+        "alerts (when configured) of deliveries held by earlier runs of its chain and of late feeds.",
     )
     def on_success(context: dg.RunStatusSensorContext):
-        report = write_audit_summary(context.dagster_run.run_id, "SUCCESS")
+        run = context.dagster_run
+        report = write_audit_summary(run.run_id, "SUCCESS")
         context.log.info(f"audit summary: {report.page}")
+        # after a publish: what earlier runs of its chain held, and the feeds now late (when configured)
+        send_run_alerts(paths().warehouse, run.run_id, True, run_lineage(run.run_id, run.tags), context.log)
 
     @dg.run_status_sensor(
         run_status=dg.DagsterRunStatus.FAILURE,
@@ -62,7 +67,7 @@ def build_audit_sensors(job: dg.JobDefinition) -> list[dg.SensorDefinition]:
         name="audit_summary_on_failure",
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Holds the unpublished deliveries of agencies a failed blocking check was pinned on and "
-        "requests the same partitions again without them; writes the run's audit summary.",
+        "requests the same partitions again without them; writes the run's audit summary; alerts (when configured).",
     )
     def on_failure(context: dg.RunStatusSensorContext):
         run = context.dagster_run
@@ -71,6 +76,7 @@ def build_audit_sensors(job: dg.JobDefinition) -> list[dg.SensorDefinition]:
         context.log.info(f"audit summary: {report.page}")
         for line in holds.lines():
             context.log.warning(line)
+        send_run_alerts(paths().warehouse, run.run_id, False, log=context.log)  # after the holds: it names them
         request = retry_request(run, holds)
         if request:
             yield request

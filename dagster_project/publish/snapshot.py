@@ -6,7 +6,7 @@ filesystem): a reader that has the old file open keeps it; a new connection sees
 """
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -117,8 +117,16 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, table: str, target_db: str | 
         con.execute(f'comment on column {qualified}."{column}" is {lit(text)}')
 
 
+# The daily build runs at 06:00 Eastern: by 09:00 a snapshot younger than a day is expected, and the
+# UI marks it stale otherwise (a failed or held-back build keeps the last one).
+SNAPSHOT_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron="0 9 * * *", lower_bound_delta=timedelta(hours=24), timezone="America/New_York"
+)
+
+
 @dg.asset(
     key=["published", "bi_snapshot"],
+    freshness_policy=SNAPSHOT_FRESHNESS,
     group_name="publish",
     kinds={"duckdb", "parquet"},
     deps=published_models(),
