@@ -87,29 +87,38 @@ def build_dashboard(published_dir: Path, run_id: str) -> dict[str, int]:
     tmp = published_dir / f".{DASHBOARD_DIR}.{run_id}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    con = duckdb.connect(
-        str(published_dir / "cx_warehouse.duckdb"), read_only=True, config={"enable_external_access": False}
-    )
+    try:
+        drawn = _write_pages(published_dir / "cx_warehouse.duckdb", tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # the published pages stay as they were
+        raise
+    # A folder cannot be replaced in one step: the old one is moved aside, the new one moved in, the
+    # old one removed. A reader sees old pages or new ones, each whole (for the instant between the
+    # two renames, none), never a mix of two builds.
+    old = published_dir / f".{DASHBOARD_DIR}.{run_id}.old"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return drawn
+
+
+def _write_pages(snapshot: Path, folder: Path) -> dict[str, int]:
+    con = duckdb.connect(str(snapshot), read_only=True, config={"enable_external_access": False})
     try:
         pages = _Pages(con, _marts(), int(project_vars()["min_cell_size"]))
         drawn = {}
         agencies = pages.agencies()
         for agency in agencies:
             charts = pages.agency(agency.code)
-            _write(tmp / agency.page, _ENV.get_template("agency.html").render(pages.context(agency, charts, agencies)))
+            html_page = _ENV.get_template("agency.html").render(pages.context(agency, charts, agencies))
+            _write(folder / agency.page, html_page)
             drawn[agency.page] = sum(c.svg is not None for c in charts)
         charts = pages.government()
-        _write(tmp / "index.html", _ENV.get_template("index.html").render(pages.context(None, charts, agencies)))
+        _write(folder / "index.html", _ENV.get_template("index.html").render(pages.context(None, charts, agencies)))
         drawn["index.html"] = sum(c.svg is not None for c in charts)
     finally:
         con.close()
-    # A folder cannot be replaced in one step: the old one is moved aside first and removed after,
-    # so a reader sees the old pages or the new ones, each page whole, never a mix of the two.
-    old = published_dir / f".{DASHBOARD_DIR}.{run_id}.old"
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
     return drawn
 
 
@@ -187,7 +196,7 @@ class _Pages:
         for r in rows.itertuples():
             m = _change_moe(r.cx_score, r.responses, r.previous_score, r.previous_responses)
             moe.append(m)
-            if r.suppressed:
+            if _true(r.suppressed):
                 verdict.append(self.suppressed)
             elif m is None or _missing(r.change):
                 verdict.append("no previous quarter")
@@ -199,7 +208,7 @@ class _Pages:
         rows["change_moe_95"] = moe
         rows["change_verdict"] = verdict
         rows["label"] = [
-            self.suppressed if r.suppressed else f"{r.cx_score:.1f}  ({_signed(r.change)}: {r.change_verdict})"
+            self.suppressed if _true(r.suppressed) else f"{_fmt(r.cx_score)}  ({_signed(r.change)}: {r.change_verdict})"
             for r in rows.itertuples()
         ]
         data = rows[["agency_code", "cx_score", "change_verdict", "label"]].copy()
@@ -239,9 +248,10 @@ class _Pages:
         out = []
         for r in frame.itertuples(index=False):
             flags = [
-                *(["late"] if r.is_late else []),
-                *(["held"] if r.files_held else []),
-                *(["quarantining"] if r.rows_quarantined else []),
+                *(["no delivery due date yet"] if _missing(r.is_late) else []),  # e.g. an agency's first delivery
+                *(["late"] if _true(r.is_late) else []),
+                *(["held"] if _true(r.files_held) else []),
+                *(["quarantining"] if _true(r.rows_quarantined) else []),
             ]
             out.append({**{k: _cell(v) for k, v in r._asdict().items()}, "status": ", ".join(flags) or "on time"})
         return out
@@ -272,7 +282,7 @@ class _Pages:
             lo=(rows["pct_agree"] - rows["pct_agree_moe_95"]).clip(lower=0),
             hi=(rows["pct_agree"] + rows["pct_agree_moe_95"]).clip(upper=100),
             label=[
-                self.suppressed if s else f"{p:.1f} ± {m:.1f}"
+                self.suppressed if _true(s) else f"{_fmt(p)} ± {_fmt(m)}"
                 for s, p, m in zip(rows["suppressed"], rows["pct_agree"], rows["pct_agree_moe_95"], strict=True)
             ],
         )
@@ -349,7 +359,7 @@ class _Pages:
             var_name="measure",
         )
         long["label"] = [
-            self.suppressed if s else f"{v:.1f}" for s, v in zip(long["suppressed"], long["value"], strict=True)
+            self.suppressed if _true(s) else _fmt(v) for s, v in zip(long["suppressed"], long["value"], strict=True)
         ]
         base = alt.Chart().encode(x=alt.X("quarter:N", title=None), xOffset="service_code:N")
         spec = alt.layer(
@@ -375,7 +385,7 @@ class _Pages:
         )
         data = rows.assign(
             label=[
-                self.suppressed if s else f"{v:.1f}"
+                self.suppressed if _true(s) else _fmt(v)
                 for s, v in zip(rows["suppressed"], rows["pct_satisfied"], strict=True)
             ]
         )
@@ -471,7 +481,7 @@ class _Pages:
         )
         data = rows.assign(
             label=[
-                f"{s:.1f}% of contacts, repeat rate {_fmt(r)}%"
+                f"{_fmt(s)}% of contacts, repeat rate {_fmt(r)}%"
                 for s, r in zip(rows["share_of_contacts_pct"], rows["repeat_contact_rate_pct"], strict=True)
             ]
         )
@@ -501,6 +511,11 @@ def _change_moe(p1, n1, p0, n0) -> float | None:
 
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _true(value) -> bool:
+    """A flag or count from a nullable column: null is not true (pandas' NA has no truth value)."""
+    return not _missing(value) and bool(value)
 
 
 def _fmt(value) -> str:

@@ -53,12 +53,13 @@ def screenshot(page: Path, out: Path, profile: Path, size: tuple[int, int] = (12
     return Image.open(out).convert("RGB")
 
 
-def rendered_text(page: Path, profile: Path, wait_ms: int = 0) -> str:
+def rendered_text(page: Path, profile: Path, wait_ms: int = 0, fragment: str = "") -> str:
     """The DOM after Chromium loaded the page (what it lays out and shows); ``wait_ms`` of virtual
-    time first lets a page's own script draw (the dbt docs site renders its model tree)."""
+    time first lets a page's own script draw (the dbt docs site renders its model tree, and the
+    model a ``fragment`` such as ``#!/model/<id>`` routes to)."""
     wait = [f"--virtual-time-budget={wait_ms}"] if wait_ms else []
     done = subprocess.run(
-        [chromium(), *FLAGS, *wait, f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri()],
+        [chromium(), *FLAGS, *wait, f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri() + fragment],
         check=True,
         capture_output=True,
         timeout=120,

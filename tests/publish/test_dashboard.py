@@ -13,6 +13,7 @@ import dagster as dg
 import yaml
 
 from dagster_project.config import DBT_PROJECT_DIR, paths
+from dagster_project.publish.dashboard import _change_moe
 from dagster_project.publish.snapshot import published_models
 from dagster_project.transform.dbt_project import project_vars
 from tests.audit.chromium import rendered_text, requests_sent, screenshot
@@ -148,6 +149,12 @@ def test_the_docs_page_lists_every_mart(demo_build, tmp_path):
     assert {f"model.cx_warehouse.{m}" for m in marts} <= listed
     assert {"exposure.cx_warehouse.cx_dashboard", "exposure.cx_warehouse.bi_snapshot"} <= listed
     assert '<a href="../published/dbt_docs/index.html">' in demo_build.report.index.read_text()
+    # a chart's docs link routes to its mart's page: the mart's description and its columns
+    board = _section((paths().dashboard_dir / "DOS.html").read_text(), "mart_cx_quarterly")
+    (link,) = re.findall(r'<p class="source">Source: <a href="([^"]+)">', board)
+    page = rendered_text(paths().dbt_docs_index, tmp_path / "route", wait_ms=3_000, fragment="#" + link.split("#")[1])
+    shown = _text(re.sub(r"(?s)<script.*?</script>|<style.*?</style>", "", page))
+    assert "Relation cx.marts.mart_cx_quarterly" in shown and "pct_agree_moe_95" in shown
 
 
 def test_exposures_name_what_the_dashboard_and_the_snapshot_read(demo_build):
@@ -170,3 +177,11 @@ def test_no_dashboard_or_docs_without_a_published_snapshot(failed_build, monkeyp
     monkeypatch.setenv("CXW_DATA_DIR", str(failed_build.data_dir))
     text, _ = summarise(failed_build.result)
     assert "dashboard:" not in text
+
+
+def test_a_change_is_real_only_outside_its_margin_of_error():
+    # 50% of 400 against 45% of 400: margin 1.96 * 100 * sqrt(.25/400 + .2475/400) = 6.91 points, so a
+    # 5-point change is within it; the same change on 4,000 responses each (margin 2.19) is real
+    assert round(_change_moe(50.0, 400, 45.0, 400), 2) == 6.91
+    assert round(_change_moe(50.0, 4000, 45.0, 4000), 2) == 2.19
+    assert _change_moe(50.0, 400, None, None) is None and _change_moe(50.0, 0, 45.0, 400) is None
