@@ -40,6 +40,16 @@ class Paths:
     def published_db(self) -> Path:
         return self.published_dir / "cx_warehouse.duckdb"
 
+    @property
+    def dashboard_dir(self) -> Path:
+        """The static CX dashboard (publish/dashboard.py), rebuilt with every snapshot."""
+        return self.published_dir / "dashboard"
+
+    @property
+    def dbt_docs_index(self) -> Path:
+        """The dbt docs site as one static page, beside the dashboard (which links it as ../dbt_docs/)."""
+        return self.published_dir / "dbt_docs" / "index.html"
+
 
 def paths() -> Paths:
     """Resolved at call time, so a test can point CXW_DATA_DIR elsewhere before building."""

@@ -9,6 +9,7 @@ from dagster_project.automation.landing_sensor import build_landing_sensor
 from dagster_project.ingest.assets import ingest_assets
 from dagster_project.partitions import delivery_partitions
 from dagster_project.publish.agency_slices import agency_slices
+from dagster_project.publish.dashboard import dashboard, dbt_docs
 from dagster_project.publish.snapshot import bi_snapshot
 from dagster_project.quality.gx_suites import gx_checks
 from dagster_project.resources import WarehouseResource, dbt_resource
@@ -30,7 +31,7 @@ build_warehouse = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*ingest_assets, cx_dbt_models, bi_snapshot, agency_slices],
+    assets=[*ingest_assets, cx_dbt_models, bi_snapshot, agency_slices, dbt_docs, dashboard],
     asset_checks=[*gx_checks, feed_lateness],
     jobs=[build_warehouse, check_feed_lateness],
     sensors=[build_landing_sensor(build_warehouse), *build_audit_sensors(build_warehouse)],

@@ -293,6 +293,9 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
     if slices:
         agencies = slices[-1].materialization.metadata["agencies"].value
         lines.append(f"agency slices: {len(agencies)} ({', '.join(agencies)}) in {p.published_dir / 'agencies'}")
+    built = {m.asset_key for m in result.get_asset_materialization_events()}
+    if dg.AssetKey(["published", "dashboard"]) in built:
+        lines.append(f"dashboard: {p.dashboard_dir / 'index.html'}  (dbt docs: {p.dbt_docs_index})")
     lines.append("result: OK" if ok else "result: FAILED")
     return "\n".join(lines), ok
 

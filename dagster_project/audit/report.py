@@ -499,8 +499,13 @@ def _index_page(audit_dir: Path, docs_built: bool, actions: list[OperatorAction]
         )
         for r in summaries
     ]
+    dbt_docs = paths().dbt_docs_index  # published beside the audit site, linked only once it exists
     return _PAGES.get_template("index.html").render(
-        runs=runs, actions=list(actions), docs_built=docs_built, data_docs_index=DATA_DOCS_INDEX
+        runs=runs,
+        actions=list(actions),
+        docs_built=docs_built,
+        data_docs_index=DATA_DOCS_INDEX,
+        dbt_docs=os.path.relpath(dbt_docs, audit_dir) if dbt_docs.exists() else None,
     )
 
 
