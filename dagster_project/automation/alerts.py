@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import smtplib
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -250,7 +251,11 @@ def sinks_from_env(environ: Mapping[str, str] | None = None) -> list[Sink]:
     elif host or to:
         logger.warning("alerts by email are off: set both CXW_ALERT_SMTP_HOST and CXW_ALERT_SMTP_TO")
     if url := env.get("CXW_ALERT_WEBHOOK_URL"):
-        sinks.append(WebhookSink(url, timeout=timeout))
+        # urllib also opens file:// and ftp:// URLs: a webhook is posted over HTTP(S) only
+        if urllib.parse.urlsplit(url).scheme in ("http", "https"):
+            sinks.append(WebhookSink(url, timeout=timeout))
+        else:
+            logger.warning("alerts by webhook are off: CXW_ALERT_WEBHOOK_URL must be an http:// or https:// URL")
     return sinks
 
 

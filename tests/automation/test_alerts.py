@@ -260,6 +260,14 @@ def test_half_an_smtp_configuration_is_off_and_says_why(no_alert_env, caplog):
     assert "set both CXW_ALERT_SMTP_HOST and CXW_ALERT_SMTP_TO" in caplog.text
 
 
+def test_a_webhook_url_that_is_not_http_is_off_and_says_why(no_alert_env, caplog):
+    with caplog.at_level(logging.WARNING, logger=alerts.logger.name):
+        assert alerts.sinks_from_env({"CXW_ALERT_WEBHOOK_URL": "file:///etc/passwd"}) == []
+        (sink,) = alerts.sinks_from_env({"CXW_ALERT_WEBHOOK_URL": "https://hooks.example.org/cx"})
+    assert isinstance(sink, alerts.WebhookSink)
+    assert "CXW_ALERT_WEBHOOK_URL must be an http:// or https:// URL" in caplog.text
+
+
 def test_an_unreachable_warehouse_is_a_logged_problem_not_an_exception(no_alert_env, tmp_path):
     no_alert_env.setenv("CXW_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{closed_port()}/hook")
     broken = tmp_path / "cx.duckdb"
