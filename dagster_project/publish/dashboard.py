@@ -188,6 +188,7 @@ class _Pages:
             "with s as (select *, fiscal_year * 4 + fiscal_quarter as q from marts.mart_agency_scorecard)"
             " select s.agency_code, s.agency_name, 'FY' || s.fiscal_year || ' Q' || s.fiscal_quarter as quarter,"
             " s.suppressed, s.responses, s.cx_score, s.cx_rank, s.change_vs_previous_quarter as change,"
+            " s.government_percentile,"
             " p.cx_score as previous_score, p.responses as previous_responses"
             " from s left join s p on p.agency_code = s.agency_code and p.q = s.q - 1"
             " where s.q = (select max(q) from s) order by s.cx_rank nulls last, s.agency_code"
@@ -214,28 +215,50 @@ class _Pages:
         data = rows[["agency_code", "cx_score", "change_verdict", "label"]].copy()
         data["agency"] = rows["agency_code"] + " " + rows["agency_name"].fillna("")
         order = list(data["agency"])
-        y = alt.Y("agency:N", sort=order, title=None)
+        y = alt.Y("agency:N", sort=order, title=None, axis=alt.Axis(labelLimit=320))
         bars = (
             alt.Chart(data)
             .mark_bar()
             .encode(
                 y=y,
                 x=alt.X("cx_score:Q", title="CX score (% agree, all drivers)", scale=alt.Scale(domain=[0, 100])),
-                color=alt.Color("change_verdict:N", title="change since last quarter"),
+                color=alt.Color(
+                    "change_verdict:N",
+                    title="change since last quarter",
+                    legend=alt.Legend(orient="bottom", titleLimit=320),
+                ),
             )
         )
         text = alt.Chart(data).mark_text(align="left", dx=4).encode(y=y, x=alt.value(0), text="label:N")
+        layers = [bars, text]
+        # Percentile bands of the government: the middle half of the ranked agencies' scores (25th to
+        # 75th percentile, interpolated as quantile_cont) shaded, the median dashed, behind the bars.
+        ranked = rows.loc[[not _true(v) for v in rows["suppressed"]], "cx_score"].dropna().astype(float)
+        if len(ranked) >= 2:
+            p25, p50, p75 = (float(ranked.quantile(q)) for q in (0.25, 0.5, 0.75))
+            bands = pd.DataFrame({"p25": [p25], "p50": [p50], "p75": [p75]})
+            band = alt.Chart(bands).mark_rect(color="#999999", opacity=0.18).encode(x="p25:Q", x2="p75:Q")
+            median = alt.Chart(bands).mark_rule(color="#555555", strokeDash=[4, 3]).encode(x="p50:Q")
+            layers = [band, median, bars, text]
         quarter = rows["quarter"].iloc[0] if len(rows) else ""
         chart = self.chart(
             f"Agencies ranked by CX score, {quarter}",
             "mart_agency_scorecard",
-            ("cx_score", "cx_rank", "change_vs_previous_quarter"),
-            (bars + text).properties(width=560, height=alt.Step(28)),
+            ("cx_score", "cx_rank", "government_percentile", "change_vs_previous_quarter"),
+            # padding on the left: the browser's font is wider than the one vl-convert measures labels with
+            alt.layer(*layers).properties(width=560, height=alt.Step(28), padding={"left": 40, "top": 5}),
             rows[
                 ["cx_rank", "agency_code", "agency_name", "quarter", "responses", "cx_score", "change", "change_moe_95"]
-            ].assign(change_verdict=rows["change_verdict"], suppressed=rows["suppressed"]),
+            ].assign(
+                change_verdict=rows["change_verdict"],
+                suppressed=rows["suppressed"],
+                government_percentile=rows["government_percentile"],
+            ),
         )
-        chart.formula += f". A change is marked real by a {CHANGE_TEST}"
+        chart.formula = chart.formula.rstrip(".") + (
+            ". Grey band: the middle half of the ranked agencies (25th to 75th percentile of cx_score), dashed"
+            f" line: their median; government_percentile is in the numbers. A change is marked real by a {CHANGE_TEST}"
+        )
         return chart
 
     def health(self, agency: str | None) -> list[dict]:

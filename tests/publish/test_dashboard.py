@@ -129,14 +129,16 @@ def test_one_agency_shows_the_marts_values_and_suppressed_cells_as_suppressed(de
         if not sup:
             assert f"{p:.1f} ± {m:.1f}" in labels
     # the government-wide scorecard shows the agency's CX score and rank as the mart has them
-    ((score, rank, change),) = demo_build.query_published(
-        "select cx_score, cx_rank, change_vs_previous_quarter from marts.mart_agency_scorecard where agency_code = ?"
-        " order by fiscal_year desc, fiscal_quarter desc limit 1",
+    ((score, rank, change, percentile),) = demo_build.query_published(
+        "select cx_score, cx_rank, change_vs_previous_quarter, government_percentile from marts.mart_agency_scorecard"
+        " where agency_code = ? order by fiscal_year desc, fiscal_quarter desc limit 1",
         [AGENCY],
     )
     scorecard = _section((paths().dashboard_dir / "index.html").read_text(), "mart_agency_scorecard")
-    (row,) = [r for r in _table(scorecard)[1:] if r[1] == AGENCY]
+    header, *rows = _table(scorecard)
+    (row,) = [r for r in rows if r[1] == AGENCY]
     assert row[0] == str(rank) and row[5] == _f(score) and row[6] == _f(change)
+    assert row[header.index("government_percentile")] == _f(percentile)
     assert f"{score:.1f} ({change:+.1f}:" in _text(scorecard)
 
 
