@@ -154,6 +154,10 @@ class Progress:
             self.say("publish", f"snapshot written: {paths().published_db}")
         elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION and event.asset_key == SLICES:
             self.say("publish", f"agency slices written: {paths().published_dir / 'agencies'}")
+        elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION and event.asset_key == DBT_DOCS:
+            self.say("publish", f"dbt docs written: {paths().dbt_docs_index}")
+        elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION and event.asset_key == DASHBOARD:
+            self.say("publish", f"dashboard written: {paths().dashboard_dir / 'index.html'}")
         elif kind == dg.DagsterEventType.STEP_SKIPPED and "bi_snapshot" in step:
             self.say("publish", "skipped: a blocking check failed (the last snapshot stays)")
 
@@ -194,6 +198,8 @@ class Attempt:
 
 SNAPSHOT = dg.AssetKey(["published", "bi_snapshot"])
 SLICES = dg.AssetKey(["published", "agency_slices"])
+DBT_DOCS = dg.AssetKey(["published", "dbt_docs"])
+DASHBOARD = dg.AssetKey(["published", "dashboard"])
 
 
 def build_and_hold(

@@ -46,6 +46,7 @@ def test_make_run_prints_progress_in_order_and_no_dbt_log_on_success(scratch, tm
     quality = [line for line in progress if line.startswith("[quality]")]
     assert len(quality) <= 4 and re.fullmatch(r"\[quality\] (\d+) of \1 GX checks done, 0 failed", quality[-1])
     assert any(line.startswith("[publish] snapshot written: ") for line in progress)
+    assert progress[-1].startswith("[publish] dashboard written: ")  # built last, from the published snapshot
     # the summary as before, after the progress
     assert lines.index("== cx warehouse build ==") > lines.index(progress[-1])
     assert re.search(r"^checks: \d+ passed, 0 failed$", out, re.M) and "result: OK" in lines
