@@ -152,9 +152,14 @@ class _Pages:
             docs=docs_link(self.marts[mart][0]),
             svg=_svg(spec) if spec is not None and len(table) else None,
             columns=list(table.columns),
-            rows=[[_cell(v) for v in row] for row in table.itertuples(index=False)],
+            rows=[self.cells(row) for row in table.to_dict("records")],
             empty="" if len(table) else f"no rows in {mart} for this page",
         )
+
+    def cells(self, row: dict) -> list[str]:
+        """A numbers-table row as shown: a value a suppressed cell has not is "suppressed", not "n/a"."""
+        hidden = _true(row.get("suppressed"))
+        return [self.suppressed if hidden and _missing(v) else _cell(v) for v in row.values()]
 
     def agencies(self) -> list[AgencyLink]:
         found = self.con.execute(
@@ -331,7 +336,7 @@ class _Pages:
     def drivers_trend(self, agency: str) -> Chart:
         rows = self.df(
             "select fiscal_year, fiscal_quarter, 'FY' || fiscal_year || ' Q' || fiscal_quarter as quarter, driver_code,"
-            " sum(responses) filter (where not suppressed) as responses,"
+            " cast(sum(responses) filter (where not suppressed) as bigint) as responses,"
             " sum(pct_agree * responses) filter (where not suppressed) / sum(responses) filter (where not suppressed)"
             " as pct_agree, count(*) filter (where suppressed) as suppressed_cells from marts.mart_cx_quarterly"
             " where agency_code = ? group by all order by 1, 2, 4",
@@ -431,7 +436,8 @@ class _Pages:
 
     def channel_shift(self, agency: str) -> Chart:
         rows = self.df(
-            "select strftime(month_start, '%Y-%m') as month, demand_source, sum(interactions) as interactions,"
+            "select strftime(month_start, '%Y-%m') as month, demand_source,"
+            " cast(sum(interactions) as bigint) as interactions,"
             " any_value(digital_share_pct) as digital_share_pct from marts.mart_channel_mix where agency_code = ?"
             " group by all order by 1, 2",
             [agency],
@@ -550,9 +556,10 @@ def _signed(value) -> str:
 
 
 def _cell(value) -> str:
-    """A number as the page shows it: one decimal, or an integer; null as an empty cell."""
+    """A number as the page shows it: one decimal, or an integer; null as "n/a" (the page says what it
+    means), never an unexplained gap."""
     if _missing(value):
-        return ""
+        return "n/a"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):

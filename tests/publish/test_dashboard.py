@@ -47,7 +47,7 @@ def _table(section: str) -> list[list[str]]:
 
 
 def _f(value) -> str:
-    return "" if value is None else f"{value:.1f}"
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def test_the_job_builds_the_dashboard_and_docs_after_the_snapshot(demo_build):
