@@ -12,7 +12,7 @@ import dagster_project
 
 PACKAGE = Path(dagster_project.__file__).parent
 # Read by every layer; they import nothing of the layers above them.
-FOUNDATIONS = {"config", "warehouse", "contracts", "registry", "partitions", "resources"}
+FOUNDATIONS = {"config", "warehouse", "contracts", "registry", "partitions", "resources", "html_pages"}
 LAYERS = {"ingest", "transform", "quality", "audit", "publish", "automation", "demo", "scale_out"}
 
 

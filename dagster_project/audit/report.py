@@ -17,20 +17,19 @@ read from the warehouse; the Jinja2 templates in ``audit/templates/`` only lay i
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 import duckdb
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
 
 from dagster_project.audit.samples import safe_result
 from dagster_project.config import paths
+from dagster_project.html_pages import escaped, page_templates
 
 DATA_DOCS_SITE = "gx/uncommitted/data_docs/local_site"
 DATA_DOCS_INDEX = f"{DATA_DOCS_SITE}/index.html"
@@ -509,29 +508,12 @@ def _index_page(audit_dir: Path, docs_built: bool, actions: list[OperatorAction]
     )
 
 
-def _shown(value: object) -> Markup:
-    """How every ``{{ value }}`` of a template is written: None blank, a count with thousands
-    separators, text escaped by html.escape (the pages' entities, ``&#x27;`` for a quote, stay as
-    they were: markupsafe would write ``&#39;``). Markup (a macro's output) is already HTML.
-    File names, reasons and samples come from deliveries, so nothing reaches a page unescaped."""
-    if isinstance(value, Markup):
-        return value
-    if value is None:
-        return Markup("")
-    text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-    return Markup(html.escape(text))
+def _number(value: object) -> str:
+    """A count with thousands separators; anything else as text."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-# autoescape stays on behind _shown: a value that reached the output some other way is escaped too
-_PAGES = Environment(
-    loader=PackageLoader("dagster_project.audit", "templates"),
-    autoescape=True,
-    finalize=_shown,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+_PAGES = page_templates("dagster_project.audit", partial(escaped, text=_number), keep_trailing_newline=True)
 
 
 def _write(path: Path, text: str) -> None:

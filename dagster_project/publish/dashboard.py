@@ -11,7 +11,6 @@ text the snapshot carries as comments) and links the mart's page of the dbt docs
 "suppressed", never as zero or a gap.
 """
 
-import html
 import math
 import os
 import re
@@ -25,10 +24,10 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import vl_convert
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from dagster_project.config import paths
+from dagster_project.html_pages import page_templates
 from dagster_project.registry import AGENCY_CODE
 from dagster_project.resources import dbt_resource
 from dagster_project.transform.dbt_project import manifest, prepare_manifest, project_vars
@@ -573,21 +572,7 @@ def _svg(spec) -> Markup:
     return Markup(svg)  # vl-convert's output: every datum in it is escaped as SVG text
 
 
-def _shown(value: object) -> Markup:
-    """Every ``{{ value }}``: None blank, text escaped, Markup (an SVG, a macro) as it is."""
-    if isinstance(value, Markup):
-        return value
-    return Markup("") if value is None else Markup(html.escape(str(value)))
-
-
-_ENV = Environment(
-    loader=PackageLoader("dagster_project.publish", "templates"),
-    autoescape=True,
-    finalize=_shown,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_ENV = page_templates("dagster_project.publish")
 
 
 # --- dbt docs ---------------------------------------------------------------------------------------

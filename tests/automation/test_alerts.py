@@ -20,9 +20,8 @@ from aiosmtpd.controller import Controller
 
 from dagster_project.automation import alerts
 from dagster_project.config import paths
-from dagster_project.definitions import defs
 from tests.audit.test_audit_sensors import copy_without_pages, evaluate
-from tests.quality.test_attribution import make_trail
+from tests.quality.test_attribution import evaluate_failure, failing_run_with_holds
 
 ENV = (
     "CXW_ALERT_SMTP_HOST",
@@ -115,34 +114,6 @@ def closed_port() -> int:
 
 def body_of(message: Message) -> str:
     return message.get_payload(decode=True).decode()
-
-
-def failing_run_with_holds(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    """A real failed run of a job named build_warehouse, whose trail says three blocking checks
-    failed, pinned on agencies B and C or on none, and one warning (tests/quality/test_attribution.py)."""
-
-    @dg.op
-    def build_step():
-        raise RuntimeError("a blocking check failed")
-
-    @dg.job(name="build_warehouse")
-    def failing():
-        build_step()
-
-    result = failing.execute_in_process(instance=instance, raise_on_error=False)
-    make_trail(paths().warehouse, failed_run=result.run_id).close()
-    return result
-
-
-def evaluate_failure(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list:
-    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
-    context = dg.build_run_status_sensor_context(
-        sensor_name="audit_summary_on_failure",
-        dagster_event=failure,
-        dagster_instance=instance,
-        dagster_run=instance.get_run_by_id(result.run_id),
-    )
-    return list(defs.resolve_sensor_def("audit_summary_on_failure")(context) or [])
 
 
 def test_the_failure_sensor_mails_and_posts_the_checks_and_the_deliveries_it_held(scratch, sinks):

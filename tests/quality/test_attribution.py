@@ -210,8 +210,11 @@ def test_the_daemon_builds_the_same_partitions_again_naming_the_runs_before(trai
     assert retry_request(last, held) is None  # the chain has had its builds
 
 
-def test_the_run_failure_sensor_holds_writes_the_page_and_requests_the_partitions_again(scratch):
-    """The daemon's path, with the real sensor of the definitions, on a failed run of a real instance."""
+def failing_run_with_holds(
+    instance: dg.DagsterInstance, tags: dict[str, str] | None = None
+) -> dg.ExecuteInProcessResult:
+    """A real failed run of a job named build_warehouse, whose trail says three blocking checks
+    failed, pinned on agencies B and C or on none, and one warning (make_trail)."""
 
     @dg.op
     def build_step():
@@ -221,15 +224,12 @@ def test_the_run_failure_sensor_holds_writes_the_page_and_requests_the_partition
     def failing():
         build_step()
 
-    instance = dg.DagsterInstance.ephemeral()
-    tags = {
-        "dagster/partition": "B|2025-11-01",
-        "dagster/partition/agency": "B",
-        "dagster/partition/period": "2025-11-01",
-    }
-    result = failing.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
-    assert not result.success
+    result = failing.execute_in_process(instance=instance, raise_on_error=False, tags=tags or {})
     make_trail(paths().warehouse, failed_run=result.run_id).close()
+    return result
+
+
+def evaluate_failure(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list:
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
     context = dg.build_run_status_sensor_context(
         sensor_name="audit_summary_on_failure",
@@ -237,7 +237,21 @@ def test_the_run_failure_sensor_holds_writes_the_page_and_requests_the_partition
         dagster_instance=instance,
         dagster_run=instance.get_run_by_id(result.run_id),
     )
-    (request,) = list(defs.resolve_sensor_def("audit_summary_on_failure")(context) or [])
+    return list(defs.resolve_sensor_def("audit_summary_on_failure")(context) or [])
+
+
+def test_the_run_failure_sensor_holds_writes_the_page_and_requests_the_partitions_again(scratch):
+    """The daemon's path, with the real sensor of the definitions, on a failed run of a real instance."""
+
+    instance = dg.DagsterInstance.ephemeral()
+    tags = {
+        "dagster/partition": "B|2025-11-01",
+        "dagster/partition/agency": "B",
+        "dagster/partition/period": "2025-11-01",
+    }
+    result = failing_run_with_holds(instance, tags)
+    assert not result.success
+    (request,) = evaluate_failure(instance, result)
     assert request.tags == {**tags, RETRY_OF_TAG: result.run_id}
     assert request.run_key == f"after-holds-{result.run_id}"
     page = (paths().audit_dir / "runs" / f"{result.run_id}.html").read_text()
