@@ -187,3 +187,43 @@ def test_a_change_is_real_only_outside_its_margin_of_error():
     assert round(_change_moe(50.0, 400, 45.0, 400), 2) == 6.91
     assert round(_change_moe(50.0, 4000, 45.0, 4000), 2) == 2.19
     assert _change_moe(50.0, 400, None, None) is None and _change_moe(50.0, 0, 45.0, 400) is None
+
+
+def test_a_contact_center_agency_shows_the_contact_marts_and_its_driver_trend(demo_build):
+    """FSA (calls, chats and surveys): the contact-center and reason tables are the marts' rows; the
+    trend per driver is recomputed here, in Python, from the mart's unsuppressed cells."""
+    page = (paths().dashboard_dir / "FSA.html").read_text()
+    contact = _table(_section(page, "mart_contact_center"))
+    expected = demo_build.query_published(
+        "select strftime(month_start, '%Y-%m'), service_code, channel_code, contact_type, contacts,"
+        " average_speed_of_answer_seconds, abandonment_rate_pct, first_contact_resolution_pct,"
+        " average_hours_to_close, closed_within_sla_pct from marts.mart_contact_center where agency_code = 'FSA'"
+        " order by 1, 2, 3, 4"
+    )
+    assert expected and contact[1:] == [
+        [m, s, c, t, str(n), *(_f(v) for v in rest)] for m, s, c, t, n, *rest in expected
+    ]
+    reasons = _table(_section(page, "mart_contact_drivers"))
+    expected = demo_build.query_published(
+        "select strftime(month_start, '%Y-%m'), reason_rank, reason_code, contacts, share_of_contacts_pct,"
+        " repeat_contact_rate_pct from marts.mart_contact_drivers where agency_code = 'FSA'"
+        " and month_start = (select max(month_start) from marts.mart_contact_drivers where agency_code = 'FSA')"
+        " order by reason_rank, reason_code"
+    )
+    assert expected and reasons[1:] == [[m, str(r), c, str(n), _f(s), _f(p)] for m, r, c, n, s, p in expected]
+    cells = demo_build.query_published(
+        "select fiscal_year, fiscal_quarter, driver_code, responses, pct_agree, suppressed"
+        " from marts.mart_cx_quarterly where agency_code = 'FSA'"
+    )
+    agree: dict[tuple, float] = {}
+    answered: dict[tuple, int] = {}
+    for year, quarter, driver, n, pct, suppressed in cells:
+        if not suppressed:
+            key = (f"FY{year} Q{quarter}", driver)
+            agree[key] = agree.get(key, 0.0) + pct * n / 100
+            answered[key] = answered.get(key, 0) + n
+    shown = {
+        (row[0], row[1]): (row[2], row[3])
+        for row in _table(_sections(page)[1][1])[1:]  # the second chart: % agree per driver over quarters
+    }
+    assert shown and shown == {k: (str(answered[k]), _f(100 * agree[k] / answered[k])) for k in answered}
