@@ -1,21 +1,34 @@
-"""Two baselines that compute the core marts from the same deliveries, without the platform.
+"""Three baselines that compute the core marts from the same deliveries, without the platform.
 
-    .venv/bin/python bench/baselines.py floor  --project DIR --landing DIR
-    .venv/bin/python bench/baselines.py pandas --project DIR --landing DIR
+    .venv/bin/python bench/baselines.py floor   --project DIR --landing DIR
+    .venv/bin/python bench/baselines.py checked --project DIR --landing DIR
+    .venv/bin/python bench/baselines.py pandas  --project DIR --landing DIR
 
 floor   one hand-written DuckDB script: read every delivery with DuckDB's own readers (format
         options from the feed registry), unpivot the survey answers, compute the marts in SQL.
         No checks, quarantine, lineage, orchestration, tests or publish: the speed of the engine.
+checked the floor plus the platform's own row checks and quarantine: per feed, one read of all its
+        files (each record with its file and record number), one statement that types every
+        canonical column and lists each record's errors (the loader's checks, from
+        dagster_project/ingest/checks.py of the --project), duplicate keys within the feed's files
+        flagged, loaded records into raw tables (survey answers unpivoted), failing ones into a
+        quarantine table with the reason, file and record number; then the same mart SQL over
+        them. No ingest log, replacement of earlier deliveries, pseudonyms, per-file work or
+        orchestration: what the checks cost on their own.
 pandas  the naive path: pandas.read_csv per file (read_json for the analytics.usa.gov report),
         parse and unpivot in pandas, hand each DataFrame to DuckDB, then the same mart SQL.
 
-Both compute the same three marts: survey results per agency x service x channel x fiscal
+All three compute the same three marts: survey results per agency x service x channel x fiscal
 quarter x A-11 driver (responses, mean 1-5 score, % agree), contact-center months (contacts,
 answered, average wait and handle time) and web visits per month and device. The pre-aggregated
-Excel counts (DOS) are left out of both: a few hundred rows that DuckDB cannot read without
-downloading an extension. The floor reads Windows-1252 files as Latin-1 (the same bytes outside
-0x80-0x9F; DuckDB needs an extension for the rest): fine for timing.
-Prints one JSON line: seconds, source rows, mart rows, peak RSS.
+Excel counts (DOS) are left out of all three: a few hundred rows that DuckDB cannot read without
+downloading an extension. The floor and checked read Windows-1252 files as Latin-1 (the same bytes
+outside 0x80-0x9F; DuckDB needs an extension for the rest): fine for timing. checked reads
+timestamps into UTC as the platform does (the floor keeps local time), so a few records near a
+month's edge fall in another month of the marts.
+Prints one JSON line: seconds (total), ingest_seconds (until the raw tables, and for checked the
+quarantine, are loaded: before the mart SQL), source rows, mart rows, peak RSS; for checked also
+the records loaded, quarantined and excluded (by a feed's exclude rules).
 """
 
 from __future__ import annotations
@@ -147,6 +160,183 @@ def _floor_feed(feed, files: list[Path], con: duckdb.DuckDBPyConnection) -> None
                 on {cols} into name question_code value answer_value)""")
 
 
+# ---------------------------------------------------------------- the floor plus the platform's row checks
+KINDS = ("survey_responses", "contacts", "web_analytics")
+CHECKED_LINEAGE = "agency_code varchar, feed_name varchar, _source_file varchar, _row_number bigint"
+# the tables the mart SQL reads, over the checked raw tables (a response's answers meet its typed columns)
+CHECKED_VIEWS = """
+create view answers as
+select r.agency_code, r.response_id, r.submitted_at, r.service_code, r.channel_code as channel_label,
+    a.question_code, a.answer_value
+from raw_survey_answers as a join raw_survey_responses as r
+    on a.agency_code = r.agency_code and a.response_id = r.response_id;
+create view contacts as
+select agency_code, contact_id, opened_at, service_code, channel_code as channel_label, reason_code as reason,
+    queue_wait_seconds, handle_seconds, outcome
+from raw_contacts;
+create view web as select agency_code, report_date, device, visits from raw_web_analytics;
+"""
+
+
+def checked(project: Path, landing: Path, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Every feed through the platform's own row checks; returns the records loaded, quarantined, excluded."""
+    feeds = _feeds(project)  # puts the project first on sys.path: the checks imported below are its own
+    from dagster_project.contracts import CONTRACTS, SQL_TYPES
+    from dagster_project.ingest import checks
+
+    if not Path(checks.__file__).resolve().is_relative_to(project.resolve()):
+        raise SystemExit(f"the checks were imported from {checks.__file__}, not from the project {project}")
+    con.execute("set TimeZone = 'UTC'")  # as the platform's connection: typed_expr's timestamps are UTC
+    for kind in KINDS:
+        contract = CONTRACTS[kind]
+        cols = ", ".join(f"{n} {SQL_TYPES[c.type]}" for n, c in contract.columns.items())
+        con.execute(f"create table raw_{contract.table} ({cols}, {CHECKED_LINEAGE})")
+        if contract.long_table:
+            key = ", ".join(f"{k} {SQL_TYPES[contract.columns[k].type]}" for k in contract.key)
+            name, value = contract.long_columns
+            con.execute(
+                f"create table raw_{contract.long_table} ({key}, {name} varchar, {value} varchar, {CHECKED_LINEAGE})"
+            )
+    con.execute(
+        "create table quarantine_rows (agency_code varchar, feed_name varchar, source_file varchar,"
+        " record_number bigint, column_name varchar, reason varchar, raw_record varchar)"
+    )
+    landing = landing.resolve()
+    totals = {"loaded": 0, "quarantined": 0, "excluded": 0}
+    for feed in feeds:
+        files = _files(landing, feed)
+        if files:
+            counts = _checked_feed(feed, files, landing, con, checks, CONTRACTS[feed.kind])
+            totals = {k: totals[k] + counts[k] for k in totals}
+    con.execute(CHECKED_VIEWS)
+    return totals
+
+
+def _read_records(feed, files: list[Path], landing: Path, con: duckdb.DuckDBPyConnection, records: str) -> None:
+    """One table of the feed's records as text: _file (relative to the landing zone), _row_number (1-based
+    data record in its file), then the file's columns - read as the floor reads them."""
+    from dagster_project.ingest.readers import json_path
+    from dagster_project.warehouse import ident, lit
+
+    file = f"substr(filename, {len(str(landing)) + 2})"
+    if feed.format == "dap_json":
+        fields = sorted(feed.source_columns())
+        cells = ", ".join(f"json_extract_string(o.rec, {lit(json_path(c))}) as {ident(c)}" for c in fields)
+        path = lit(json_path(feed.records_path or "data"))
+        # batches of 8 files, as the floor: a JSON reader's buffers per file ran out of memory
+        for n, batch in enumerate(files[i : i + 8] for i in range(0, len(files), 8)):
+            paths = "[" + ", ".join(f"'{p}'" for p in batch) + "]"
+            con.execute(
+                f"""{"create or replace temp table " + records + " as" if n == 0 else "insert into " + records}
+                select {file} as _file, o.ord as _row_number, {cells}
+                from read_json_objects({paths}, format = 'auto', filename = true) as d,
+                    unnest(from_json(json_extract(d.json, {path}), '["json"]')) with ordinality as o(rec, ord)"""
+            )
+        return
+    paths = "[" + ", ".join(f"'{p}'" for p in files) + "]"
+    encoding = "latin-1" if feed.encoding.lower() in {"windows-1252", "cp1252", "latin-1"} else "utf-8"
+    delim = feed.delimiter.replace("'", "''")
+    # records keep file order (insertion order is preserved): _ord numbers them across the files
+    con.execute(
+        f"""create or replace temp table {records} as
+        select _file, row_number() over (partition by _file order by _ord) as _row_number, * exclude (_file, _ord)
+        from (select row_number() over () as _ord, {file} as _file, * exclude (filename)
+              from read_csv({paths}, delim = '{delim}', header = true, all_varchar = true, encoding = '{encoding}',
+                            filename = true))"""
+    )
+
+
+def _checked_feed(feed, files: list[Path], landing: Path, con: duckdb.DuckDBPyConnection, checks, contract):
+    """The loader's stages for one feed, one statement each over all its files: read, type and check
+    (_type_and_check), flag duplicate keys (_flag_duplicates), raw rows (_insert_raw), answers
+    (_unpivot_long_table), quarantine (_quarantine_rows)."""
+    from dagster_project.warehouse import ident, lit
+
+    src, typed, records = checks.SOURCE, checks.TYPED, "checked_records"
+    _read_records(feed, files, landing, con, records)
+    header = [r[0] for r in con.execute(f"describe {records}").fetchall()][2:]
+    wide = feed.long_columns(header)  # wide source column -> (question code, name in the long table)
+
+    # typed and checked in one statement (loader._type_and_check, without the delivery period)
+    texts = ", ".join(f"{checks.text_expr(feed, n)} as {checks.text_column(n)}" for n in contract.columns)
+    values = ", ".join(
+        f"{checks.typed_expr(feed, checks.text_column(n), c.type, checks.value_format(feed, n, c.type))} as {n}"
+        for n, c in contract.columns.items()
+    )
+    excluded = " ".join(f"when {checks.condition_sql(r.when)} then {lit(r.rule)}" for r in feed.exclude)
+    excluded = f"case {excluded} end" if excluded else "cast(null as varchar)"
+    con.execute(
+        f"""create or replace temp table {typed} as
+        with texts as (select {src}._file, {src}._row_number, {texts}, {excluded} as _excluded
+                       from {records} as {src}),
+        values_ as (select *, {values} from texts as {typed})
+        select {typed}.*, {checks.errors_sql(checks.all_checks(feed, wide))} as _errors
+        from values_ as {typed} join {records} as {src} using (_file, _row_number)"""
+    )
+
+    # a key seen earlier in the same file, or in an earlier file of the feed (loader._flag_duplicates; its
+    # third kind, a key already in the warehouse from an earlier run, cannot occur in one fresh load)
+    loads = f"(len({typed}._errors) = 0 and {typed}._excluded is null)"
+    key = list(contract.key)
+    names = " + ".join(checks.label(feed, k) for k in key)
+    if any(contract.columns[k].identifying for k in key):  # an id is never quoted
+        the_key = lit("the same " + names + " ")
+    else:
+        value = " || ' ' || ".join(f"coalesce(cast({k} as varchar), '')" for k in key)
+        the_key = f"{checks.shown(value)} || ' '"
+    in_file = checks.error_sql(names, f"{the_key} || 'appears again (first at record ' || first_at || ')'")
+    in_feed = checks.error_sql(names, f"{the_key} || 'already loaded from ' || first_file || ' record ' || first_row")
+    partition = ", ".join(f"t.{k}" for k in key)
+    same_key = " and ".join(f"t.{k} is not distinct from d.{k}" for k in key)
+    # keys seen twice found by an aggregate, then only their records ordered by a window
+    con.execute(
+        f"""update {typed} set _errors = list_append({typed}._errors, dup.error)
+        from (select _file, _row_number,
+                     case when _row_number > first_at then {in_file} else {in_feed} end as error
+              from (select t._file, t._row_number, {partition},
+                           min(t._row_number) over (partition by {partition}, t._file) as first_at,
+                           first_value(t._file) over w as first_file, first_value(t._row_number) over w as first_row
+                    from {typed} as t
+                    semi join (select {", ".join(key)} from {typed} where {loads} group by all having count(*) > 1)
+                        as d on {same_key}
+                    where {loads.replace(typed + ".", "t.")}
+                    window w as (partition by {partition} order by t._file, t._row_number))
+              where _row_number > first_at or _file > first_file) as dup
+        where {typed}._file = dup._file and {typed}._row_number = dup._row_number"""
+    )
+
+    lineage = f"{lit(feed.agency)}, {lit(feed.name)}, _file, _row_number"
+    con.execute(
+        f"insert into raw_{contract.table} select {', '.join(contract.columns)}, {lineage} from {typed} where {loads}"
+    )
+    if contract.long_table and wide:
+        keys = ", ".join(f"{typed}.{k}" for k in contract.key)
+        cells = ", ".join(f"{src}.{ident(c)}" for c in wide)
+        on = ", ".join(ident(c) for c in wide)
+        names_of = " ".join(f"when {lit(c)} then {lit(name)}" for c, (_, name) in wide.items())
+        con.execute(
+            f"""insert into raw_{contract.long_table}
+            select {", ".join(contract.key)}, case __col {names_of} end, trim(__value), {lineage}
+            from (unpivot (select {keys}, _file, _row_number, {cells}
+                           from {typed} join {records} as {src} using (_file, _row_number) where {loads})
+                  on {on} into name __col value __value)
+            where nullif(trim(__value), '') is not null"""
+        )
+    column, reason = checks.quarantine_sql("_errors")
+    con.execute(
+        f"""insert into quarantine_rows
+        select {lit(feed.agency)}, {lit(feed.name)}, _file, _row_number, {column}, {reason}, to_json({src})::varchar
+        from {typed} join {records} as {src} using (_file, _row_number)
+        where len({typed}._errors) > 0 and {typed}._excluded is null"""
+    )
+    loaded, quarantined, excluded_n = con.execute(
+        f"select count(*) filter (where {loads}), count(*) filter (where len(_errors) > 0 and _excluded is null),"
+        f" count(*) filter (where _excluded is not null) from {typed}"
+    ).fetchone()
+    con.execute(f"drop table {typed}; drop table {records}")
+    return {"loaded": loaded, "quarantined": quarantined, "excluded": excluded_n}
+
+
 # ---------------------------------------------------------------- the naive pandas path
 def pandas_path(project: Path, landing: Path, con: duckdb.DuckDBPyConnection) -> None:
     import pandas as pd
@@ -227,7 +417,7 @@ def pandas_path(project: Path, landing: Path, con: duckdb.DuckDBPyConnection) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("path", choices=["floor", "pandas"])
+    parser.add_argument("path", choices=["floor", "checked", "pandas"])
     parser.add_argument("--project", type=Path, required=True)
     parser.add_argument("--landing", type=Path, required=True)
     parser.add_argument("--memory-limit", default="1GB")
@@ -236,8 +426,13 @@ def main() -> None:
         con = duckdb.connect(str(Path(tmp) / f"{args.path}.duckdb"))
         con.execute(f"set memory_limit = '{args.memory_limit}'")
         t = time.perf_counter()
-        con.execute(RAW_DDL)
-        (floor if args.path == "floor" else pandas_path)(args.project, args.landing, con)
+        extra: dict[str, int | float] = {}
+        if args.path == "checked":
+            extra = checked(args.project, args.landing, con)
+        else:
+            con.execute(RAW_DDL)
+            (floor if args.path == "floor" else pandas_path)(args.project, args.landing, con)
+        ingest_seconds = time.perf_counter() - t
         con.execute(MART_SQL.format(seeds=args.project / "seeds"))
         seconds = time.perf_counter() - t
         counts = {
@@ -247,14 +442,18 @@ def main() -> None:
         (respondents,) = con.execute("select count(distinct (agency_code, response_id)) from answers").fetchone()
         con.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # checked: every delivered record is loaded, quarantined or excluded (a survey record is a respondent)
+    source_rows = sum(extra.values()) if extra else respondents + counts["contacts"] + counts["web"]
     print(
         json.dumps(
             {
                 "path": args.path,
                 "seconds": seconds,
-                "source_rows": respondents + counts["contacts"] + counts["web"],
+                "ingest_seconds": ingest_seconds,
+                "source_rows": source_rows,
                 "counts": counts,
                 "peak_mb": peak,
+                **extra,
             }
         )
     )
