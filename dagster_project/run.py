@@ -26,7 +26,7 @@ from dagster_project.automation.alerts import send_run_alerts
 from dagster_project.automation.audit_sensors import hold_after_failure, write_audit_summary
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
-from dagster_project.partitions import RETRY_OF_TAG, all_partitions_tags
+from dagster_project.partitions import RETRY_OF_TAG, WHOLE_WAREHOUSE_TAGS
 from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome
 from dagster_project.registry import registry_problems
 
@@ -62,7 +62,7 @@ def build(
     tags: dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Every agency x period partition in one run, or only ``partition`` (as the sensor would);
+    """The whole warehouse in one unpartitioned run, or only ``partition`` (as the sensor would);
     ``progress`` is told each event of the run as it happens."""
     from dagster_project.definitions import defs  # builds the assets from the registry: after main checked it
 
@@ -77,7 +77,7 @@ def build(
     return job.execute_in_process(
         run_config=quiet,
         instance=instance,
-        tags={**({} if partition else all_partitions_tags()), **(tags or {})},  # every partition, in one run
+        tags={**({} if partition else WHOLE_WAREHOUSE_TAGS), **(tags or {})},  # no partition: the whole warehouse
         partition_key=partition,
         raise_on_error=False,
         run_id=run_id,
@@ -155,7 +155,9 @@ class Progress:
         elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION and event.asset_key == SLICES:
             self.say("publish", f"agency slices written: {paths().published_dir / 'agencies'}")
         elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION and event.asset_key == DBT_DOCS:
-            self.say("publish", f"dbt docs written: {paths().dbt_docs_index}")
+            generated = event.event_specific_data.materialization.metadata.get("generated")
+            done = "unchanged (the dbt project is the same)" if generated and not generated.value else "written"
+            self.say("publish", f"dbt docs {done}: {paths().dbt_docs_index}")
         elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION and event.asset_key == DASHBOARD:
             self.say("publish", f"dashboard written: {paths().dashboard_dir / 'index.html'}")
         elif kind == dg.DagsterEventType.STEP_SKIPPED and "bi_snapshot" in step:

@@ -9,13 +9,18 @@ import dagster as dg
 from dagster_project.audit.report import RunReport, write_run_report
 from dagster_project.automation.alerts import send_run_alerts
 from dagster_project.config import paths
-from dagster_project.partitions import RETRY_OF_TAG, run_lineage
+from dagster_project.partitions import RETRY_OF_TAG, WHOLE_WAREHOUSE_TAGS, run_lineage
 from dagster_project.quality.gx_suites import build_data_docs
 from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome, hold_failed
 from dagster_project.warehouse import connect
 
-# the run tags a retry keeps: which partitions it covers
-PARTITION_TAGS = ("dagster/partition", "dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+# the run tags a retry keeps: which partitions it covers (or that it builds the whole warehouse)
+PARTITION_TAGS = (
+    "dagster/partition",
+    "dagster/asset_partition_range_start",
+    "dagster/asset_partition_range_end",
+    *WHOLE_WAREHOUSE_TAGS,
+)
 
 
 def write_audit_summary(run_id: str, status: str) -> RunReport:

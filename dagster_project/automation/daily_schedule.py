@@ -1,11 +1,11 @@
-"""The daily build: every partition in one run. Files already loaded are skipped by sha256,
-so the run costs what is new plus the dbt build, gates and publish."""
+"""The daily build: the whole warehouse in one unpartitioned run (partitions.py). Files already
+loaded are skipped by sha256, so the run costs what is new plus the dbt build, gates and publish."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.partitions import all_partitions_tags
+from dagster_project.partitions import WHOLE_WAREHOUSE_TAGS
 
 
 def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
@@ -19,7 +19,7 @@ def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDef
     def daily_build(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         return dg.RunRequest(
             run_key=f"daily-{context.scheduled_execution_time:%Y-%m-%d}",
-            tags={**all_partitions_tags(), "cx/trigger": "daily_schedule"},
+            tags={**WHOLE_WAREHOUSE_TAGS, "cx/trigger": "daily_schedule"},
         )
 
     return daily_build

@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_project.config import paths
 from dagster_project.contracts import CONTRACTS
 from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_files
-from dagster_project.partitions import delivery_partitions, in_partition_range, selected
+from dagster_project.partitions import delivery_partitions, in_partition_range, run_partition_keys, selected
 from dagster_project.registry import load_registry
 from dagster_project.resources import WarehouseResource
 
@@ -15,8 +15,8 @@ MAX_LOGGED_REJECTS = 20  # per file, in the run log; all of them are in quaranti
 def ingest_kind(context: dg.AssetExecutionContext, warehouse: WarehouseResource, kind: str) -> list[FileOutcome]:
     """Load the new files of ``kind`` in the run's partitions (agency x period)."""
     landing = paths().landing
-    agencies, periods = selected(context.partition_keys)
-    specs = [s for s in load_registry() if s.kind == kind and s.agency in agencies]
+    window = selected(run_partition_keys(context))  # None: the whole warehouse
+    specs = [s for s in load_registry() if s.kind == kind and (window is None or s.agency in window[0])]
     outcomes: list[FileOutcome] = []
     with warehouse.connection() as con:
         ensure_tables(con)
@@ -25,7 +25,7 @@ def ingest_kind(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
             wanted = [
                 p
                 for p in discover(spec, landing)
-                if (period := spec.period_of(p.name)) in periods or not in_partition_range(period)
+                if window is None or (period := spec.period_of(p.name)) in window[1] or not in_partition_range(period)
             ]
             for outcome in load_files(con, spec, wanted, landing, context.run_id):  # checked as one batch
                 outcomes.append(outcome)

@@ -12,14 +12,22 @@ keys pseudonymised at ingest), and must not see another agency's rows. So a slic
 * facts without ``agency_code``: left out (row level, and they cannot be cut by agency).
 
 Each file is written under a temporary name and swapped in with ``os.replace``, in the same
-storage format as the government-wide snapshot (DuckDB 1.x readers open it). An agency that no
+storage format as the government-wide snapshot (DuckDB 1.x readers open it). A slice is written
+again only when its content changed: its fingerprint (per table, the columns as sliced, the row
+count and the sum of the rows' hashes, read in one grouped pass per table) is kept in its
+``publish_manifest`` and compared on the next publish. One agency's delivery rewrites its own
+slice (and the others' only when a table they share, or their benchmark rows, changed); a
+build that changes nothing rewrites none. An agency that no
 longer has rows (its deliveries purged) loses its folder: a stale slice would keep publishing
 data that was taken out of the warehouse.
 """
 
+import hashlib
+import json
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,8 +49,14 @@ def slice_path(published_dir: Path, agency: str) -> Path:
     return published_dir / AGENCIES_DIR / agency / f"cx_{agency}.duckdb"
 
 
-def publish_agency_slices(warehouse: Path, published_dir: Path, run_id: str) -> dict[str, dict[str, int]]:
-    """Write every agency's slice; returns {agency: {table: rows}}."""
+@dataclass(frozen=True)
+class SlicesPublished:
+    rows: dict[str, dict[str, int]]  # every published slice: {agency: {table: rows}}
+    written: list[str]  # the agencies whose slice this publish wrote (the others were unchanged)
+
+
+def publish_agency_slices(warehouse: Path, published_dir: Path, run_id: str) -> SlicesPublished:
+    """Write every agency's slice whose content changed, and remove those of agencies without rows."""
     root = published_dir / AGENCIES_DIR
     root.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(":memory:", config=duckdb_settings())
@@ -60,7 +74,13 @@ def publish_agency_slices(warehouse: Path, published_dir: Path, run_id: str) -> 
             if name.startswith(SLICE_PREFIXES) and (by_agency or not name.startswith("fct_"))
         ]
         agencies = _agencies(con, [name for name, by_agency in tables if by_agency])
-        counts = {agency: _write_slice(con, published_dir, agency, tables, run_id) for agency in agencies}
+        fingerprints = _fingerprints(con, tables, agencies)
+        counts, written = {}, []
+        for agency in agencies:
+            counts[agency] = _published_counts(slice_path(published_dir, agency), fingerprints[agency])
+            if counts[agency] is None:
+                counts[agency] = _write_slice(con, published_dir, agency, tables, run_id, fingerprints[agency])
+                written.append(agency)
         con.execute("detach working")
     finally:
         con.close()
@@ -69,7 +89,7 @@ def publish_agency_slices(warehouse: Path, published_dir: Path, run_id: str) -> 
             gone = root / f".{stale.name}.{run_id}.removed"
             os.replace(stale, gone)  # readers of the folder never see it half removed
             shutil.rmtree(gone)
-    return counts
+    return SlicesPublished(counts, written)
 
 
 def _agencies(con, tables: list[str]) -> list[str]:
@@ -90,7 +110,39 @@ def _agencies(con, tables: list[str]) -> list[str]:
     return found
 
 
-def _write_slice(con, published_dir: Path, agency: str, tables: list[tuple[str, bool]], run_id: str) -> dict[str, int]:
+def _fingerprints(con, tables: list[tuple[str, bool]], agencies: list[str]) -> dict[str, str]:
+    """Per agency, a digest of what its slice would hold: per table the columns as sliced, and the
+    row count and sum of row hashes of its rows (of the whole table when not cut by agency)."""
+    parts: dict[str, list[str]] = {a: [] for a in agencies}
+    for name, by_agency in tables:
+        columns = _columns(con, name)
+        rows = f"(select {columns} from working.{PUBLISHED_SCHEMA}.{name}) as r"
+        if by_agency:
+            query = f"select r.agency_code, count(*), sum(hash(r)::hugeint)::varchar from {rows} group by 1"
+            found = {a: f"{n}:{h}" for a, n, h in con.execute(query).fetchall()}
+        else:
+            n, h = con.execute(f"select count(*), sum(hash(r)::hugeint)::varchar from {rows}").fetchone()
+            found = dict.fromkeys(agencies, f"{n}:{h}")
+        for a in agencies:
+            parts[a].append(f"{name}|{columns}|{found.get(a, '0:')}")
+    return {a: hashlib.sha256("\n".join(p).encode()).hexdigest() for a, p in parts.items()}
+
+
+def _published_counts(target: Path, fingerprint: str) -> dict[str, int] | None:
+    """The rows per table of the slice at ``target`` when it was written from the same content, else None."""
+    if not target.exists():
+        return None
+    try:
+        with duckdb.connect(str(target), read_only=True, config=duckdb_settings()) as con:
+            found = con.execute("select fingerprint, table_rows from main.publish_manifest").fetchone()
+    except duckdb.Error:  # a slice written before fingerprints, or unreadable: write it again
+        return None
+    return json.loads(found[1]) if found and found[0] == fingerprint else None
+
+
+def _write_slice(
+    con, published_dir: Path, agency: str, tables: list[tuple[str, bool]], run_id: str, fingerprint: str
+) -> dict[str, int]:
     target = slice_path(published_dir, agency)
     parquet = target.parent / "parquet"
     parquet.mkdir(parents=True, exist_ok=True)
@@ -115,8 +167,8 @@ def _write_slice(con, published_dir: Path, agency: str, tables: list[tuple[str, 
                 os.replace(part, parquet / f"{name}.parquet")
         con.execute(
             "create table pub.main.publish_manifest as select ? as run_id, ? as published_at, ? as agency_code,"
-            " ? as tables",
-            [run_id, datetime.now(UTC).replace(tzinfo=None), agency, ",".join(counts)],
+            " ? as tables, ? as table_rows, ? as fingerprint",
+            [run_id, datetime.now(UTC).replace(tzinfo=None), agency, ",".join(counts), json.dumps(counts), fingerprint],
         )
         con.execute("checkpoint pub")
     finally:
@@ -160,11 +212,13 @@ def _columns(con, table: str) -> str:
 )
 def agency_slices(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     published = paths().published_dir
-    counts = publish_agency_slices(warehouse.path, published, context.run_id)
+    published_slices = publish_agency_slices(warehouse.path, published, context.run_id)
+    counts = published_slices.rows
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(published / AGENCIES_DIR)),
             "agencies": dg.MetadataValue.json(sorted(counts)),
+            "written": dg.MetadataValue.json(published_slices.written),  # the rest were unchanged
             "rows": dg.MetadataValue.json({a: sum(c.values()) for a, c in counts.items()}),
             "tables": dg.MetadataValue.json(counts),
         }

@@ -30,7 +30,7 @@ from dagster_project.config import paths
 from dagster_project.html_pages import page_templates
 from dagster_project.registry import AGENCY_CODE
 from dagster_project.resources import dbt_resource
-from dagster_project.transform.dbt_project import manifest, prepare_manifest, project_vars
+from dagster_project.transform.dbt_project import manifest, prepare_manifest, project_vars, source_fingerprint
 
 DASHBOARD_DIR = "dashboard"  # paths().dashboard_dir
 DOCS_DIR = "dbt_docs"  # paths().dbt_docs_index's folder, linked from the pages as ../dbt_docs/
@@ -578,21 +578,27 @@ _ENV = page_templates("dagster_project.publish")
 # --- dbt docs ---------------------------------------------------------------------------------------
 
 
-def build_dbt_docs(published_dir: Path, run_id: str) -> Path:
+def build_dbt_docs(published_dir: Path, run_id: str) -> bool:
     """``dbt docs generate --static``: one HTML page with the manifest and catalog inside, swapped in
-    as ``published/dbt_docs/index.html``."""
+    as ``published/dbt_docs/index.html``. The page describes the dbt project, not the data: it is
+    generated again only when what it describes changed (transform/dbt_project.source_fingerprint,
+    kept beside it). True when it was generated."""
+    out = published_dir / DOCS_DIR
+    stamp, fingerprint = out / ".fingerprint", source_fingerprint()
+    if (out / "index.html").exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return False
     prepare_manifest()
     work = Path(tempfile.mkdtemp(prefix=f"cxw-dbt-docs-{run_id}-"))  # dbt's target: compiled SQL, catalog
     try:
         dbt_resource().cli(["docs", "generate", "--static", "--quiet"], target_path=work).wait()
-        out = published_dir / DOCS_DIR
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / f".index.html.{run_id}.tmp"
         shutil.copyfile(work / "static_index.html", tmp)
         os.replace(tmp, out / "index.html")
+        stamp.write_text(fingerprint)  # after the page: a crash between the two only generates it again
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return out / "index.html"
+    return True
 
 
 @dg.asset(
@@ -603,8 +609,13 @@ def build_dbt_docs(published_dir: Path, run_id: str) -> Path:
     "exposures), published after each snapshot.",
 )
 def dbt_docs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    page = build_dbt_docs(paths().published_dir, context.run_id)
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(page))})
+    generated = build_dbt_docs(paths().published_dir, context.run_id)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(paths().dbt_docs_index)),
+            "generated": generated,  # False: the dbt project is unchanged since the page was generated
+        }
+    )
 
 
 @dg.asset(

@@ -29,6 +29,10 @@ from dagster_project.transform.dbt_project import dbt_project, prepare_manifest,
 # when it is stale (always under `dagster dev`, as dagster-dbt's prepare_if_dev does).
 prepare_manifest(force=dbt_project.preparer.using_dagster_dev())
 
+# A production run builds models, seeds and data tests. dbt unit tests test the SQL, not the data:
+# they run in CI (make test: tests/transform/test_dbt_unit_tests.py), as dbt's own guidance says.
+PRODUCTION_BUILD = ["build", "--exclude", "resource_type:unit_test"]
+
 GROUPS = {"seed": "reference", "staging": "staging", "intermediate": "intermediate", "marts": "marts"}
 
 
@@ -61,7 +65,7 @@ def cx_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, wareho
     checks: list[audit.CheckRecord] = []
     # dbt's failure is raised after the trail is written: a failed test is recorded with the
     # agencies it can be pinned on (quality/holds.py holds their deliveries and builds again)
-    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    invocation = dbt.cli(PRODUCTION_BUILD, context=context, raise_on_error=False)
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult):
             checks.append(_audit_record(context.run_id, event))

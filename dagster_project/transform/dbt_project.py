@@ -4,8 +4,11 @@ the audit trail (which raw tables a model reads) and the GX suites (the vars the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -24,6 +27,26 @@ def manifest_is_stale() -> bool:
     built = manifest_path.stat().st_mtime
     sources = [p for d in (DBT_PROJECT_DIR, SEEDS_DIR) for p in d.rglob("*") if "target" not in p.parts]
     return any(p.stat().st_mtime > built for p in sources if p.is_file() and p.suffix in {".sql", ".yml", ".csv"})
+
+
+def project_files() -> list[Path]:
+    """The dbt project's own files and the seeds: what dbt parses (not its target, logs or user file)."""
+    skip = {"target", "logs", "dbt_packages", ".user.yml"}
+    found: list[Path] = []
+    for base in (DBT_PROJECT_DIR, SEEDS_DIR):
+        found += [p for p in base.rglob("*") if p.is_file() and not skip & set(p.relative_to(base).parts)]
+    return sorted(found)
+
+
+def source_fingerprint() -> str:
+    """A digest of what ``dbt docs generate`` describes: the dbt project and seeds, the raw tables'
+    contract (contracts.py: the sources' columns) and the dbt version."""
+    from dagster_project import contracts
+
+    digest = hashlib.sha256(f"dbt-core {version('dbt-core')}\n".encode())
+    for path in [*project_files(), Path(contracts.__file__)]:
+        digest.update(f"{path.parent.name}/{path.name}\n".encode() + path.read_bytes())
+    return digest.hexdigest()
 
 
 def prepare_manifest(force: bool = False) -> None:

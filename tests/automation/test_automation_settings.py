@@ -14,7 +14,7 @@ from dagster._utils.schedules import schedule_execution_time_iterator  # the dae
 
 from dagster_project.config import PROJECT_ROOT
 from dagster_project.definitions import defs
-from dagster_project.partitions import all_partitions_tags
+from dagster_project.partitions import WHOLE_WAREHOUSE_TAGS
 
 EASTERN = ZoneInfo("America/New_York")
 
@@ -32,7 +32,7 @@ def test_the_daily_schedule_runs_every_partition_at_six_eastern_in_winter_and_su
         assert (tick.astimezone(ZoneInfo("UTC")).hour, tick.astimezone(EASTERN).hour, tick.day) == (utc_hour, 6, 15)
         (request,) = schedule.evaluate_tick(context).run_requests
         assert request.tags == {
-            **all_partitions_tags(),
+            **WHOLE_WAREHOUSE_TAGS,
             "cx/trigger": "daily_schedule",
             "dagster/schedule_name": "daily_build",
         }

@@ -2,13 +2,14 @@
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
 
 from dagster_project.definitions import defs
 from dagster_project.demo.generate import generate
-from dagster_project.partitions import all_partitions_tags, delivery_partitions
+from dagster_project.partitions import run_window
 
 
 def _evaluate(cursor: str | None):
@@ -38,11 +39,11 @@ def test_new_and_changed_files_start_one_run_per_partition(scratch: Path):
     assert set(json.loads(again.cursor)) == set(json.loads(first.cursor))
 
 
-def test_daily_schedule_covers_every_partition_in_one_run():
+def test_daily_schedule_builds_the_whole_warehouse_in_one_unpartitioned_run():
     schedule = defs.resolve_schedule_def("daily_build")
     assert schedule.cron_schedule == "0 6 * * *"
-    keys = delivery_partitions().get_partition_keys()
-    assert all_partitions_tags() == {
-        "dagster/asset_partition_range_start": keys[0],
-        "dagster/asset_partition_range_end": keys[-1],
-    }
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 1, 14, 6))
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key is None
+    assert not any(k.startswith("dagster/partition") or "partition_range" in k for k in request.tags)
+    assert run_window(request.tags) is None  # every row, every agency

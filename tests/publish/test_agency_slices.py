@@ -88,7 +88,7 @@ def _tiny_warehouse(path: Path, agencies: list[str]) -> None:
 def test_a_slice_of_an_agency_without_rows_is_removed_and_odd_codes_are_refused(tmp_path: Path):
     warehouse, published = tmp_path / "w.duckdb", tmp_path / "published"
     _tiny_warehouse(warehouse, ["A_1", "B2"])
-    counts = publish_agency_slices(warehouse, published, "r1")
+    counts = publish_agency_slices(warehouse, published, "r1").rows
     assert counts == {
         a: {"dim_agency": 1, "fct_x": 2, "mart_benchmark": 1} for a in ("A_1", "B2")
     }  # the fact without agency_code is left out, the benchmark mart is whole
@@ -97,7 +97,7 @@ def test_a_slice_of_an_agency_without_rows_is_removed_and_odd_codes_are_refused(
         ("r1", "B2")
     ]
     _tiny_warehouse(warehouse, ["A_1"])  # B2's deliveries were purged
-    assert set(publish_agency_slices(warehouse, published, "r2")) == {"A_1"}
+    assert set(publish_agency_slices(warehouse, published, "r2").rows) == {"A_1"}
     assert sorted(p.name for p in (published / "agencies").iterdir()) == ["A_1"]
     assert not list(published.rglob("*.tmp")) and not list(published.rglob("*.removed"))
     for bad in ["x'; drop table marts.fct_x; --", "../../etc", "a"]:
@@ -105,3 +105,22 @@ def test_a_slice_of_an_agency_without_rows_is_removed_and_odd_codes_are_refused(
         with pytest.raises(ValueError, match="cannot name a slice folder"):
             publish_agency_slices(warehouse, published, "r3")
     assert sorted(p.name for p in (published / "agencies").iterdir()) == ["A_1"]
+
+
+def test_a_slice_is_written_again_only_when_its_content_changed(tmp_path: Path):
+    warehouse, published = tmp_path / "w.duckdb", tmp_path / "published"
+    _tiny_warehouse(warehouse, ["A_1", "B2"])
+    assert publish_agency_slices(warehouse, published, "r1").written == ["A_1", "B2"]
+    again = publish_agency_slices(warehouse, published, "r2")
+    assert again.written == [] and again.rows["B2"] == {"dim_agency": 1, "fct_x": 2, "mart_benchmark": 1}
+    assert read_db(slice_path(published, "B2"), "select run_id from main.publish_manifest") == [("r1",)]
+    con = duckdb.connect(str(warehouse))
+    con.execute("update marts.fct_x set v = 3 where agency_code = 'B2' and v = 2")  # one value of B2's
+    con.close()
+    assert publish_agency_slices(warehouse, published, "r3").written == ["B2"]
+    assert read_db(slice_path(published, "B2"), "select v from marts.fct_x order by v") == [(1,), (3,)]
+    con = duckdb.connect(str(warehouse))
+    con.execute("update marts.mart_benchmark set v = 43")  # a table every slice holds whole
+    con.close()
+    assert publish_agency_slices(warehouse, published, "r4").written == ["A_1", "B2"]
+    assert read_db(slice_path(published, "A_1"), "select v from marts.mart_benchmark") == [(43,)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from dagster_project.config import DBT_PROJECT_DIR, paths
+from dagster_project.config import DBT_PROJECT_DIR, PROJECT_ROOT, paths
 from dagster_project.publish.dashboard import _change_moe
 from dagster_project.publish.snapshot import published_models
 from dagster_project.transform.dbt_project import project_vars
@@ -227,3 +227,24 @@ def test_a_contact_center_agency_shows_the_contact_marts_and_its_driver_trend(de
         for row in _table(_sections(page)[1][1])[1:]  # the second chart: % agree per driver over quarters
     }
     assert shown and shown == {k: (str(answered[k]), _f(100 * agree[k] / answered[k])) for k in answered}
+
+
+def test_the_dbt_docs_page_is_generated_again_only_when_the_dbt_project_changed(demo_build):
+    from dagster_project.publish.dashboard import build_dbt_docs
+    from dagster_project.transform.dbt_project import project_files, source_fingerprint
+
+    page, stamp = paths().dbt_docs_index, paths().dbt_docs_index.parent / ".fingerprint"
+    assert stamp.read_text() == source_fingerprint()
+    before = page.stat().st_mtime_ns
+    assert build_dbt_docs(paths().published_dir, "again") is False  # same project: the page stays
+    assert page.stat().st_mtime_ns == before
+    described = {p.relative_to(PROJECT_ROOT).as_posix() for p in project_files()}
+    assert {
+        "dbt/models/marts/cx/mart_cx_quarterly.sql",
+        "dbt/dbt_project.yml",
+        "seeds/survey_questions.csv",
+    } <= described
+    assert not [p for p in described if "/target/" in p or "/logs/" in p]
+    stamp.write_text("a project before a change")  # what a changed model or seed leaves
+    assert build_dbt_docs(paths().published_dir, "changed") is True
+    assert page.stat().st_mtime_ns > before and stamp.read_text() == source_fingerprint()
