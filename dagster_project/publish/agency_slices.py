@@ -13,8 +13,7 @@ keys pseudonymised at ingest), and must not see another agency's rows. So a slic
 
 Each file is written under a temporary name and swapped in with ``os.replace``, in the same
 storage format as the government-wide snapshot (DuckDB 1.x readers open it). A slice is written
-again only when its content changed: its fingerprint (per table, the columns as sliced, the row
-count and the sum of the rows' hashes, read in one grouped pass per table) is kept in its
+again only when its content changed: its fingerprint (publish/fingerprints.py) is kept in its
 ``publish_manifest`` and compared on the next publish. One agency's delivery rewrites its own
 slice (and the others' only when a table they share, or their benchmark rows, changed); a
 build that changes nothing rewrites none. An agency that no
@@ -22,7 +21,6 @@ longer has rows (its deliveries purged) loses its folder: a stale slice would ke
 data that was taken out of the warehouse.
 """
 
-import hashlib
 import json
 import os
 import re
@@ -36,6 +34,7 @@ import duckdb
 
 from dagster_project.config import duckdb_settings, paths
 from dagster_project.ingest.personal_data import PII_LIKE, SHOWN_MAX
+from dagster_project.publish.fingerprints import Table, agency_fingerprints
 from dagster_project.publish.snapshot import PUBLISHED_SCHEMA, _copy_comments, attach_compatible, published_models
 from dagster_project.registry import AGENCY_CODE
 from dagster_project.resources import WarehouseResource
@@ -74,7 +73,11 @@ def publish_agency_slices(warehouse: Path, published_dir: Path, run_id: str) -> 
             if name.startswith(SLICE_PREFIXES) and (by_agency or not name.startswith("fct_"))
         ]
         agencies = _agencies(con, [name for name, by_agency in tables if by_agency])
-        fingerprints = _fingerprints(con, tables, agencies)
+        fingerprints = agency_fingerprints(
+            con,
+            [Table(f"working.{PUBLISHED_SCHEMA}.{name}", _columns(con, name), by_agency) for name, by_agency in tables],
+            agencies,
+        )
         counts, written = {}, []
         for agency in agencies:
             counts[agency] = _published_counts(slice_path(published_dir, agency), fingerprints[agency])
@@ -108,24 +111,6 @@ def _agencies(con, tables: list[str]) -> list[str]:
     if bad:
         raise ValueError(f"agency codes that cannot name a slice folder: {bad!r} (pattern {AGENCY_CODE})")
     return found
-
-
-def _fingerprints(con, tables: list[tuple[str, bool]], agencies: list[str]) -> dict[str, str]:
-    """Per agency, a digest of what its slice would hold: per table the columns as sliced, and the
-    row count and sum of row hashes of its rows (of the whole table when not cut by agency)."""
-    parts: dict[str, list[str]] = {a: [] for a in agencies}
-    for name, by_agency in tables:
-        columns = _columns(con, name)
-        rows = f"(select {columns} from working.{PUBLISHED_SCHEMA}.{name}) as r"
-        if by_agency:
-            query = f"select r.agency_code, count(*), sum(hash(r)::hugeint)::varchar from {rows} group by 1"
-            found = {a: f"{n}:{h}" for a, n, h in con.execute(query).fetchall()}
-        else:
-            n, h = con.execute(f"select count(*), sum(hash(r)::hugeint)::varchar from {rows}").fetchone()
-            found = dict.fromkeys(agencies, f"{n}:{h}")
-        for a in agencies:
-            parts[a].append(f"{name}|{columns}|{found.get(a, '0:')}")
-    return {a: hashlib.sha256("\n".join(p).encode()).hexdigest() for a, p in parts.items()}
 
 
 def _published_counts(target: Path, fingerprint: str) -> dict[str, int] | None:

@@ -11,12 +11,15 @@ text the snapshot carries as comments) and links the mart's page of the dbt docs
 "suppressed", never as zero or a gap.
 """
 
+import hashlib
+import json
 import math
 import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import altair as alt
@@ -28,6 +31,7 @@ from markupsafe import Markup
 
 from dagster_project.config import paths
 from dagster_project.html_pages import page_templates
+from dagster_project.publish.fingerprints import Table, agency_fingerprints
 from dagster_project.registry import AGENCY_CODE
 from dagster_project.resources import dbt_resource
 from dagster_project.transform.dbt_project import manifest, prepare_manifest, project_vars, source_fingerprint
@@ -80,14 +84,22 @@ def _marts() -> dict[str, tuple[str, dict[str, str]]]:
     }
 
 
-def build_dashboard(published_dir: Path, run_id: str) -> dict[str, int]:
-    """Write every page into a temporary folder and swap it in; returns {page: charts drawn}."""
+@dataclass(frozen=True)
+class Drawn:
+    charts: dict[str, int]  # page -> charts on it
+    redrawn: list[str]  # agency pages whose charts were drawn anew (the others' data had not changed)
+
+
+def build_dashboard(published_dir: Path, run_id: str, chart_cache: Path | None = None) -> Drawn:
+    """Write every page into a temporary folder and swap it in; ``chart_cache`` (default: beside the
+    working warehouse) keeps each agency page's charts for the next build."""
     target = published_dir / DASHBOARD_DIR
     tmp = published_dir / f".{DASHBOARD_DIR}.{run_id}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        drawn = _write_pages(published_dir / "cx_warehouse.duckdb", tmp)
+        cache = chart_cache or paths().warehouse.parent / CHART_CACHE
+        drawn = _write_pages(published_dir / "cx_warehouse.duckdb", tmp, cache)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # the published pages stay as they were
         raise
@@ -102,14 +114,19 @@ def build_dashboard(published_dir: Path, run_id: str) -> dict[str, int]:
     return drawn
 
 
-def _write_pages(snapshot: Path, folder: Path) -> dict[str, int]:
+def _write_pages(snapshot: Path, folder: Path, cache: Path) -> Drawn:
     con = duckdb.connect(str(snapshot), read_only=True, config={"enable_external_access": False})
     try:
         pages = _Pages(con, _marts(), int(project_vars()["min_cell_size"]))
-        drawn = {}
+        drawn, redrawn = {}, []
         agencies = pages.agencies()
+        fingerprints = pages.fingerprints([a.code for a in agencies])
         for agency in agencies:
-            charts = pages.agency(agency.code)
+            charts = _cached_charts(cache, agency.code, fingerprints[agency.code])
+            if charts is None:
+                charts = pages.agency(agency.code)
+                _cache_charts(cache, agency.code, fingerprints[agency.code], charts)
+                redrawn.append(agency.code)
             html_page = _ENV.get_template("agency.html").render(pages.context(agency, charts, agencies))
             _write(folder / agency.page, html_page)
             drawn[agency.page] = sum(c.svg is not None for c in charts)
@@ -118,7 +135,34 @@ def _write_pages(snapshot: Path, folder: Path) -> dict[str, int]:
         drawn["index.html"] = sum(c.svg is not None for c in charts)
     finally:
         con.close()
-    return drawn
+    for gone in cache.glob("*.json"):  # an agency no longer published leaves no cached charts
+        if gone.stem not in fingerprints:
+            gone.unlink()
+    return Drawn(drawn, redrawn)
+
+
+# An agency page's charts, kept with the fingerprint of what they were drawn from (its rows of every
+# published mart, the drawing code, formulas and threshold): drawing is most of a dashboard build,
+# and one agency's delivery changes one agency's charts. Working state: beside the warehouse, not published.
+CHART_CACHE = "dashboard_charts"
+
+
+def _cached_charts(cache: Path, agency: str, fingerprint: str) -> list[Chart] | None:
+    path = cache / f"{agency}.json"
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if kept.get("fingerprint") != fingerprint:
+        return None
+    return [Chart(**{**c, "svg": Markup(c["svg"]) if c["svg"] is not None else None}) for c in kept["charts"]]
+
+
+def _cache_charts(cache: Path, agency: str, fingerprint: str, charts: list[Chart]) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = cache / f".{agency}.json.tmp"
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "charts": [asdict(c) for c in charts]}))
+    os.replace(tmp, cache / f"{agency}.json")
 
 
 def _write(path: Path, text: str) -> None:
@@ -134,6 +178,19 @@ class _Pages:
         self.min_cell = min_cell
         self.suppressed = f"suppressed (fewer than {min_cell} respondents)"
         (self.published_at,) = con.execute("select published_at from main.publish_manifest").fetchone()
+
+    def fingerprints(self, agencies: list[str]) -> dict[str, str]:
+        """Per agency, what its page's charts are drawn from (publish/fingerprints.py): its rows of
+        every published mart, and the code, formulas and threshold that draw them."""
+        marts = self.con.execute(
+            "select table_name, bool_or(column_name = 'agency_code') from duckdb_columns()"
+            " where schema_name = 'marts' and starts_with(table_name, 'mart_') group by 1 order by 1"
+        ).fetchall()
+        drawing = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+        salt = json.dumps([drawing, self.marts, self.min_cell, version("altair"), version("vl-convert-python")])
+        return agency_fingerprints(
+            self.con, [Table(f"marts.{name}", "*", by_agency) for name, by_agency in marts], agencies, salt
+        )
 
     def df(self, sql: str, params: list | None = None) -> pd.DataFrame:
         return self.con.execute(sql, params or []).df()
@@ -632,6 +689,7 @@ def dashboard(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(paths().dashboard_dir / "index.html")),
-            "pages": dg.MetadataValue.json(drawn),
+            "pages": dg.MetadataValue.json(drawn.charts),
+            "agency_pages_redrawn": dg.MetadataValue.json(drawn.redrawn),  # the others' rows had not changed
         }
     )

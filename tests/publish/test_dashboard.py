@@ -6,6 +6,7 @@ network for nothing; the docs page lists every mart; the exposures name what eac
 from __future__ import annotations
 
 import re
+import shutil
 from html import unescape
 from pathlib import Path
 
@@ -248,3 +249,29 @@ def test_the_dbt_docs_page_is_generated_again_only_when_the_dbt_project_changed(
     stamp.write_text("a project before a change")  # what a changed model or seed leaves
     assert build_dbt_docs(paths().published_dir, "changed") is True
     assert page.stat().st_mtime_ns > before and stamp.read_text() == source_fingerprint()
+
+
+def test_an_agency_page_is_drawn_again_only_when_its_rows_changed(demo_build, tmp_path):
+    import duckdb
+
+    from dagster_project.publish.dashboard import CHART_CACHE, build_dashboard
+
+    published, cache = tmp_path / "published", tmp_path / CHART_CACHE
+    shutil.copytree(demo_build.published.parent, published)  # the snapshot and the pages
+    shutil.copytree(demo_build.warehouse.parent / CHART_CACHE, cache)  # the charts they were drawn with
+    before = {p.name: p.read_text() for p in (published / "dashboard").glob("*.html")}
+    again = build_dashboard(published, "again", cache)
+    assert again.redrawn == []  # nothing changed: every page from the charts kept
+    assert {p.name: p.read_text() for p in (published / "dashboard").glob("*.html")} == before
+    con = duckdb.connect(str(published / "cx_warehouse.duckdb"))
+    con.execute(
+        "update marts.mart_contact_drivers set contacts = 987654 where agency_code = 'FSA'"
+        " and month_start = (select max(month_start) from marts.mart_contact_drivers where agency_code = 'FSA')"
+    )
+    con.close()
+    changed = build_dashboard(published, "changed", cache)
+    assert changed.redrawn == ["FSA"]
+    assert "987654" in (published / "dashboard" / "FSA.html").read_text()
+    assert "987654" not in before["FSA.html"]
+    unchanged = [n for n in before if n not in ("FSA.html", "index.html")]
+    assert unchanged and all((published / "dashboard" / n).read_text() == before[n] for n in unchanged)
