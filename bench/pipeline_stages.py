@@ -1,12 +1,18 @@
 """Where a full build's time goes: ingest, dbt models, quality gates, publish.
 
     .venv/bin/python bench/pipeline_stages.py [--landing DIR] [--data DIR] [--partition AGENCY:YYYY-MM] [--json]
+    .venv/bin/python bench/pipeline_stages.py --no-op --landing DIR --data DIR --json
 
-Runs the real build_warehouse job (all partitions, as `make run` does; or one agency x month
+Runs the real build_warehouse job (the whole warehouse, as `make run` does; or one agency x month
 partition, as the landing sensor does) into --data (default: a fresh temporary directory), on
 the demo deliveries or on --landing, and prints each stage's seconds and share of the wall time.
 Stage times are Dagster's step timings; the dbt step is split into model/seed time and test time
-with dbt's own run_results.json. Gates = GX checks + dbt tests.
+with dbt's own run_results.json. Gates = GX checks + dbt tests. Runs are recorded in the Dagster
+instance of DAGSTER_HOME when it is set (as `make run` records them), else in an ephemeral one.
+
+--no-op: on a warehouse already built from --landing, with nothing new delivered, times what
+the automation does then: a tick of the daily schedule and of the landing sensor (neither starts
+a run), and a whole build forced anyway (what `make run` again costs).
 """
 
 from __future__ import annotations
@@ -51,14 +57,13 @@ def run_stages(landing: Path, data_dir: Path, partition: str | None = None) -> S
     ``partition`` ('SSA:2026-07') on top of what ``data_dir`` already holds."""
     os.environ["CXW_DATA_DIR"] = str(data_dir)
     os.environ["CXW_LANDING_DIR"] = str(landing)
-    import dagster as dg
     import duckdb
 
     from dagster_project.config import DBT_PROJECT_DIR
     from dagster_project.partitions import partition_key
     from dagster_project.run import build
 
-    instance = dg.DagsterInstance.ephemeral()
+    instance = _instance()
     key = partition_key(*partition.split(":")) if partition else None
     sampler = TreeMemory()
     sampler.start()
@@ -83,12 +88,48 @@ def run_stages(landing: Path, data_dir: Path, partition: str | None = None) -> S
         dbt_models=dbt_step - dbt_tests,
         dbt_tests=dbt_tests,
         gx_checks=sum(v for k, v in steps.items() if "_gx_" in k),
-        publish=steps.get("published__bi_snapshot", 0.0) + steps.get("published__agency_slices", 0.0),
+        publish=sum(v for k, v in steps.items() if k.startswith("published__")),
         rows_in=int(rows_in),
         success=result.success,
         peak_mb=sampler.peak_mb,
         peak_self_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
+
+
+def _instance():
+    import dagster as dg
+
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def run_no_op(landing: Path, data_dir: Path) -> dict[str, float | bool | str]:
+    """The automation's ticks when nothing new was delivered, and a whole build forced anyway."""
+    os.environ["CXW_DATA_DIR"] = str(data_dir)
+    os.environ["CXW_LANDING_DIR"] = str(landing)
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+
+    instance = _instance()
+    schedule = defs.resolve_schedule_def("daily_build")
+    t = time.perf_counter()
+    tick = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+    schedule_seconds = time.perf_counter() - t
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))  # learns the files
+    t = time.perf_counter()
+    again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor, definitions=defs))
+    sensor_seconds = time.perf_counter() - t
+    forced = run_stages(landing, data_dir)
+    return {
+        "schedule_tick": schedule_seconds,
+        "schedule_skipped": not tick.run_requests,
+        "schedule_says": tick.skip_message or "",
+        "sensor_tick": sensor_seconds,
+        "sensor_runs": len(again.run_requests or []),
+        "forced_build": forced.wall,
+        "forced_success": forced.success,
+    }
 
 
 def print_stages(s: Stages) -> None:
@@ -98,7 +139,7 @@ def print_stages(s: Stages) -> None:
         ("dbt models and seeds", s.dbt_models),
         ("gates: dbt tests", s.dbt_tests),
         ("gates: GX checks", s.gx_checks),
-        ("publish (snapshot, slices, Parquet)", s.publish),
+        ("publish (snapshot, slices, docs, dashboard)", s.publish),
         ("start-up and orchestration", s.other),
     ]:
         print(f"{name:<34}{secs:>9.1f}{secs / s.wall:>8.0%}")
@@ -137,7 +178,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="data directory to build in (default: a temporary one)")
     parser.add_argument("--partition", help="AGENCY:YYYY-MM: build only this partition (an incremental run)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    parser.add_argument("--no-op", action="store_true", help="time the ticks and a build when nothing is new")
     args = parser.parse_args()
+    if args.no_op:
+        print("STAGES " + json.dumps(run_no_op(args.landing.resolve(), args.data.resolve())))
+        return
     tmp = Path(tempfile.mkdtemp(prefix="cxw-bench-"))
     try:
         landing = args.landing
