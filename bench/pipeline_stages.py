@@ -4,8 +4,9 @@
     .venv/bin/python bench/pipeline_stages.py --no-op --landing DIR --data DIR --json
 
 Runs the real build_warehouse job (the whole warehouse, as `make run` does; or one agency x month
-partition, as the landing sensor does) into --data (default: a fresh temporary directory), on
-the demo deliveries or on --landing, and prints each stage's seconds and share of the wall time.
+partition and the assets its new files can change, as the landing sensor asks) into --data
+(default: a fresh temporary directory), on the demo deliveries or on --landing, and prints each
+stage's seconds and share of the wall time.
 Stage times are Dagster's step timings; the dbt step is split into model/seed time and test time
 with dbt's own run_results.json. Gates = GX checks + dbt tests. Runs are recorded in the Dagster
 instance of DAGSTER_HOME when it is set (as `make run` records them), else in an ephemeral one.
@@ -65,19 +66,24 @@ def run_stages(landing: Path, data_dir: Path, partition: str | None = None) -> S
 
     instance = _instance()
     key = partition_key(*partition.split(":")) if partition else None
+    selection = _sensor_selection(key) if key else None
     sampler = TreeMemory()
     sampler.start()
     t = time.perf_counter()
-    result = build(instance, partition=key) if key else build(instance)
+    result = build(instance, partition=key, selection=selection) if key else build(instance)
     wall = time.perf_counter() - t
     sampler.stop()
     steps = {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(result.run_id)}
     dbt_step = steps.get("cx_dbt_models", 0.0)
-    dbt_tests = 0.0
+    # dbt runs nodes on several threads: the step's wall time is split between tests and the rest
+    # (seeds, models, dbt's start) in proportion to their summed node times
+    node_seconds = {"tests": 0.0, "rest": 0.0}
     for run_results in DBT_PROJECT_DIR.glob(f"target/cx_dbt_models-{result.run_id[:7]}-*/run_results.json"):
         for r in json.loads(run_results.read_text())["results"]:
-            if r["unique_id"].split(".")[0] in {"test", "unit_test"}:
-                dbt_tests += r["execution_time"]
+            tested = r["unique_id"].split(".")[0] in {"test", "unit_test"}
+            node_seconds["tests" if tested else "rest"] += r["execution_time"]
+    summed = sum(node_seconds.values())
+    dbt_tests = dbt_step * node_seconds["tests"] / summed if summed else 0.0
     with duckdb.connect(str(data_dir / "warehouse" / "cx.duckdb"), read_only=True) as con:
         (rows_in,) = con.execute(
             "select coalesce(sum(rows_in), 0) from raw.ingest_log where run_id = ?", [result.run_id]
@@ -94,6 +100,19 @@ def run_stages(landing: Path, data_dir: Path, partition: str | None = None) -> S
         peak_mb=sampler.peak_mb,
         peak_self_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
+
+
+def _sensor_selection(key) -> tuple[list, list]:
+    """What the landing sensor would ask to build for the files of partition ``key``, all new."""
+    from dagster_project.automation.landing_sensor import new_file_requests, scan_landing
+    from dagster_project.definitions import defs
+
+    found = scan_landing()
+    agency, period = key.keys_by_dimension["agency"], key.keys_by_dimension["period"][:7]
+    previous = {rel: stamp for rel, (a, p, stamp, _) in found.items() if (a, p) != (agency, period)}
+    requests = new_file_requests(previous, found, defs.resolve_job_def("build_warehouse").asset_layer.asset_graph)
+    (request,) = [r for r in requests if r.partition_key == str(key)]
+    return request.asset_selection, request.asset_check_keys
 
 
 def _instance():

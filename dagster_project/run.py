@@ -61,12 +61,16 @@ def build(
     partition: str | None = None,
     tags: dict[str, str] | None = None,
     progress: Progress | None = None,
+    selection: tuple[list[dg.AssetKey], list[dg.AssetCheckKey]] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """The whole warehouse in one unpartitioned run, or only ``partition`` (as the sensor would);
-    ``progress`` is told each event of the run as it happens."""
+    ``progress`` is told each event of the run as it happens; ``selection``: only these assets and
+    checks (as the landing sensor asks, landing_sensor.affected_by)."""
     from dagster_project.definitions import defs  # builds the assets from the registry: after main checked it
 
     job = defs.resolve_job_def("build_warehouse")
+    if selection:
+        job = job.get_subset(asset_selection=set(selection[0]), asset_check_selection=set(selection[1]))
     instance = instance or dg.DagsterInstance.get()
     run_id = str(uuid.uuid4())  # known before the run starts, to listen to its events
     if progress:

@@ -188,6 +188,7 @@ class CheckLine(NamedTuple):
     check: CheckRow
     badge: Badge
     docs_page: str | None  # the check's GX Data Docs page (relative to the site) when it is linked
+    reused_from: str | None = None  # the run whose GX validation of the same rows this check reused
 
 
 class RunListed(NamedTuple):
@@ -390,7 +391,10 @@ def _run_page(s: dict, facts: RunFacts, docs_built: bool) -> str:
         cards=cards,
         failed=_failed_expectations(facts.checks),
         per_feed=_per_feed(facts.deliveries),
-        checks=[CheckLine(c, _badge(c.passed, c.severity), _docs_page(c, docs_built)) for c in facts.checks],
+        checks=[
+            CheckLine(c, _badge(c.passed, c.severity), _docs_page(c, docs_built), _reused_from(c))
+            for c in facts.checks
+        ],
         quarantine_cut=facts.quarantined_total > QUARANTINE_SHOWN,
         quarantine_shown=QUARANTINE_SHOWN,
         docs_built=docs_built,
@@ -441,6 +445,11 @@ def _docs_page(c: CheckRow, docs_built: bool) -> str | None:
     """A GX check links its validation's Data Docs page once the run's Data Docs are rendered."""
     page = json.loads(c.details or "{}").get("data_docs_page") if c.check_kind == "gx" else None
     return page if page and docs_built else None
+
+
+def _reused_from(c: CheckRow) -> str | None:
+    """A GX check whose rows and expectations were those of an earlier pass (quality/gx_suites.passed_before)."""
+    return json.loads(c.details or "{}").get("reused_from_run") if c.check_kind == "gx" else None
 
 
 def _badge(passed: bool, severity: str) -> Badge:

@@ -35,7 +35,12 @@ def retry_request(run: dg.DagsterRun, holds: HoldOutcome) -> dg.RunRequest | Non
     if not holds.build_again or len(lineage) >= MAX_ATTEMPTS:
         return None
     tags = {k: v for k, v in run.tags.items() if k in PARTITION_TAGS or k.startswith("dagster/partition/")}
-    return dg.RunRequest(run_key=f"after-holds-{run.run_id}", tags={**tags, RETRY_OF_TAG: ",".join(lineage)})
+    return dg.RunRequest(
+        run_key=f"after-holds-{run.run_id}",
+        tags={**tags, RETRY_OF_TAG: ",".join(lineage)},
+        asset_selection=sorted(run.asset_selection) if run.asset_selection else None,  # what the run built
+        asset_check_keys=sorted(run.asset_check_selection, key=str) if run.asset_check_selection is not None else None,
+    )
 
 
 def hold_after_failure(run_id: str) -> HoldOutcome:
