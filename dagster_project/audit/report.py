@@ -392,8 +392,7 @@ def _run_page(s: dict, facts: RunFacts, docs_built: bool) -> str:
         failed=_failed_expectations(facts.checks),
         per_feed=_per_feed(facts.deliveries),
         checks=[
-            CheckLine(c, _badge(c.passed, c.severity), _docs_page(c, docs_built), _reused_from(c))
-            for c in facts.checks
+            CheckLine(c, _badge(c.passed, c.severity), _docs_page(c, docs_built), _reused_from(c)) for c in facts.checks
         ],
         quarantine_cut=facts.quarantined_total > QUARANTINE_SHOWN,
         quarantine_shown=QUARANTINE_SHOWN,

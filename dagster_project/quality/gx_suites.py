@@ -326,7 +326,10 @@ def passed_before(con: duckdb.DuckDBPyConnection, check_name: str, fingerprint: 
     GX expectations are functions of the rows and their arguments: the same rows and expectations
     give the same result, so an agency's delivery re-validates only what it changed (issue 18).
     Only a pass is reused: a failure is validated again, with its fresh sample."""
-    con.execute(audit.DDL)
+    if not con.execute(
+        "select 1 from duckdb_tables() where schema_name = 'audit' and table_name = 'check_results'"
+    ).fetchall():
+        return None  # no check has run in this warehouse yet
     found = con.execute(
         "select run_id, json_extract_string(details, '$.data_docs_page') from audit.check_results"
         " where check_name = ? and passed and json_extract_string(details, '$.fingerprint') = ?"
@@ -346,7 +349,8 @@ def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
         description=f"GX suite expectations/{suite.name}.json: {suite.description}",
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connection() as con:
+        # Read only (nothing to write back on close), and closed before GX opens the file itself.
+        with warehouse.connection(read_only=True) as con:
             window = widened(
                 run_window(context.run.tags), touched_by_run(con, *run_lineage(context.run.run_id, context.run.tags))
             )
@@ -357,9 +361,11 @@ def _build_check(suite: Suite) -> dg.AssetChecksDefinition:
             outcome = SuiteOutcome(suite.name, True, len(suite.expectations_for(window)), [], reused[1])
         else:
             outcome = run_suite(suite, warehouse.path, run_name=context.run.run_id, window=window)
-        with warehouse.connection() as con:
-            failed_rows = sum(f["unexpected_count"] or 0 for f in outcome.failed)
-            candidates = unpublished_agencies(con) if not outcome.success and suite.severity == "ERROR" else []
+        failed_rows = sum(f["unexpected_count"] or 0 for f in outcome.failed)
+        candidates = []
+        if not outcome.success and suite.severity == "ERROR":
+            with warehouse.connection(read_only=True) as con:
+                candidates = unpublished_agencies(con)
         details = {"failures": outcome.failed, "data_docs_page": outcome.data_docs_page, "fingerprint": fingerprint}
         if reused:
             details["reused_from_run"] = reused[0]
