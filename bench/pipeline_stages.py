@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -137,7 +138,8 @@ def run_no_op(landing: Path, data_dir: Path) -> dict[str, float | bool | str]:
     instance = _instance()
     schedule = defs.resolve_schedule_def("daily_build")
     t = time.perf_counter()
-    tick = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+    now = datetime.now(UTC)
+    tick = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=now))
     schedule_seconds = time.perf_counter() - t
     sensor = defs.resolve_sensor_def("landing_sensor")
     first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))  # learns the files
