@@ -16,9 +16,9 @@ storage format as the government-wide snapshot (DuckDB 1.x readers open it). A s
 again only when its content changed: its fingerprint (publish/fingerprints.py) is kept in its
 ``publish_manifest`` and compared on the next publish. One agency's delivery rewrites its own
 slice (and the others' only when a table they share, or their benchmark rows, changed); a
-build that changes nothing rewrites none. An agency that no
-longer has rows (its deliveries purged) loses its folder: a stale slice would keep publishing
-data that was taken out of the warehouse.
+build that changes nothing rewrites none. An agency that no longer has rows (its deliveries
+purged) loses its folder: a stale slice would keep publishing data that was taken out of the
+warehouse.
 """
 
 import json
