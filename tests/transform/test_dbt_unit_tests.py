@@ -26,14 +26,20 @@ def test_every_dbt_unit_test_passes(demo_build, tmp_path):
     assert all(r["status"] == "pass" for r in results)
 
 
-def test_a_production_build_runs_no_unit_test(demo_build):
-    assert PRODUCTION_BUILD[-2:] == ["--exclude", "resource_type:unit_test"]
-    ran = {
-        r["unique_id"].split(".")[0]
-        for path in dbt_project.project_dir.glob(
-            f"target/cx_dbt_models-{demo_build.result.run_id[:7]}-*/run_results.json"
-        )
-        for r in json.loads(path.read_text())["results"]
-    }
-    assert "test" in ran and "model" in ran
-    assert "unit_test" not in ran
+def test_a_production_build_runs_no_unit_test(demo_build, tmp_path):
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    model = next(iter(manifest["unit_tests"].values()))["model"]  # a model that has unit tests
+    database = tmp_path / "cx.duckdb"
+    database.write_bytes(demo_build.warehouse.read_bytes())
+
+    def ran(*args: str) -> set[str]:
+        work = tmp_path / str(len(args))
+        done = run_dbt(database, work, *args, "--select", model)
+        assert done.returncode == 0, done.stdout[-4000:]
+        results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+        return {r["unique_id"].split(".")[0] for r in results}
+
+    assert "unit_test" in ran("build")  # the model's unit tests run when not excluded
+    assert PRODUCTION_BUILD[0] == "build"
+    production = ran(*PRODUCTION_BUILD)  # the arguments the dbt asset passes
+    assert "model" in production and "unit_test" not in production
