@@ -258,18 +258,12 @@ def _checked_feed(feed, files: list[Path], landing: Path, con: duckdb.DuckDBPyCo
     wide = feed.long_columns(header)  # wide source column -> (question code, name in the long table)
 
     # typed and checked in one statement (loader._type_and_check, without the delivery period)
-    texts = ", ".join(f"{checks.text_expr(feed, n)} as {checks.text_column(n)}" for n in contract.columns)
-    values = ", ".join(
-        f"{checks.typed_expr(feed, checks.text_column(n), c.type, checks.value_format(feed, n, c.type))} as {n}"
-        for n, c in contract.columns.items()
-    )
-    excluded = " ".join(f"when {checks.condition_sql(r.when)} then {lit(r.rule)}" for r in feed.exclude)
-    excluded = f"case {excluded} end" if excluded else "cast(null as varchar)"
+    columns = checks.RecordColumns.of(feed)
     con.execute(
         f"""create or replace temp table {typed} as
-        with texts as (select {src}._file, {src}._row_number, {texts}, {excluded} as _excluded
+        with texts as (select {src}._file, {src}._row_number, {columns.texts}, {columns.excluded} as _excluded
                        from {records} as {src}),
-        values_ as (select *, {values} from texts as {typed})
+        values_ as (select *, {columns.values} from texts as {typed})
         select {typed}.*, {checks.errors_sql(checks.all_checks(feed, wide))} as _errors
         from values_ as {typed} join {records} as {src} using (_file, _row_number)"""
     )

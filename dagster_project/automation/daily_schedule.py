@@ -15,12 +15,10 @@ import dagster as dg
 import duckdb
 
 from dagster_project.config import paths
-from dagster_project.ingest.loader import discover, sha256_of
+from dagster_project.ingest.loader import SEEN_STATUSES, discover, sha256_of
 from dagster_project.partitions import WHOLE_WAREHOUSE_TAGS
 from dagster_project.registry import load_registry
 from dagster_project.transform.dbt_project import source_fingerprint
-
-SEEN = ("loaded", "held", "rejected", "superseded")  # as the loader's _seen_before
 
 
 def unseen_deliveries() -> int | None:
@@ -36,7 +34,8 @@ def unseen_deliveries() -> int | None:
     try:
         seen = set(
             con.execute(
-                f"select agency_code, feed_name, file_sha256 from raw.ingest_log where status in {SEEN}"
+                "select agency_code, feed_name, file_sha256 from raw.ingest_log where list_contains(?, status)",
+                [list(SEEN_STATUSES)],
             ).fetchall()
         )
     except duckdb.Error:

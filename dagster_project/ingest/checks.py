@@ -440,6 +440,28 @@ def long_column_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) 
     return checks
 
 
+@dataclass(frozen=True)
+class RecordColumns:
+    """SQL select lists that read a record (``SOURCE``) as the checks see it (``TYPED``): per
+    canonical column its delivered text and its typed value, and the exclude rule that leaves the
+    record out (null when none does). The loader and bench/baselines.py's checked floor use both."""
+
+    texts: str
+    values: str
+    excluded: str
+
+    @classmethod
+    def of(cls, spec: FeedSpec) -> RecordColumns:
+        columns = CONTRACTS[spec.kind].columns
+        texts = ", ".join(f"{text_expr(spec, n)} as {text_column(n)}" for n in columns)
+        values = ", ".join(
+            f"{typed_expr(spec, text_column(n), c.type, value_format(spec, n, c.type))} as {n}"
+            for n, c in columns.items()
+        )
+        rules = " ".join(f"when {condition_sql(r.when)} then {lit(r.rule)}" for r in spec.exclude)
+        return cls(texts, values, f"case {rules} end" if rules else "cast(null as varchar)")
+
+
 def all_checks(spec: FeedSpec, wide: dict[str, tuple[str | None, str]]) -> list[Check]:
     checks = [c for name, col in CONTRACTS[spec.kind].columns.items() for c in column_checks(spec, name, col)]
     return checks + long_column_checks(spec, wide)

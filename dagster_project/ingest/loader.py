@@ -32,15 +32,14 @@ from dagster_project.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES, TIM
 from dagster_project.ingest.checks import (
     SOURCE,
     TYPED,
+    RecordColumns,
     all_checks,
-    condition_sql,
     error_sql,
     errors_sql,
     label,
     quarantine_sql,
     shown,
     shown_error_sql,
-    text_column,
     text_expr,
     typed_expr,
     value_format,
@@ -405,14 +404,17 @@ def _check_pseudonym_key(con, spec: FeedSpec) -> None:
         )
 
 
+# A delivery with one of these statuses is "seen": its bytes are not loaded again (a purged one is not).
+SEEN_STATUSES = ("loaded", "held", "rejected", "superseded")
+
+
 def _seen_before(con, spec: FeedSpec) -> dict[str, str]:
     """sha256 -> 'file (status)' of every delivery of this feed already logged. A purged delivery
     (``cxw deliveries purge``) is not: its file loads again, e.g. after its feed YAML was fixed."""
     rows = con.execute(
         "select file_sha256, first(source_file || ' (' || status || ')' order by loaded_at) from raw.ingest_log"
-        " where agency_code = ? and feed_name = ? and status in ('loaded', 'held', 'rejected', 'superseded')"
-        " group by all",
-        [spec.agency, spec.name],
+        " where agency_code = ? and feed_name = ? and list_contains(?, status) group by all",
+        [spec.agency, spec.name, list(SEEN_STATUSES)],
     ).fetchall()
     return dict(rows)
 
@@ -649,14 +651,7 @@ def _type_and_check(con, batch: Batch, wide: dict[str, tuple[str | None, str]]) 
     """The typed table: file and record ordinal, delivered text (text_column), typed canonical columns,
     list of errors, and the exclude rule that left the record out (null when none did)."""
     spec = batch.spec
-    contract = CONTRACTS[spec.kind]
-    texts = ", ".join(f"{text_expr(spec, n)} as {text_column(n)}" for n in contract.columns)
-    typed = ", ".join(
-        f"{typed_expr(spec, text_column(n), c.type, value_format(spec, n, c.type))} as {n}"
-        for n, c in contract.columns.items()
-    )
-    excluded = " ".join(f"when {condition_sql(r.when)} then {lit(r.rule)}" for r in spec.exclude)
-    excluded = f"case {excluded} end" if excluded else "cast(null as varchar)"
+    columns = RecordColumns.of(spec)
     # a record's delivery period: the file's, or (period_from: records) its own month; a record
     # whose date does not read falls in the file's latest period (it is quarantined anyway)
     own = _period_sql(spec, CONTRACTS[spec.kind].period_column) if spec.period_from == "records" else "null"
@@ -667,9 +662,9 @@ def _type_and_check(con, batch: Batch, wide: dict[str, tuple[str | None, str]]) 
     src, records, files = SOURCE, batch.records_table, batch.files_table
     con.execute(
         f"""create or replace temp table {batch.typed_table} as
-        with texts as (select {src}._file, {src}._row_number, {texts}, {excluded} as _excluded
+        with texts as (select {src}._file, {src}._row_number, {columns.texts}, {columns.excluded} as _excluded
                        from {records} as {src}),
-        values_ as (select *, {typed} from texts as {TYPED}),
+        values_ as (select *, {columns.values} from texts as {TYPED}),
         periods as (select {TYPED}.*, coalesce({own}, bf_period) as _period from values_ as {TYPED} join {files}
             using (_file))
         select {TYPED}.*, {errors_sql(all_checks(spec, wide))} as _errors

@@ -25,8 +25,7 @@ def manifest_is_stale() -> bool:
     if not manifest_path.exists():
         return True
     built = manifest_path.stat().st_mtime
-    sources = [p for d in (DBT_PROJECT_DIR, SEEDS_DIR) for p in d.rglob("*") if "target" not in p.parts]
-    return any(p.stat().st_mtime > built for p in sources if p.is_file() and p.suffix in {".sql", ".yml", ".csv"})
+    return any(p.stat().st_mtime > built for p in project_files() if p.suffix in {".sql", ".yml", ".csv"})
 
 
 def project_files() -> list[Path]:
