@@ -4,8 +4,10 @@ cxw validate-feed FILE --agency X --feed Y   check a delivery before sending it 
 cxw check-registry [--write-schema]           every problem of the feed YAMLs (exit 0/1)
 cxw demo [--out DIR] [--seed N] [--scale F]   write the deterministic demo deliveries
 cxw spark-build [--fresh]                     build the same dbt models on Spark (README "Scaling out")
-cxw deliveries list|hold|release|purge        take deliveries (or a whole feed) out of the warehouse and
-                                              back (README "Operate deliveries")
+cxw deliveries list|hold|release|purge|accept|reject|verify
+                                              take deliveries (or a whole feed) out of the warehouse and
+                                              back, decide parked ones, compare with a clean load
+                                              (README "Operate deliveries")
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 from dagster_project.audit.report import refresh_index
 from dagster_project.config import FEEDS_DIR, paths
 from dagster_project.demo.generate import generate
-from dagster_project.ingest import deliveries
+from dagster_project.ingest import clean_load, deliveries
+from dagster_project.ingest.lifecycle import Status
 from dagster_project.ingest.validate import feeds_claiming_the_same_file, validate_feed
 from dagster_project.registry import SCHEMA_FILE, RegistryError, json_schema, registry_problems
 from dagster_project.scale_out import spark as spark_build
@@ -80,11 +83,13 @@ def check_registry(*, write_schema: bool = False, directory: Path | None = None)
 def _add_deliveries_parser(sub) -> None:
     parser = sub.add_parser(
         "deliveries",
-        help="list, hold, release or purge deliveries (by agency, feed, period or file)",
+        help="list, hold, release, purge, accept or reject deliveries (by agency, feed, period or file); verify",
         description="A delivery is one file of one agency feed (a row of raw.ingest_log). hold: kept in raw but "
         "left out of the warehouse from the next build on; release: counted again; purge: its raw and "
-        "quarantine rows deleted, so the file loads again on the next run. Each action goes to "
-        "audit.operator_actions.",
+        "quarantine rows deleted, so the file loads again on the next run (unless a later delivery that stays "
+        "replaced a month of it: the command says so); accept / reject: decide a delivery awaiting review. "
+        "Each action goes to audit.operator_actions. verify: compare the warehouse with a clean load of the "
+        "landing zone.",
     )
     actions = parser.add_subparsers(dest="action", required=True)
     for action, help_text in (
@@ -92,6 +97,8 @@ def _add_deliveries_parser(sub) -> None:
         ("hold", "keep the deliveries in raw but leave them out of the warehouse from the next build on"),
         ("release", "count held deliveries again from the next build on"),
         ("purge", "delete the deliveries' raw and quarantine rows; the files load again on the next run"),
+        ("accept", "accept deliveries awaiting review: they load at the next build, without the guard"),
+        ("reject", "reject deliveries awaiting review: they will not load; what is published stays"),
     ):
         p = actions.add_parser(action, help=help_text)
         p.add_argument("--agency", help="agency code, e.g. SSA")
@@ -104,30 +111,49 @@ def _add_deliveries_parser(sub) -> None:
             p.add_argument(
                 "--status",
                 action="append",
-                choices=("loaded", "held", "rejected", "superseded", "purged"),
+                choices=[s.value for s in Status],
                 help="only deliveries with this status (repeatable)",
             )
         else:
-            p.add_argument("--reason", required=action != "release", default="", help="why: kept in the audit trail")
+            p.add_argument(
+                "--reason",
+                required=action in deliveries.NEEDS_REASON,
+                default="",
+                help="why: kept in the audit trail",
+            )
+            p.add_argument(
+                "--dry-run", action="store_true", help="show what would change and what happens next; change nothing"
+            )
+    actions.add_parser(
+        "verify",
+        help="check that the warehouse equals a clean load of the landing zone (exit 0) or print what differs (1)",
+    )
 
 
 def _deliveries(args: argparse.Namespace) -> int:
     warehouse = paths().warehouse
+    dry_run = getattr(args, "dry_run", False)
     try:
+        if args.action == "verify":
+            with deliveries.open_warehouse(warehouse, read_only=True) as con:
+                verification = clean_load.verify(con, paths().landing)
+            print(verification.text())
+            return 0 if verification.matches else 1
         selector = deliveries.Selector(args.agency, args.feed, args.period, args.file)
-        with deliveries.open_warehouse(warehouse, read_only=args.action == "list") as con:
+        with deliveries.open_warehouse(warehouse, read_only=args.action == "list" or dry_run) as con:
             if args.action == "list":
                 found = deliveries.select(con, selector, tuple(args.status or ()))
                 print(deliveries.listing(found) if found else f"no delivery matches {selector.describe()}")
                 return 0
-            result = deliveries.act(con, args.action, selector, args.reason)
+            result = deliveries.act(con, args.action, selector, args.reason, dry_run=dry_run)
     except deliveries.DeliveryError as exc:
         print(f"cxw deliveries {args.action}: {exc}", file=sys.stderr)
         return 1
     print(result.text())
-    index = refresh_index()  # the auditors' index lists every action at once, not only after the next run
-    if index:
-        print(f"audit: {index}")
+    if not dry_run:
+        index = refresh_index()  # the auditors' index lists every action at once, not only after the next run
+        if index:
+            print(f"audit: {index}")
     return 0 if result.changed or result.unchanged else 1
 
 

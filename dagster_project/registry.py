@@ -382,6 +382,27 @@ class Limits(_Strict):
         return self
 
 
+class ReviewGuard(_Strict):
+    """When a delivery that takes records out of the warehouse (``delivery: restates`` or
+    ``snapshot``, over periods already loaded) is not applied but waits for an operator's review
+    (``cxw deliveries accept|reject``), with its numbers. Each is a share from 0 to 1; 1 switches
+    that guard off."""
+
+    shrink: float = Field(
+        0.5, ge=0, le=1, description="a period's loaded records would fall by more than this share (0.5: to under half)"
+    )
+    quarantined: float = Field(0.5, ge=0, le=1, description="more than this share of its records would be quarantined")
+    unmatched: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="more than this share of the records it replaces are not in it again (by the feed kind's key):"
+        " a file that adds records, not one that restates them",
+    )
+
+
+DeliveryMode = Literal["restates", "adds", "snapshot"]
+
 Format = Literal["csv", "json", "dap_json", "jsonl", "parquet", "xlsx"]
 Kind = Literal["survey_responses", "survey_counts", "contacts", "web_analytics"]
 
@@ -422,6 +443,16 @@ class FeedDoc(_Strict):
         " record's month (the kind's date column, in the feed's time zone)",
     )
     period_pattern: str = DEFAULT_PERIOD_PATTERN
+    delivery: DeliveryMode = Field(
+        "restates",
+        description="what a new file means for what is loaded: restates (it replaces the earlier files' records of"
+        " the periods it holds: a corrected re-delivery), adds (its records come on top: daily files, one export per"
+        " measure; a key already loaded is a duplicate) or snapshot (it replaces everything the feed holds)",
+    )
+    review: ReviewGuard = Field(
+        default_factory=ReviewGuard,
+        description="when a delivery that takes records out waits for review instead of being applied",
+    )
     sheet: str | None = Field(None, description="xlsx: the worksheet (default: the first)")
     records_path: str | None = Field(None, description="json: dotted path to the list of records")
     limits: Limits = Field(default_factory=Limits, description="what one file may hold; over a limit it is rejected")
@@ -582,6 +613,8 @@ class FeedSpec:
     header_row: int = 1
     fiscal_year_start_month: int = 10
     period_from: str = "file_name"  # or records: each record's month of the kind's date column
+    delivery: str = "restates"  # or adds, snapshot: what a new file means for what is loaded
+    review: ReviewGuard = field(default_factory=lambda: ReviewGuard())
     limits: Limits = field(default_factory=lambda: Limits())
     # question code -> the answers seeds/survey_questions.csv scores for it (this agency's rows)
     seeded_answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -670,6 +703,8 @@ def _to_spec(agency: str, doc: FeedDoc, source: Path) -> FeedSpec:
         header_row=doc.header_row,
         fiscal_year_start_month=doc.fiscal_year_start_month,
         period_from=doc.period_from,
+        delivery=doc.delivery,
+        review=doc.review,
         limits=doc.limits,
         seeded_answers=seed_answers(agency) if doc.answers else {},
     )

@@ -1,9 +1,12 @@
 """``make run``: build the whole warehouse on the demo deliveries in one go and say what happened.
 
 When blocking checks fail on some agencies' rows, their unpublished deliveries are held and the
-warehouse is built again without them (quality/holds.py): the others publish. Exit status 1 when
-the last build still failed a blocking check or a step (nothing is then published and the
-previous snapshot stays as it was).
+warehouse is built again without them (quality/holds.py): the others publish. The summary's last
+line and the exit status say how it ended (README "Two commands"): ``result: OK`` (0) when it
+published and no delivery is held or awaiting review; ``result: PUBLISHED WITH HOLDS`` (3) when it
+published but some are; ``result: FAILED`` (1) when the last build still failed a blocking check or
+a step (nothing is then published and the previous snapshot stays as it was); 2 for a broken
+feed registry (nothing run).
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from dagster_project.automation.alerts import send_run_alerts
 from dagster_project.automation.audit_sensors import hold_after_failure, write_audit_summary
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
+from dagster_project.ingest.landing import shown_name, unclaimed_files
+from dagster_project.ingest.lifecycle import Status
 from dagster_project.partitions import RETRY_OF_TAG, WHOLE_WAREHOUSE_TAGS
 from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome
-from dagster_project.registry import registry_problems
+from dagster_project.registry import load_registry, registry_problems
 
 LAYERS = {
     "raw": [
@@ -71,6 +76,8 @@ def build(
     job = defs.resolve_job_def("build_warehouse")
     if selection:
         job = job.get_subset(asset_selection=set(selection[0]), asset_check_selection=set(selection[1]))
+    if progress:  # make run: the console says what failed in a line; the summary says the rest
+        job = job.with_logger_defs({"console": summary_console})
     instance = instance or dg.DagsterInstance.get()
     run_id = str(uuid.uuid4())  # known before the run starts, to listen to its events
     if progress:
@@ -86,6 +93,38 @@ def build(
         raise_on_error=False,
         run_id=run_id,
     )
+
+
+class _OneLineFailures(logging.Filter):
+    """make run's console: a failed step or run in one line (its stack trace and the errors dbt
+    printed are in the run's event log, the audit page and, for a failed build, the dbt log after
+    the summary), and no line per step skipped after it (``[publish] skipped`` says it once)."""
+
+    SHORTENED = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        meta = getattr(record, "dagster_meta", None) or {}
+        message = str(meta.get("orig_message") or "")
+        if message.startswith("Dependencies for step ") and message.endswith("Not executing."):
+            return False
+        event = meta.get("dagster_event")
+        if event is not None and event.event_type in self.SHORTENED:
+            record.msg, record.args = str(record.msg).split("\n", 1)[0], ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+@dg.logger(
+    config_schema={"log_level": dg.Field(str, default_value="WARNING"), "name": dg.Field(str, default_value="dagster")},
+    description="make run's console: warnings and errors, a failure in one line without its stack trace",
+)
+def summary_console(init_context: dg.InitLoggerContext) -> logging.Logger:
+    log = logging.Logger(init_context.logger_config["name"], init_context.logger_config["log_level"])
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    log.addHandler(handler)
+    log.addFilter(_OneLineFailures())
+    return log
 
 
 @dataclass
@@ -254,38 +293,90 @@ def layer_counts(warehouse: Path) -> dict[str, int]:
         con.close()
 
 
+# The last line of make run's summary, and its exit status (README "Two commands"):
+RESULT_OK = ("OK", 0)  # published, and every delivery logged is live: nothing held or awaiting review
+RESULT_HOLDS = ("PUBLISHED WITH HOLDS", 3)  # published, but deliveries are held or awaiting review
+RESULT_FAILED = ("FAILED", 1)  # a step or blocking check failed: nothing published
+UNCLAIMED_SHOWN = 20  # unclaimed landing files listed in the summary; all are on the audit page
+
+
+@dataclass(frozen=True)
+class Summary:
+    text: str
+    word: str  # OK, PUBLISHED WITH HOLDS or FAILED: the summary's last line, "result: <word>"
+    exit_status: int
+
+    @property
+    def ok(self) -> bool:
+        """Published (with or without held deliveries): no step and no blocking check failed."""
+        return self.exit_status != RESULT_FAILED[1]
+
+
 def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
+    """The summary's text, and whether the build published (see ``summary`` for the result word)."""
+    s = summary(result)
+    return s.text, s.ok
+
+
+def summary(result: dg.ExecuteInProcessResult) -> Summary:
+    """What make run prints after a build: agencies, deliveries (one delivery is one file: months a
+    file spans are said apart), what is held or awaiting review and how to act on it, landing files
+    no feed claims, rows per layer, checks, what was published, and the result word."""
     p = paths()
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
     lines = ["", "== cx warehouse build =="]
+    unpublished = 0
     if p.warehouse.exists():
         con = duckdb.connect(str(p.warehouse), read_only=True)
         try:
-            agencies, files, held = con.execute(
-                "select count(distinct agency_code), count(distinct file_sha256), count(distinct file_sha256)"
-                " filter (where status = 'held') from raw.ingest_log where status <> 'skipped'"
+            agencies, files = con.execute(
+                "select count(distinct agency_code), count(distinct file_sha256) from raw.ingest_log"
+                " where status <> 'skipped'"
             ).fetchone()
             held_by = con.execute(
-                "select agency_code, count(distinct file_sha256), string_agg(distinct status_by, ', ' order by "
-                "status_by)"
-                " from raw.ingest_log where status = 'held' group by 1 order by 1"
+                "select agency_code, count(distinct file_sha256), count(distinct (file_sha256, period)),"
+                " count(distinct period), string_agg(distinct"
+                " status_by, ', ' order by status_by) from raw.ingest_log where status = ? group by 1 order by 1",
+                [Status.HELD.value],
+            ).fetchall()
+            awaiting = con.execute(
+                "select agency_code, feed_name, source_file, string_agg(coalesce(period, '-') || ': '"
+                " || coalesce(reason, ''), '; ' order by period) from raw.ingest_log where status = ?"
+                " group by file_sha256, 1, 2, 3 order by 1, 2, 3",
+                [Status.AWAITING_REVIEW.value],
             ).fetchall()
         finally:
             con.close()
         lines.append(f"agencies: {agencies}   delivery files logged: {files}")
+        held = sum(n for _, n, _, _, _ in held_by)
+        unpublished = held + len(awaiting)
         if held:
             lines.append(
-                f"HELD deliveries (kept in raw, not counted; the agency's published figures are its last ones): {held}"
-                "   see: .venv/bin/cxw deliveries list --status held"
+                f"HELD: {_deliveries(held)} (kept in raw, not counted; the agency's published figures are its last"
+                " ones)   see: .venv/bin/cxw deliveries list --status held"
             )
-            for agency, n, by in held_by:
+            for agency, n, file_months, months, by in held_by:
                 lines.append(
-                    f"  {agency}: {n} file(s) held by {by}. After the fix: .venv/bin/cxw deliveries release "
-                    f"--agency {agency}   (or drop them: cxw deliveries purge --agency {agency} --reason ...)"
+                    f"  {agency}: {n} file(s) held by {shown_name(by or '?')}{_months(n, file_months, months)}."
+                    " After the fix:"
+                    f" .venv/bin/cxw deliveries release --agency {agency}   (or drop them: cxw deliveries purge"
+                    f" --agency {agency} --reason ...)"
                 )
+        if awaiting:
+            lines.append(
+                f"AWAITING REVIEW: {_deliveries(len(awaiting))} parked by the delivery guard (nothing of them is"
+                " published)   see: .venv/bin/cxw deliveries list --status awaiting_review"
+            )
+            for agency, feed, file, reason in awaiting:
+                lines.append(f"  {agency} {feed} {shown_name(file)}: {shown_name(reason)}")
+            lines.append(
+                "  accept one: .venv/bin/cxw deliveries accept --agency AGENCY --file FILE --reason ...   "
+                "(or reject: cxw deliveries reject ...)"
+            )
         for table, n in layer_counts(p.warehouse).items():
             lines.append(f"  {table:<40} {n:>9,} rows")
+    lines += unclaimed_lines(p.landing)
     lines.append(f"checks: {len(evaluations) - len(failed)} passed, {len(failed)} failed")
     for e in failed:
         lines.append(f"  FAILED {e.asset_key.to_user_string()} {e.check_name} ({e.severity.value})")
@@ -308,8 +399,44 @@ def summarise(result: dg.ExecuteInProcessResult) -> tuple[str, bool]:
     built = {m.asset_key for m in result.get_asset_materialization_events()}
     if dg.AssetKey(["published", "dashboard"]) in built:
         lines.append(f"dashboard: {p.dashboard_dir / 'index.html'}  (dbt docs: {p.dbt_docs_index})")
-    lines.append("result: OK" if ok else "result: FAILED")
-    return "\n".join(lines), ok
+    word, status = RESULT_FAILED if not ok else RESULT_HOLDS if unpublished else RESULT_OK
+    if word == RESULT_HOLDS[0]:
+        lines.append(
+            f"result: {word} ({_deliveries(unpublished)} not published: held or awaiting review, listed above)"
+        )
+    else:
+        lines.append(f"result: {word}")
+    return Summary("\n".join(lines), word, status)
+
+
+def _deliveries(n: int) -> str:
+    """A count of deliveries: one delivery is one file of one agency feed."""
+    return f"{n} deliver{'y' if n == 1 else 'ies'}"
+
+
+def _months(files: int, file_months: int, months: int) -> str:
+    """The months held files' records span, said apart when a file holds several (period_from:
+    records): ``file_months`` is the number of (file, month) log rows, ``months`` of distinct months."""
+    return "" if file_months == files else f" (their records span {months} month(s))"
+
+
+def unclaimed_lines(landing: Path) -> list[str]:
+    """The summary's ``unclaimed:`` section: landing files no feed's pattern claims (never loaded),
+    each with the feed it most likely meant; names escaped (ingest/landing.py)."""
+    try:
+        found = unclaimed_files(landing, load_registry())
+    except Exception as e:  # the summary is still printed: say why this part is missing
+        return [f"unclaimed: cannot tell ({type(e).__name__})"]
+    if not found:
+        return ["unclaimed: 0 files (every file in the landing zone is claimed by a feed)"]
+    lines = [
+        f"unclaimed: {len(found)} file(s) in {landing} that no feed's pattern claims: not loaded, not logged;"
+        " move or rename them into the feed's folder (hidden dot-files are not listed)"
+    ]
+    lines += [f"  {u.line()}" for u in found[:UNCLAIMED_SHOWN]]
+    if len(found) > UNCLAIMED_SHOWN:
+        lines.append(f"  ... and {len(found) - UNCLAIMED_SHOWN} more (all are on the audit page)")
+    return lines
 
 
 def send_alerts(attempts: list[Attempt]) -> None:
@@ -342,13 +469,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run {attempt.result.run_id}: not published; building again without the held deliveries")
         print("  " + "\n  ".join(attempt.holds.lines()))
         print(f"  audit: {attempt.report.page}")
-    text, ok = summarise(attempts[-1].result)
-    if not ok and attempts[-1].dbt_log:
+    done = summary(attempts[-1].result)
+    if not done.ok and attempts[-1].dbt_log:
         print("\n== dbt log of the failed build ==\n" + attempts[-1].dbt_log.rstrip())
-    print(text)
+    print(done.text)
     print(f"audit: {attempts[-1].report.page}  (index: {attempts[-1].report.index})")
     send_alerts(attempts)
-    return 0 if ok else 1
+    return done.exit_status
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ import duckdb
 from dagster_project.audit.samples import safe_result
 from dagster_project.config import paths
 from dagster_project.html_pages import escaped, page_templates
+from dagster_project.ingest.landing import Unclaimed, unclaimed_files
+from dagster_project.ingest.lifecycle import Status
+from dagster_project.registry import load_registry
 
 DATA_DOCS_SITE = "gx/uncommitted/data_docs/local_site"
 DATA_DOCS_INDEX = f"{DATA_DOCS_SITE}/index.html"
@@ -81,6 +84,16 @@ class HeldRow(NamedTuple):
     status_by: str | None
     status_reason: str | None
     since: str | None
+
+
+class AwaitingRow(NamedTuple):
+    """A delivery the guard parked (raw.ingest_log, status awaiting_review): nothing of it is published."""
+
+    agency: str
+    feed: str
+    period: str | None
+    file: str
+    reason: str | None  # what it would have done: the period's loaded records before -> after
 
 
 class RejectedFile(NamedTuple):
@@ -144,6 +157,10 @@ class RunFacts:
     actions: list[OperatorAction] = field(default_factory=list)
     published_run: str | None = None
     published_at: datetime | None = None
+    awaiting: list[AwaitingRow] = field(default_factory=list)
+    # files in the landing zone no feed's pattern claims (never loaded), when the page was written
+    unclaimed: list[Unclaimed] = field(default_factory=list)
+    unclaimed_problem: str | None = None  # why they could not be listed
 
 
 # ---- what the pages show, decided here ---------------------------------------------------------------
@@ -204,6 +221,8 @@ class RunListed(NamedTuple):
     checks_failed: int
     published: Badge
     held: int
+    awaiting_review: int
+    unclaimed: int  # landing files no feed claims, when the run's page was written
 
 
 @dataclass(frozen=True)
@@ -224,6 +243,10 @@ def write_run_report(run_id: str, run_status: str, docs_built: bool, warehouse: 
     audit_dir = p.audit_dir
     (audit_dir / "runs").mkdir(parents=True, exist_ok=True)
     facts = _run_facts(warehouse, p.published_db, run_id)
+    try:
+        facts.unclaimed = unclaimed_files(p.landing, load_registry())
+    except Exception as e:  # a broken registry or landing zone: the page says so, and is still written
+        facts.unclaimed_problem = f"the landing zone could not be checked ({type(e).__name__})"
     summary = _summary(run_id, run_status, facts)
     page = audit_dir / "runs" / f"{run_id}.html"
     _write(page, _run_page(summary, facts, docs_built))
@@ -247,6 +270,8 @@ def _summary(run_id: str, run_status: str, facts: RunFacts) -> dict:
         "checks_failed": sum(1 for c in facts.checks if not c.passed),
         "published": facts.published_run == run_id,
         "held": len({h.file for h in facts.held}),  # files held when the page was written
+        "awaiting_review": len({a.file for a in facts.awaiting}),
+        "unclaimed": len(facts.unclaimed),  # landing files no feed claims, when the page was written
     }
 
 
@@ -319,6 +344,13 @@ def _read_ingest_log(con: duckdb.DuckDBPyConnection, run_id: str, facts: RunFact
             " strftime(status_changed_at, '%Y-%m-%d %H:%M') from raw.ingest_log where status = 'held'"
             " order by 1, 2, 3, 4",
         )
+    facts.awaiting = _rows(
+        AwaitingRow,
+        con,
+        "select agency_code, feed_name, period, source_file, reason from raw.ingest_log where status = ?"
+        " order by 1, 2, 3, 4",
+        [Status.AWAITING_REVIEW.value],
+    )
 
 
 def _read_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, facts: RunFacts) -> None:
@@ -365,6 +397,11 @@ def verdict(s: dict, facts: RunFacts) -> Banner:
             f" Held deliveries of {', '.join(sorted({h.agency for h in facts.held}))} are left out of every figure "
             "until released (see Held deliveries below): the other agencies' new data is published."
         )
+    if facts.awaiting and s["published"]:
+        text += (
+            f" Deliveries of {', '.join(sorted({a.agency for a in facts.awaiting}))} are awaiting review (see "
+            "Deliveries awaiting review below): nothing of them is published until an operator accepts them."
+        )
     held_now = sorted({h.agency for h in facts.held if h.status_reason and s["run_id"] in h.status_reason})
     if held_now and not s["published"]:
         text += (
@@ -383,6 +420,7 @@ def _run_page(s: dict, facts: RunFacts, docs_built: bool) -> str:
         ("rows excluded by rule", s["rows_excluded"]),
         ("checks passed", s["checks_passed"]),
         ("checks failed", s["checks_failed"]),
+        ("unclaimed landing files", s["unclaimed"]),
     ]
     return _PAGES.get_template("run.html").render(
         summary=s,
@@ -503,6 +541,8 @@ def _index_page(audit_dir: Path, docs_built: bool, actions: list[OperatorAction]
             r["checks_failed"],
             Badge("pass", "published") if r["published"] else Badge("fail", "not published"),
             r.get("held", 0),  # a summary written before holds existed has no count
+            r.get("awaiting_review", 0),
+            r.get("unclaimed", 0),
         )
         for r in summaries
     ]

@@ -33,6 +33,8 @@ from typing import Literal, Protocol
 
 import duckdb
 
+from dagster_project.ingest.lifecycle import Status
+
 logger = logging.getLogger(__name__)
 
 Kind = Literal["run_failed", "deliveries_held", "feed_late"]
@@ -45,6 +47,7 @@ class HeldDelivery:
     feed: str
     file: str  # the file's name only: the landing path says nothing more
     reason: str  # the hold's reason as the platform (or an operator) wrote it
+    status: str = "held"  # or awaiting_review: parked by the delivery guard (ingest/lifecycle.py)
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class Alert:
 
 
 def _held_lines(held: Iterable[HeldDelivery]) -> list[str]:
-    return [f"  held {h.agency} {h.feed} {h.file}: {h.reason}" for h in held]
+    return [f"  {h.status.replace('_', ' ')} {h.agency} {h.feed} {h.file}: {h.reason}" for h in held]
 
 
 def run_failed(run_id: str, failed_checks: Iterable[str], held: Iterable[HeldDelivery] = ()) -> Alert:
@@ -99,7 +102,7 @@ def deliveries_held(run_id: str, held: Iterable[HeldDelivery]) -> Alert:
     held = tuple(held)
     agencies = sorted({h.agency for h in held})
     lines = [
-        f"Run {run_id} published without {len(held)} held deliveries of {', '.join(agencies)}:"
+        f"Run {run_id} published without {len(held)} deliveries of {', '.join(agencies)} (held or awaiting review):"
         " their published figures are the last ones until the deliveries are released or purged.",
         *_held_lines(held),
         "Release after the fix: cxw deliveries release --agency <AGENCY>",
@@ -155,6 +158,20 @@ def held_by_runs(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> list
         [ids],
     ).fetchall()
     return [HeldDelivery(a, f, PurePath(s).name, r) for a, f, s, r in rows]
+
+
+def awaiting_review_from_runs(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> list[HeldDelivery]:
+    """Deliveries the delivery guard parked in one of ``run_ids`` and still awaiting review: what
+    the publish left as it was until an operator accepts or rejects them."""
+    ids = list(run_ids)
+    if not ids or not _has_table(con, "raw", "ingest_log"):
+        return []
+    rows = con.execute(
+        "select agency_code, feed_name, source_file, any_value(reason) from raw.ingest_log"
+        " where status = ? and list_contains(?, run_id) group by all order by 1, 2, 3",
+        [Status.AWAITING_REVIEW.value, ids],
+    ).fetchall()
+    return [HeldDelivery(a, f, PurePath(s).name, r, Status.AWAITING_REVIEW.value) for a, f, s, r in rows]
 
 
 def late_feeds(con: duckdb.DuckDBPyConnection) -> list[LateFeed]:
@@ -282,7 +299,7 @@ def alerts_after_run(
     if not success:
         return [run_failed(run_id, failed_checks(con, run_id), held_by_runs(con, [run_id]))]
     out = []
-    if held := held_by_runs(con, lineage):
+    if held := held_by_runs(con, lineage) + awaiting_review_from_runs(con, [run_id, *lineage]):
         out.append(deliveries_held(run_id, held))
     if late := late_feeds(con):
         out.append(feed_late(run_id, late))

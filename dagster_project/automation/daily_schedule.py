@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 
 from dagster_project.config import paths
-from dagster_project.ingest.loader import SEEN_STATUSES, discover, sha256_of
+from dagster_project.ingest.loader import SEEN_STATUSES, discover, identify
 from dagster_project.partitions import WHOLE_WAREHOUSE_TAGS
 from dagster_project.registry import load_registry
 from dagster_project.transform.dbt_project import source_fingerprint
@@ -46,8 +46,8 @@ def unseen_deliveries() -> int | None:
     unseen = 0
     for spec in load_registry():
         for path in discover(spec, landing):
-            # a link is the loader's to judge (it refuses one that leads out): never "seen" here
-            unseen += path.is_symlink() or (spec.agency, spec.name, sha256_of(path)) not in seen
+            # identified as the loader does: a link, a folder or a pipe by its name, never opened
+            unseen += (spec.agency, spec.name, identify(path, landing)[0]) not in seen
     return unseen
 
 

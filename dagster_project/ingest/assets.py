@@ -4,6 +4,7 @@ import dagster as dg
 
 from dagster_project.config import paths
 from dagster_project.contracts import CONTRACTS
+from dagster_project.ingest.lifecycle import Status
 from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_files
 from dagster_project.partitions import delivery_partitions, in_partition_range, run_partition_keys, selected
 from dagster_project.registry import load_registry
@@ -34,8 +35,11 @@ def ingest_kind(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
 
 
 def _log_outcome(context: dg.AssetExecutionContext, con, o: FileOutcome) -> None:
-    if o.status == "rejected":
+    if o.status == Status.REJECTED:
         context.log.error(f"{o.agency} file {o.file} rejected whole: {o.reason}")
+        return
+    if o.status == Status.AWAITING_REVIEW:  # not applied: what is published stays as it is
+        context.log.warning(f"{o.agency} file {o.file} {o.reason}")
         return
     if o.rows_quarantined:
         rows = con.execute(
@@ -60,6 +64,7 @@ def outcome_metadata(outcomes: list[FileOutcome]) -> dict[str, dg.MetadataValue]
         "files_loaded": dg.MetadataValue.int(len(loaded)),
         "files_skipped": dg.MetadataValue.int(sum(o.status == "skipped" for o in outcomes)),
         "files_rejected": dg.MetadataValue.int(sum(o.status == "rejected" for o in outcomes)),
+        "files_awaiting_review": dg.MetadataValue.int(sum(o.status == Status.AWAITING_REVIEW for o in outcomes)),
         "rows_in": dg.MetadataValue.int(sum(o.rows_in for o in loaded)),
         "rows_loaded": dg.MetadataValue.int(sum(o.rows_loaded for o in loaded)),
         "rows_quarantined": dg.MetadataValue.int(sum(o.rows_quarantined for o in loaded)),

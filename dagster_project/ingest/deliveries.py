@@ -1,29 +1,53 @@
-"""Operate on deliveries already in the warehouse: list, hold, release, purge (``cxw deliveries``).
+"""Operate on deliveries already in the warehouse: list, hold, release, purge, accept, reject, and
+verify the warehouse against a clean load of the landing zone (``cxw deliveries``).
 
 A delivery is one file of one agency feed: one row of ``raw.ingest_log``, or one per month for a
 file whose records span several (``period_from: records``); hold and release can take one month
-of such a file, purge always takes the whole file. Its status says what the warehouse does with
-its rows:
+of such a file, purge always takes the whole file. The statuses, what each means and which action
+moves a delivery from which status to which are ``lifecycle`` (``Status``, ``TRANSITIONS``):
 
-    loaded      in raw.* and counted from staging on
-    held        kept in raw.* but left out of the warehouse: every staging model skips the rows
-                of held deliveries (dbt macro ``not_held``), so facts and marts stop counting
-                them at the next build. ``status_by`` says who held it: ``operator:<user>``
-                (``cxw deliveries hold``) or ``check:<check name>`` (a blocking check that can
-                be pinned on the delivery), ``status_reason`` why, ``status_changed_at`` when.
-    purged      its rows are gone from raw.* and quarantine.*; the log row stays (the trail never
-                loses history) and the same file loads again on the next run: this is how a file
-                is re-loaded after its feed YAML was fixed
-    rejected    the whole file was refused by ingest (quarantine.rejected_files)
-    superseded  replaced by a corrected file for the same agency, feed and period
+    hold     loaded -> held: kept in raw.* but left out of the warehouse (dbt macro ``not_held``).
+             ``status_by`` says who: ``operator:<user>`` or ``check:<check name>``; ``status_reason``
+             why, ``status_changed_at`` when.
+    release  held -> loaded: counted again from the next build.
+    accept   awaiting_review -> accepted: the row is history, the file is no longer "seen", and the
+             next run loads it without the delivery guard.
+    reject   awaiting_review -> rejected (``status_by`` operator): it will not load; what is
+             published stays.
+    purge    loaded, held, rejected or awaiting_review -> purged: the file's rows are deleted from
+             raw.* and quarantine.*; the log rows stay (the trail never loses history).
 
-hold: loaded -> held. release: held -> loaded. purge: loaded, held or rejected -> purged (a
-superseded file is never purged: it would load again over its correction).
+Purge and the invariant "a clean load of the landing zone is always reachable without make clean".
+The loader skips a file whose sha256 has any row in ``lifecycle.SEEN`` (superseded included), and a
+file loaded again replaces the loaded rows of its periods, whoever delivered them. So a purge takes
+every month of the file it names, with one exception: a superseded month stays superseded while a
+later delivery *outside the purge* holds that month (loaded or held), because loading the file again
+would put it over that correction. Then:
+
+- every month of the file is purged (no month superseded, or each superseded month's correction is
+  purged in the same action, or gone): the file is no longer seen and loads again at the next build,
+  in landing-zone order with the other purged files of its feed, as a clean load would load them;
+- a month stays superseded: the file still counts as delivered and will not load again; its other
+  months are purged (their rows leave the warehouse) and the command says so in one line per file,
+  naming the later delivery and how to load the file again: purge it together with that delivery
+  (e.g. the whole feed). Purging a whole feed therefore always returns it to what a clean load
+  gives at the next build.
+
+A purged month's raw rows and quarantine rows are deleted; when the whole file is purged, all its
+quarantine rows and its rejected-file row are.
 
 Every action is one transaction that also appends one row to ``audit.operator_actions``
-(append-only, like ``audit.check_results``): when, which action, the selection, the deliveries
-it changed, the reason and the OS user. Messages name agency, feed and file, never a value from
-inside a record (records may hold personal data).
+(append-only, like ``audit.check_results``): when, which action, the selection, the deliveries it
+changed, the reason and the OS user. ``dry_run`` computes the same plan, prints it (files, periods,
+rows in / loaded / quarantined / excluded, what happens next) and changes nothing, audit included.
+
+``verify`` loads every file of the landing zone into a fresh temporary DuckDB with the same loader,
+replaying the operator decisions that a clean load cannot know (held deliveries held, deliveries
+rejected on review rejected, accepted ones loaded without the guard), and compares it with the
+working warehouse (opened read-only): raw rows, quarantined rows and the live and held log rows.
+
+Messages name agency, feed, period and file, never a value from inside a record (records may hold
+personal data).
 """
 
 from __future__ import annotations
@@ -41,14 +65,14 @@ import duckdb
 
 from dagster_project.config import paths
 from dagster_project.contracts import CONTRACTS
+from dagster_project.ingest.lifecycle import IN_RAW, TRANSITIONS, Status, sql_in
 from dagster_project.ingest.loader import ensure_tables
 from dagster_project.partitions import in_partition_range, partition_key
 from dagster_project.warehouse import connect
 
-ACTIONS = ("hold", "release", "purge")
-# the statuses each action changes, and what it changes them to
-FROM_STATUSES = {"hold": ("loaded",), "release": ("held",), "purge": ("loaded", "held", "rejected")}
-TO_STATUS = {"hold": "held", "release": "loaded", "purge": "purged"}
+ACTIONS = tuple(TRANSITIONS)  # hold, release, purge, accept, reject
+DONE = {"hold": "held", "release": "released", "purge": "purged", "accept": "accepted", "reject": "rejected"}
+NEEDS_REASON = ("hold", "purge", "accept", "reject")
 SHA_PREFIX_MIN = 8  # shorter prefixes are too easy to mistype into another file
 
 ACTIONS_DDL = """
@@ -62,7 +86,8 @@ ACTION_COLUMNS = "acted_at, action, selector, deliveries_affected, deliveries, r
 
 LOG_FIELDS = (
     "agency_code, feed_name, feed_kind, period, source_file, file_sha256, status, rows_in, rows_loaded,"
-    " rows_quarantined, rows_excluded, reason, status_by, status_reason, status_changed_at, run_id, loaded_at"
+    " rows_quarantined, rows_excluded, reason, status_by, status_reason, status_changed_at, run_id, loaded_at,"
+    " rows_before, rows_after, delivery, superseded_by"
 )
 
 
@@ -117,6 +142,12 @@ class Delivery:
     status_changed_at: datetime | None
     run_id: str | None
     loaded_at: datetime | None
+    # the feed's loaded records of the period before and after the delivery was applied (for one
+    # awaiting review: what it would do); null in warehouses logged before these columns came
+    rows_before: int | None = None
+    rows_after: int | None = None
+    delivery: str | None = None  # the feed's delivery semantics when loaded: restates, adds, snapshot
+    superseded_by: str | None = None  # sha256 of the delivery that replaced this one's period
 
     @property
     def why(self) -> str:
@@ -124,6 +155,38 @@ class Delivery:
         if self.status_reason:
             return f"{self.status_reason} ({self.status_by}, {self.status_changed_at:%Y-%m-%d %H:%M} UTC)"
         return self.reason or ""
+
+
+@dataclass
+class FileFate:
+    """What a purge leaves of one file: whether it loads again, and why not."""
+
+    agency: str
+    feed: str
+    file: str
+    sha256: str
+    kept: list[_Kept] = field(default_factory=list)  # months left superseded (a later delivery holds them)
+    in_landing: bool = True
+
+    @property
+    def loads_again(self) -> bool:
+        return not self.kept and self.in_landing
+
+    def line(self, purged_periods: list[str], landing: Path) -> str:
+        name = f"{self.agency} {self.feed} {self.file}"
+        if self.kept:
+            months = ", ".join(k.delivery.period or "-" for k in self.kept)
+            later = ", ".join(sorted({f for k in self.kept for f in k.later}))
+            out = ", ".join(purged_periods) or "none"
+            return (
+                f"{name} will not load again: its month(s) {months} stay superseded by a later delivery that"
+                f" stays ({later}), so the file still counts as delivered; its purged month(s) ({out}) stay out of"
+                " the warehouse. To load it again, purge it together with that delivery (e.g. the whole feed:"
+                f" cxw deliveries purge --agency {self.agency} --feed {self.feed} --reason ...)"
+            )
+        if not self.in_landing:
+            return f"{name} will not load again: the file is no longer in {landing}"
+        return f"{name} loads again from {landing} at the next build"
 
 
 @dataclass
@@ -136,36 +199,78 @@ class ActionResult:
     unchanged: list[tuple[Delivery, str]] = field(default_factory=list)  # and why not
     partitions: list[tuple[str, str]] = field(default_factory=list)  # (agency, period) to rebuild
     notes: list[str] = field(default_factory=list)
+    fates: list[FileFate] = field(default_factory=list)  # purge: per file, whether it loads again
+    dry_run: bool = False
 
     def text(self) -> str:
-        """What the command prints: each delivery by agency, feed and file, then what to run."""
-        done = {"hold": "held", "release": "released", "purge": "purged"}[self.action]
-        lines = [
-            f"{done} {len(self.changed)} deliver{'y' if len(self.changed) == 1 else 'ies'} ({self.selector.describe()})"
+        """What the command prints: each delivery by agency, feed, period and file with its rows, then
+        what happens next and what to run."""
+        n = len(self.changed)
+        deliveries = f"deliver{'y' if n == 1 else 'ies'}"
+        verb = f"would {self.action}" if self.dry_run else DONE[self.action]
+        lines = [f"{verb} {n} {deliveries} ({self.selector.describe()})"]
+        lines += [
+            f"  {d.agency} {d.feed} {d.period or '-'} {d.file} (was {d.status}; rows in {count_text(d.rows_in) or '-'},"
+            f" loaded {count_text(d.rows_loaded) or '-'}, quarantined {count_text(d.rows_quarantined) or '-'},"
+            f" excluded {count_text(d.rows_excluded) or '-'})"
+            for d in self.changed
         ]
-        lines += [f"  {d.agency} {d.feed} {d.period or '-'} {d.file} (was {d.status})" for d in self.changed]
         reasons: dict[str, list[Delivery]] = {}
         for d, why in self.unchanged:
             reasons.setdefault(why, []).append(d)
         for why, ds in reasons.items():  # a whole feed is mostly unchanged: one line per reason
-            files = ", ".join(f"{d.agency} {d.feed} {d.file}" for d in ds[:3]) + (", ..." if len(ds) > 3 else "")
-            lines.append(f"  unchanged ({why}): {len(ds)}: {files}")
+            files = ", ".join(f"{d.agency} {d.feed} {d.period or '-'} {d.file}" for d in ds[:3])
+            lines.append(f"  unchanged ({why}): {len(ds)}: {files}{', ...' if len(ds) > 3 else ''}")
+        if self.changed and self.fates:
+            landing = paths().landing
+            for fate in self.fates:
+                purged = sorted({d.period or "-" for d in self.changed if (d.sha256, d.agency, d.feed) == _key(fate)})
+                lines.append(("would: " if self.dry_run else "") + fate.line(purged, landing))
         lines += [f"note: {n}" for n in self.notes]
         if self.changed:
-            lines += rebuild_instructions(self.partitions, self.action)
+            lines += rebuild_instructions(self.partitions, self.action, self.changed, self.fates)
+        if self.dry_run:
+            lines.append("dry run: nothing was changed and no audit row was written")
         return "\n".join(lines)
 
 
-def rebuild_instructions(partitions: list[tuple[str, str]], action: str) -> list[str]:
-    """The incremental facts rebuild only their run's partitions: say which ones now need a run."""
-    effect = {
-        "hold": "the warehouse stops counting these deliveries",
-        "release": "the warehouse counts these deliveries again",
-        "purge": "the files load again from the landing zone",
-    }[action]
+def _key(fate: FileFate) -> tuple[str, str, str]:
+    return (fate.sha256, fate.agency, fate.feed)
+
+
+def rebuild_instructions(
+    partitions: list[tuple[str, str]],
+    action: str,
+    changed: list[Delivery] = (),
+    fates: list[FileFate] = (),
+) -> list[str]:
+    """What happens next, and which partitions the incremental facts need rebuilt (they rebuild only
+    their run's partitions)."""
+    if action == "reject":
+        return [
+            "next: nothing to run: the files will not load (their bytes count as delivered); what is published stays"
+        ]
+    if action == "purge":
+        again = sum(f.loads_again for f in fates)
+        if again == len(fates):
+            effect = "the purged rows leave the warehouse and the files load again from the landing zone"
+        elif again:
+            effect = f"the purged rows leave the warehouse and {again} of the {len(fates)} files load again (see above)"
+        else:
+            effect = "the purged rows leave the warehouse (none of the files is loaded again, see above)"
+    elif action == "accept":
+        effect = "the files load at the next build (make run), " + _accepted_effect(changed) + " without the guard"
+    else:
+        effect = {
+            "hold": "the warehouse stops counting these deliveries",
+            "release": "the warehouse counts these deliveries again",
+        }[action]
     keys = [str(partition_key(a, p)) for a, p in partitions if in_partition_range(p)]
     older = sorted({f"{a} {p}" for a, p in partitions if not in_partition_range(p)})
-    lines = [f"next: {effect} at the next build:", "  make run   (every partition)"]
+    lines = [
+        f"next: {effect} at the next build:" if action != "accept" else f"next: {effect}:",
+        "  make run   (every partition)",
+    ]
     if keys:
         lines.append(
             "  or in the Dagster UI (make ui) materialize only these agency x month partitions: " + ", ".join(keys)
@@ -173,6 +278,19 @@ def rebuild_instructions(partitions: list[tuple[str, str]], action: str) -> list
     if older:
         lines.append(f"  (before the partitions start, only make run rebuilds: {', '.join(older)})")
     return lines
+
+
+def _accepted_effect(changed: list[Delivery]) -> str:
+    """What loading the accepted deliveries does to what is loaded, by the feed's delivery semantics."""
+    modes = {d.delivery or "restates" for d in changed}
+    parts = []
+    if "restates" in modes:
+        parts.append("replacing what is loaded of their periods")
+    if "snapshot" in modes:
+        parts.append("replacing what is loaded of their whole feed")
+    if "adds" in modes:
+        parts.append("adding to what is loaded of their periods")
+    return " or ".join(parts) + ","
 
 
 # ---- connection --------------------------------------------------------------------------------
@@ -219,8 +337,8 @@ def select(con: duckdb.DuckDBPyConnection, selector: Selector, statuses: tuple[s
         params += file_params
     if statuses:
         where.append("list_contains(?, status)")
-        params.append(list(statuses))
-    fields = _log_fields(con)
+        params.append([str(s) for s in statuses])
+    fields = log_fields(con)
     if not fields:
         return []  # nothing was ever loaded
     rows = con.execute(
@@ -231,13 +349,14 @@ def select(con: duckdb.DuckDBPyConnection, selector: Selector, statuses: tuple[s
     return [Delivery(*r) for r in rows]
 
 
-def _log_fields(con: duckdb.DuckDBPyConnection) -> str:
+def log_fields(con: duckdb.DuckDBPyConnection) -> str:
     """LOG_FIELDS; on a warehouse no build has touched since the status columns came (a read-only
     listing does not add them), those read as null."""
     have = {
         r[0]
         for r in con.execute(
             "select column_name from duckdb_columns() where schema_name = 'raw' and table_name = 'ingest_log'"
+            " and database_name = current_database()"
         ).fetchall()
     }
     if not have:
@@ -310,60 +429,108 @@ def os_user() -> str:
 
 
 def act(
-    con: duckdb.DuckDBPyConnection, action: str, selector: Selector, reason: str, actor: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    action: str,
+    selector: Selector,
+    reason: str,
+    actor: str | None = None,
+    *,
+    dry_run: bool = False,
 ) -> ActionResult:
-    """Hold, release or purge the selected deliveries, and append the action to the audit trail,
-    in one transaction (all or nothing)."""
+    """Hold, release, purge, accept or reject the selected deliveries, and append the action to the
+    audit trail, in one transaction (all or nothing). ``dry_run``: the same plan, nothing changed
+    and nothing recorded (the connection may be read-only)."""
     if action not in ACTIONS:
         raise DeliveryError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     if not (selector.agency or selector.file):
         raise DeliveryError(f"{action} needs --agency (with --feed / --period to narrow it) or --file")
-    if action in ("hold", "purge") and not reason.strip():
+    if action in NEEDS_REASON and not reason.strip():
         raise DeliveryError(f"{action} needs --reason: it is kept in the audit trail")
-    ensure_tables(con)
-    con.execute(ACTIONS_DDL)
+    if not log_fields(con):
+        raise DeliveryError("no delivery is logged yet: nothing has been loaded (make run builds the warehouse)")
+    if not dry_run:
+        ensure_tables(con)
+        con.execute(ACTIONS_DDL)
     matched = select(con, selector)
     if not matched:
         raise _nothing_matches(con, selector)
+    result = ActionResult(action, selector, reason.strip(), actor or operator_actor(), dry_run=dry_run)
+    from_statuses, to_status = TRANSITIONS[action]
     if action == "purge":
-        matched = _whole_files(con, matched)
-    result = ActionResult(action, selector, reason.strip(), actor or operator_actor())
-    for d in matched:
-        if d.status in FROM_STATUSES[action]:
-            result.changed.append(d)
-        elif d.status == TO_STATUS[action] or (action == "purge" and d.status == "superseded"):
-            result.unchanged.append((d, _why_unchanged(action, d)))
-        # other statuses are history (e.g. an old purged row of a file loaded again): not listed
+        _plan_purge(con, _whole_files(con, matched), result)
+    else:
+        for d in matched:
+            if d.status in from_statuses:
+                result.changed.append(d)
+            elif d.status == to_status:
+                result.unchanged.append((d, f"already {d.status}"))
+            # other statuses are history (e.g. an old purged row of a file loaded again): not listed
+    if action != "reject":  # a rejected delivery changes nothing that is built
+        result.partitions = sorted({p for d in result.changed for p in _delivery_partitions(d)})
+    if dry_run:
+        return result
     con.execute("begin transaction")
     try:
+        for fate in result.fates:
+            rows = [d for d in result.changed if (d.sha256, d.agency, d.feed) == _key(fate)]
+            _delete_rows(con, fate, [d.period for d in rows], whole=not fate.kept)
         for d in result.changed:
-            result.partitions += _delivery_partitions(d)
-            if action == "purge":
-                _delete_rows(con, d)
-            _set_status(con, d, TO_STATUS[action], result)
+            _set_status(con, d, to_status, result)
         _record(con, result)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    result.partitions = sorted(set(result.partitions))
-    if action == "purge":
-        result.notes += _purge_notes(con, result.changed)
     return result
 
 
-def _why_unchanged(action: str, d: Delivery) -> str:
-    if action == "purge" and d.status == "superseded":
-        return (
-            "superseded by a corrected file (its rows are already gone; purging it would load it over the correction)"
-        )
-    return f"already {d.status}"
+@dataclass(frozen=True)
+class _Kept:
+    """A superseded month a purge leaves superseded, and the later deliveries that hold it."""
+
+    delivery: Delivery
+    later: tuple[str, ...]
+
+
+def _plan_purge(con: duckdb.DuckDBPyConnection, rows: list[Delivery], result: ActionResult) -> None:
+    """Which log rows the purge changes, and per file whether it loads again (module docstring)."""
+    from_statuses, _ = TRANSITIONS["purge"]
+    files = {(d.sha256, d.agency, d.feed) for d in rows}
+    landing = paths().landing
+    fates: dict[tuple[str, str, str], FileFate] = {}
+    for d in rows:
+        key = (d.sha256, d.agency, d.feed)
+        fate = fates.setdefault(key, FileFate(d.agency, d.feed, d.file, d.sha256))
+        fate.in_landing = fate.in_landing and (landing / d.file).is_file()
+        if d.status in from_statuses:
+            result.changed.append(d)
+        elif d.status == Status.SUPERSEDED:
+            later = _later_deliveries(con, d, files)
+            if later:
+                fate.kept.append(_Kept(d, tuple(later)))
+                result.unchanged.append((d, f"superseded by a later delivery that stays: {', '.join(later)}"))
+            else:  # its correction goes in this purge too (or is gone): the file may load again in order
+                result.changed.append(d)
+    # a file none of whose rows changes (history already, or every month kept superseded) has no fate line
+    changed = {(d.sha256, d.agency, d.feed) for d in result.changed}
+    result.fates = [f for key, f in sorted(fates.items()) if key in changed]  # the others: unchanged lines
+
+
+def _later_deliveries(con: duckdb.DuckDBPyConnection, d: Delivery, purged: set[tuple[str, str, str]]) -> list[str]:
+    """Files outside the purge whose rows of the superseded delivery's period are in raw (loaded or
+    held): loading ``d``'s file again would put it over them."""
+    rows = con.execute(
+        f"select distinct file_sha256, source_file from raw.ingest_log where agency_code = ? and feed_name = ?"
+        f" and period is not distinct from ? and status in {sql_in(IN_RAW)} and file_sha256 <> ?",
+        [d.agency, d.feed, d.period, d.sha256],
+    ).fetchall()
+    return sorted({f for sha, f in rows if (sha, d.agency, d.feed) not in purged})
 
 
 def _whole_files(con: duckdb.DuckDBPyConnection, matched: list[Delivery]) -> list[Delivery]:
     """Every log row of the matched files. A file whose records span several months (``period_from:
     records``) has one row per month; purge takes the whole file, since a file with any row left
-    loaded would still count as seen and never load again."""
+    seen would never load again."""
     files = {(d.sha256, d.agency, d.feed) for d in matched}
     rows = [
         d
@@ -371,7 +538,7 @@ def _whole_files(con: duckdb.DuckDBPyConnection, matched: list[Delivery]) -> lis
         for d in select(con, Selector(agency=agency, file=sha))
         if d.feed == feed
     ]
-    return sorted(set(rows), key=lambda d: (d.agency, d.feed, d.period or "", str(d.loaded_at), d.file))
+    return sorted(set(rows), key=lambda d: (d.agency, d.feed, d.file, d.period or "", str(d.loaded_at)))
 
 
 def _delivery_partitions(d: Delivery) -> list[tuple[str, str]]:
@@ -379,30 +546,40 @@ def _delivery_partitions(d: Delivery) -> list[tuple[str, str]]:
     return [(d.agency, d.period)] if d.period else []
 
 
-def _delete_rows(con: duckdb.DuckDBPyConnection, d: Delivery) -> None:
-    """The delivery's rows in its raw tables (long table too) and its quarantine rows."""
-    contract = CONTRACTS.get(d.kind)
+def _delete_rows(con: duckdb.DuckDBPyConnection, fate: FileFate, periods: list[str | None], *, whole: bool) -> None:
+    """The file's rows in its raw tables (long table too) and its quarantine rows: all of them when
+    the whole file is purged, else those of the purged periods."""
+    kind = con.execute(
+        "select any_value(feed_kind) from raw.ingest_log where file_sha256 = ? and agency_code = ? and feed_name = ?",
+        [fate.sha256, fate.agency, fate.feed],
+    ).fetchone()[0]
+    contract = CONTRACTS.get(kind)
     tables = [f"raw.{t}" for t in (contract.table, contract.long_table) if t] if contract else []
+    period_of = {"raw": "_period", "quarantine": "period"}
     for table in [*tables, "quarantine.rejected_rows"]:
-        sha_column = "file_sha256" if table.startswith("quarantine.") else "_file_sha256"
+        schema = table.split(".")[0]
+        sha_column = "file_sha256" if schema == "quarantine" else "_file_sha256"
+        where = f"{sha_column} = ? and agency_code = ? and feed_name = ?"
+        params: list = [fate.sha256, fate.agency, fate.feed]
+        if not whole:
+            where += f" and list_contains(?, {period_of[schema]})"
+            params.append([p for p in periods if p])
+        con.execute(f"delete from {table} where {where}", params)
+    if whole:
         con.execute(
-            f"delete from {table} where {sha_column} = ? and agency_code = ? and feed_name = ?",
-            [d.sha256, d.agency, d.feed],
+            "delete from quarantine.rejected_files where file_sha256 = ? and agency_code = ? and feed_name = ?",
+            [fate.sha256, fate.agency, fate.feed],
         )
-    con.execute(
-        "delete from quarantine.rejected_files where file_sha256 = ? and agency_code = ? and feed_name = ?",
-        [d.sha256, d.agency, d.feed],
-    )
 
 
 def _set_status(con: duckdb.DuckDBPyConnection, d: Delivery, status: str, result: ActionResult) -> None:
     # release clears who held it: the status is loaded again, the hold stays in the audit trail
-    by, why = (None, None) if status == "loaded" else (result.actor, result.reason)
+    by, why = (None, None) if status == Status.LOADED else (result.actor, result.reason)
     con.execute(
         "update raw.ingest_log set status = ?, status_by = ?, status_reason = ?, status_changed_at = ?"
         " where file_sha256 = ? and agency_code = ? and feed_name = ? and status = ?"
         " and period is not distinct from ? and run_id is not distinct from ?",
-        [status, by, why, _now(), d.sha256, d.agency, d.feed, d.status, d.period, d.run_id],
+        [str(status), by, why, _now(), d.sha256, d.agency, d.feed, d.status, d.period, d.run_id],
     )
 
 
@@ -435,25 +612,6 @@ def _record(con: duckdb.DuckDBPyConnection, result: ActionResult) -> None:
     )
 
 
-def _purge_notes(con: duckdb.DuckDBPyConnection, changed: list[Delivery]) -> list[str]:
-    landing = paths().landing
-    files = sorted({(d.agency, d.feed, d.file, d.sha256) for d in changed})
-    notes = [
-        f"{a} {f} {file} is no longer in {landing}: it will not load again"
-        for a, f, file, _ in files
-        if not (landing / file).is_file()
-    ]
-    for a, f, file, sha in files:
-        (superseded,) = con.execute(
-            "select count(*) from raw.ingest_log where file_sha256 = ? and agency_code = ? and feed_name = ?"
-            " and status = 'superseded'",
-            [sha, a, f],
-        ).fetchone()
-        if superseded:  # the loader still counts the file as seen
-            notes.append(f"{a} {f} {file}: a month of it was superseded by a correction, so it will not load again")
-    return notes
-
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -472,10 +630,10 @@ def listing(deliveries: list[Delivery]) -> str:
             d.period or "-",
             d.file,
             d.status,
-            _n(d.rows_in),
-            _n(d.rows_loaded),
-            _n(d.rows_quarantined),
-            _n(d.rows_excluded),
+            count_text(d.rows_in),
+            count_text(d.rows_loaded),
+            count_text(d.rows_quarantined),
+            count_text(d.rows_excluded),
             d.why,
         )
         for d in deliveries
@@ -493,5 +651,5 @@ def listing(deliveries: list[Delivery]) -> str:
     return "\n".join([line(header), *map(line, rows)])
 
 
-def _n(v: int | None) -> str:
+def count_text(v: int | None) -> str:
     return "" if v is None else str(v)

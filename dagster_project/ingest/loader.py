@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -44,6 +45,7 @@ from dagster_project.ingest.checks import (
     typed_expr,
     value_format,
 )
+from dagster_project.ingest.lifecycle import IN_RAW, INGEST_LOG_DDL, SEEN, Status, sql_in
 from dagster_project.ingest.pseudonyms import key_fingerprint, pseudonym_sql
 from dagster_project.ingest.readers import (
     Read,
@@ -59,27 +61,10 @@ from dagster_project.ingest.readers import (
 from dagster_project.registry import FeedSpec
 from dagster_project.warehouse import ident, lit
 
-DDL = """
-create schema if not exists raw;
+DDL = (
+    INGEST_LOG_DDL
+    + """
 create schema if not exists quarantine;
-create table if not exists raw.ingest_log (
-    file_sha256 varchar, agency_code varchar, feed_name varchar, feed_kind varchar, source_file varchar,
-    period varchar, status varchar, rows_in bigint, rows_loaded bigint, rows_quarantined bigint, reason varchar,
-    run_id varchar, loaded_at timestamp, superseded_by varchar
-);
-alter table raw.ingest_log add column if not exists rows_excluded bigint;
-alter table raw.ingest_log add column if not exists excluded_by varchar;
-alter table raw.ingest_log add column if not exists encoding varchar;
--- fingerprint of the key that pseudonymised the file's customer keys (ingest/pseudonyms.py)
-alter table raw.ingest_log add column if not exists pseudonym_key varchar;
--- records counted in the file itself as it streamed, apart from the parser (null: JSON arrays, counted
--- by the parser only); per file, the rows in of its periods add up to it (GX reconcile_ingest_log)
-alter table raw.ingest_log add column if not exists records_in_file bigint;
--- who set a status the loader did not (held, released back to loaded, purged: an operator's
--- `cxw deliveries`, or a check), why and when (dagster_project/ingest/deliveries.py)
-alter table raw.ingest_log add column if not exists status_by varchar;
-alter table raw.ingest_log add column if not exists status_reason varchar;
-alter table raw.ingest_log add column if not exists status_changed_at timestamp;
 create table if not exists quarantine.rejected_rows (
     agency_code varchar, feed_name varchar, source_file varchar, file_sha256 varchar, record_number bigint,
     line_number bigint, column_name varchar, reason varchar, raw_record varchar, run_id varchar,
@@ -91,6 +76,7 @@ create table if not exists quarantine.rejected_files (
     run_id varchar, quarantined_at timestamp
 );
 """
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +86,7 @@ class FileOutcome:
     kind: str
     file: str
     sha256: str
-    status: str  # loaded | skipped (same bytes already seen) | rejected (whole file)
+    status: str  # loaded | skipped (same bytes already seen) | rejected (whole file) | awaiting_review (lifecycle)
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -143,7 +129,7 @@ def touched_by_run(con: duckdb.DuckDBPyConnection, *run_ids: str) -> set[tuple[s
         return set()
     rows = con.execute(
         "select distinct agency_code, period from raw.ingest_log where list_contains(?, run_id)"
-        " and period is not null and status in ('loaded', 'superseded', 'held')",
+        f" and period is not null and status in {sql_in((*IN_RAW, Status.SUPERSEDED))}",
         [list(run_ids)],
     ).fetchall()
     return {(a, p) for a, p in rows}
@@ -158,8 +144,47 @@ def sha256_of(path: Path) -> str:
 
 
 def discover(spec: FeedSpec, landing: Path) -> list[Path]:
-    """The feed's files under landing/<agency>/ (a link is listed; the loader refuses one that leads out)."""
-    return sorted(p for p in (landing / spec.agency).glob(spec.pattern) if p.is_file() or p.is_symlink())
+    """Every entry the feed's pattern claims under landing/<agency>/: files, and also links, folders
+    and pipes, which the loader refuses one by one (``_not_a_delivery``) instead of skipping them
+    without a word or crashing on them."""
+    return sorted((landing / spec.agency).glob(spec.pattern))
+
+
+def identify(path: Path, landing: Path) -> tuple[str, str | None]:
+    """A delivery's identity: the sha256 of its content, and None; or, for an entry that cannot be a
+    delivery (``_not_a_delivery``) or cannot be read, a digest of its name and why, and that reason."""
+    refused = _not_a_delivery(path, landing)
+    if refused is None:
+        try:
+            return sha256_of(path), None
+        except OSError as exc:  # unreadable (permissions, gone, an I/O error): this file's rejection
+            refused = f"the file cannot be read ({type(exc).__name__}); nothing of it was loaded"
+    rel = str(path.relative_to(landing)) if path.is_relative_to(landing) else str(path)
+    return hashlib.sha256(f"refused:{rel}:{refused}".encode()).hexdigest(), refused
+
+
+def _not_a_delivery(path: Path, landing: Path) -> str | None:
+    """Why an entry the feed's pattern claims cannot be a delivery (never opening it: opening a named
+    pipe blocks forever), or None for a regular file inside the landing zone."""
+    try:
+        if path.is_symlink() and (not path.exists() or _outside(path, landing)):
+            return "a link to a file outside the landing zone (or to no file): deliveries must be files in it"
+        mode = path.stat().st_mode  # after links
+    except OSError as exc:
+        return f"the file cannot be examined ({type(exc).__name__}); nothing of it was loaded"
+    if stat.S_ISREG(mode):
+        return None
+    what = (
+        "a folder"
+        if stat.S_ISDIR(mode)
+        else "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+    )
+    via = " reached through a link" if path.is_symlink() else ""
+    return f"not a regular file but {what}{via}: a delivery is a file; nothing was read"
 
 
 @dataclass(frozen=True)
@@ -224,6 +249,7 @@ class StagedFile:
     rows_read: int
     reader_rejects: int
     periods: list[str]  # the delivery periods its records fall in (one unless period_from: records)
+    accepted: bool = False  # an operator accepted it on review (cxw deliveries accept): the guard does not apply
 
 
 @dataclass
@@ -235,6 +261,11 @@ class Batch:
     spec: FeedSpec
     run_id: str
     staged: list[StagedFile] = field(default_factory=list)
+    # (file, period) -> the feed's records of the period in raw before the batch (loaded, held): rows_before
+    before: dict[tuple[int, str], int] = field(default_factory=dict)
+    # (file, period) -> the file's records of that period that would load (kept when a parked file's batch rolls back)
+    would: dict[tuple[int, str], int] = field(default_factory=dict)
+    notes: dict[int, str] = field(default_factory=dict)  # file -> what its log's reason adds (records outside)
 
     records_table: ClassVar[str] = "batch_src"
     files_table: ClassVar[str] = "batch_files"
@@ -276,24 +307,20 @@ def load_files(
     reading: ReadTables | None = None
     _check_pseudonym_key(con, spec)
     seen = _seen_before(con, spec)  # sha256 -> file, also for identical bytes twice in one call
+    accepted = _accepted_on_review(con, spec)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for n, path in enumerate(paths):
                 rel = str(path.relative_to(landing)) if path.is_relative_to(landing) else str(path)
-                if path.is_symlink() and (not path.exists() or _outside(path, landing)):
-                    # a link out of the landing zone (or to nothing): rejected by name, its target never opened
-                    sha = hashlib.sha256(f"link:{rel}".encode()).hexdigest()
+                sha, refused = identify(path, landing)
+                if refused is not None:  # a link out, a folder, a pipe, an unreadable file: never opened
                     delivered = DeliveredFile.of(spec, rel, sha, path)
                     if sha not in seen:
-                        reason = (
-                            "a link to a file outside the landing zone (or to no file): deliveries must be files in it"
-                        )
-                        outcomes[n] = _in_transaction(con, _reject_file, spec, delivered, run_id, reason)
+                        outcomes[n] = _in_transaction(con, _reject_file, spec, delivered, run_id, refused)
                         seen[sha] = f"{rel} (rejected)"
                     else:
-                        outcomes[n] = delivered.outcome("skipped", reason=f"same link as {seen[sha]}")
+                        outcomes[n] = delivered.outcome("skipped", reason=f"refused before as {seen[sha]}")
                     continue
-                sha = sha256_of(path)
                 delivered = DeliveredFile.of(spec, rel, sha, path)
                 if sha in seen:
                     outcomes[n] = delivered.outcome("skipped", reason=f"same bytes as {seen[sha]}")
@@ -311,6 +338,8 @@ def load_files(
                     outcomes[n] = _in_transaction(con, _reject_file, spec, delivered, run_id, staged)
                     seen[sha] = f"{rel} (rejected)"
                     continue
+                if staged.delivered.sha256 in accepted:
+                    staged = replace(staged, accepted=True)
                 if not batch.takes(staged):
                     outcomes.update(_load_or_reject(con, batch))
                     batch.drop(con)
@@ -349,6 +378,19 @@ def _load_or_reject(con, batch: Batch) -> dict[int, FileOutcome]:
     next run, never taking the other files down with it."""
     try:
         return _in_transaction(con, _load_batch, batch)
+    except NotApplied as stopped:  # rolled back: park or refuse those files, load the batch again without them
+        outcomes = {}
+        for s in batch.staged:
+            if s.n in stopped.parked:
+                outcomes[s.n] = _in_transaction(con, _park, batch, s, stopped.parked[s.n])
+            elif s.n in stopped.refused:
+                outcomes[s.n] = _in_transaction(
+                    con, _reject_file, batch.spec, s.delivered, batch.run_id, stopped.refused[s.n]
+                )
+        rest = [s for s in batch.staged if s.n not in outcomes]
+        if rest:
+            outcomes.update(_load_or_reject(con, Batch(batch.spec, batch.run_id, rest)))
+        return outcomes
     except Exception as exc:  # noqa: BLE001 - a file the database refuses is rejected, not retried forever
         if len(batch.staged) > 1:
             outcomes: dict[int, FileOutcome] = {}
@@ -392,7 +434,7 @@ def _check_pseudonym_key(con, spec: FeedSpec) -> None:
     if not _pseudonymises(spec):
         return
     (other,) = con.execute(
-        "select count(*) from raw.ingest_log where feed_kind = ? and status in ('loaded', 'held')"
+        f"select count(*) from raw.ingest_log where feed_kind = ? and status in {sql_in(IN_RAW)}"
         " and pseudonym_key is distinct from ?",
         [spec.kind, key_fingerprint()],
     ).fetchone()
@@ -404,8 +446,8 @@ def _check_pseudonym_key(con, spec: FeedSpec) -> None:
         )
 
 
-# A delivery with one of these statuses is "seen": its bytes are not loaded again (a purged one is not).
-SEEN_STATUSES = ("loaded", "held", "rejected", "superseded")
+# A delivery with one of these statuses is "seen": its bytes are not loaded again (lifecycle.SEEN).
+SEEN_STATUSES = tuple(s.value for s in SEEN)
 
 
 def _seen_before(con, spec: FeedSpec) -> dict[str, str]:
@@ -508,14 +550,14 @@ def _reject_file(con, spec: FeedSpec, delivered: DeliveredFile, run_id: str, rea
         "insert into quarantine.rejected_files values (?, ?, ?, ?, ?, ?, current_timestamp)",
         [delivered.agency, delivered.feed, delivered.file, delivered.sha256, reason, run_id],
     )
-    _log(con, spec, delivered, "rejected", Counts(), run_id=run_id, reason=reason)
-    return delivered.outcome("rejected", reason=reason)
+    _log(con, spec, delivered, Status.REJECTED, Counts(), run_id=run_id, reason=reason)
+    return delivered.outcome(Status.REJECTED.value, reason=reason)
 
 
 INGEST_LOG_COLUMNS = (
     "file_sha256, agency_code, feed_name, feed_kind, source_file, period, status, rows_in,"
     " rows_loaded, rows_quarantined, rows_excluded, excluded_by, reason, run_id, loaded_at, encoding, pseudonym_key,"
-    " records_in_file"
+    " records_in_file, rows_before, rows_after, delivery"
 )
 
 
@@ -531,11 +573,13 @@ def _log(
     excluded_by: str = "",
     encoding: str = "",
     records_in_file: int | None = None,
+    rows_before: int | None = None,
+    rows_after: int | None = None,
 ) -> None:
     """One ingest-log row: a file's (one period's, for a file of several) status and counts."""
     con.execute(
         f"insert into raw.ingest_log ({INGEST_LOG_COLUMNS})"
-        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?)",
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?, ?, ?, ?)",
         [
             delivered.sha256,
             delivered.agency,
@@ -543,7 +587,7 @@ def _log(
             delivered.kind,
             delivered.file,
             delivered.period,
-            status,
+            str(status),
             counts.rows_in,
             counts.loaded,
             counts.quarantined,
@@ -552,8 +596,11 @@ def _log(
             reason or None,
             run_id,
             encoding or None,
-            key_fingerprint() if status == "loaded" and _pseudonymises(spec) else None,
+            key_fingerprint() if status == Status.LOADED and _pseudonymises(spec) else None,
             records_in_file,
+            rows_before,
+            rows_after,
+            spec.delivery,
         ],
     )
 
@@ -571,11 +618,15 @@ def _load_batch(con, batch: Batch) -> dict[int, FileOutcome]:
     """The batch's files, loaded inside one transaction, stage by stage: each stage reads the tables
     the one before it wrote (the batch's records, typed table, raw and quarantine rows)."""
     spec = batch.spec
-    replaced = _supersede(con, batch)  # before the duplicate check: a replaced file's keys are no longer loaded
     # wide source column -> (question code, scale point or question), resolved against the batch's files
     wide = spec.long_columns(sorted({c for s in batch.staged for c in s.read.header}))
     _collect(con, batch)
     _type_and_check(con, batch, wide)
+    refused = _check_named_period(con, batch)
+    parked = _guard(con, batch, skip=set(refused))  # before anything is replaced: what the batch would do
+    if refused or parked:
+        raise NotApplied(parked, refused)
+    replaced = _supersede(con, batch)  # before the duplicate check: a replaced file's keys are no longer loaded
     _flag_duplicates(con, batch)
     _insert_raw(con, batch)
     if CONTRACTS[spec.kind].long_table:
@@ -586,35 +637,205 @@ def _load_batch(con, batch: Batch) -> dict[int, FileOutcome]:
 
 
 def _supersede(con, batch: Batch) -> dict[int, list[str]]:
-    """Per file of the batch: the files whose rows of its periods it replaces."""
+    """Per file of the batch: the files whose rows it replaces, as the feed's ``delivery`` declares:
+    restates - the earlier files' rows of the periods it holds; snapshot - every earlier file's rows
+    of the feed; adds - none (its records come on top)."""
+    if batch.spec.delivery == "adds":
+        return {s.n: [] for s in batch.staged}
     return {
-        s.n: [f for p in s.periods for f in _supersede_same_period(con, batch.spec, s.delivered.sha256, p)]
+        s.n: [
+            f
+            for p in (s.periods if batch.spec.delivery == "restates" else [None])
+            for f in _supersede_earlier(con, batch.spec, s.delivered.sha256, p)
+        ]
         for s in batch.staged
     }
 
 
-def _supersede_same_period(con, spec: FeedSpec, sha: str, period: str) -> list[str]:
-    """A corrected re-delivery: remove the rows of earlier files for this agency, feed and period
-    (a held one too: the correction is what the hold waited for)."""
+# what a replacement supersedes: rows in raw (a held one too: the correction is what the hold waited
+# for) and a delivery still awaiting review (the newer file makes it moot)
+_REPLACED = (*IN_RAW, Status.AWAITING_REVIEW)
+
+
+def _supersede_earlier(con, spec: FeedSpec, sha: str, period: str | None) -> list[str]:
+    """Remove the rows of earlier files for this agency and feed, of one period (or of every
+    period: ``None``), and mark their log rows superseded by ``sha``."""
+    same_period = "" if period is None else " and period = ?"
     earlier = con.execute(
-        "select file_sha256, source_file from raw.ingest_log where agency_code = ? and feed_name = ? and period = ?"
-        " and status in ('loaded', 'held') and file_sha256 <> ?",
-        [spec.agency, spec.name, period, sha],
+        "select distinct file_sha256, period, source_file from raw.ingest_log where agency_code = ? and"
+        f" feed_name = ? and list_contains(?, status) and file_sha256 <> ?{same_period}",
+        [spec.agency, spec.name, [str(s) for s in _REPLACED], sha] + ([] if period is None else [period]),
     ).fetchall()
     contract = CONTRACTS[spec.kind]
-    for old_sha, _ in earlier:
+    for old_sha, old_period, _ in earlier:
         for table in filter(None, (contract.table, contract.long_table)):
             con.execute(
-                f"delete from raw.{table} where _file_sha256 = ? and agency_code = ? and feed_name = ? and _period = ?",
-                [old_sha, spec.agency, spec.name, period],
+                f"delete from raw.{table} where _file_sha256 = ? and agency_code = ? and feed_name = ?"
+                " and _period is not distinct from ?",
+                [old_sha, spec.agency, spec.name, old_period],
             )
         con.execute(
-            "update raw.ingest_log set status = 'superseded', superseded_by = ? where file_sha256 = ? and "
-            "agency_code = ?"
-            " and feed_name = ? and period = ? and status in ('loaded', 'held')",
-            [sha, old_sha, spec.agency, spec.name, period],
+            "update raw.ingest_log set status = ?, superseded_by = ? where file_sha256 = ? and agency_code = ?"
+            " and feed_name = ? and period is not distinct from ? and list_contains(?, status)",
+            [Status.SUPERSEDED.value, sha, old_sha, spec.agency, spec.name, old_period, [str(s) for s in _REPLACED]],
         )
-    return [f for _, f in earlier]
+    return list(dict.fromkeys(f for _, _, f in earlier))
+
+
+# ---- what a delivery would do, before it does it ---------------------------------------------
+
+
+class NotApplied(Exception):  # noqa: N818 - a signal, not an error: the batch loads again without these files
+    """Files of a batch that are not applied: parked for review (n -> why, with the numbers) or
+    refused whole (n -> why). The batch's transaction is rolled back and loaded again without them."""
+
+    def __init__(self, parked: dict[int, str], refused: dict[int, str]) -> None:
+        super().__init__(f"{len(parked)} parked, {len(refused)} refused")
+        self.parked = parked
+        self.refused = refused
+
+
+def _check_named_period(con, batch: Batch) -> dict[int, str]:
+    """A file whose period comes from its name must hold records of that period: when most of its
+    records fall in another period, the whole file is refused, naming both. A minority outside
+    (requests opened last month and updated in this one's export) load under the file's period and
+    are counted in the log's reason (``batch.notes``). Returns the refused files (n -> why)."""
+    spec = batch.spec
+    if spec.period_from != "file_name":
+        return {}
+    refused: dict[int, str] = {}
+    column = label(spec, CONTRACTS[spec.kind].period_column)
+    for n, named, dated, outside, others in con.execute(
+        f"""select _file, any_value(_period), count(_own_period), count(*) filter (where _own_period <> _period),
+                   list_sort(list_distinct(list(_own_period) filter (where _own_period <> _period)))
+            from {batch.typed_table} where _excluded is null group by _file"""
+    ).fetchall():
+        if not outside:
+            continue
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        if outside * 2 > dated:
+            refused[n] = (
+                f"its records fall in {shown} ({outside:,} of the {dated:,} records with a readable {column}), not"
+                f" in {named}, the period its file name gives: nothing of it was loaded; send it again named for"
+                " its own period (or, if the feed's files each hold many periods, declare `period_from: records`)"
+            )
+        else:
+            batch.notes[n] = f"{outside:,} of its records have a {column} in {shown}, outside {named}"
+    return refused
+
+
+def _guard(con, batch: Batch, skip: set[int]) -> dict[int, str]:
+    """Files that would take records out of the warehouse in a way that needs a person (the feed's
+    ``review`` shares): a period's loaded records falling sharply, most of the file quarantined, or
+    most of the records it replaces not in it again. Returns n -> why, with the numbers; records
+    what each file's periods held before (``batch.before``) for the log."""
+    spec, typed = batch.spec, batch.typed_table
+    contract = CONTRACTS[spec.kind]
+    parked: dict[int, str] = {}
+    for s in batch.staged:
+        before = _loaded_before(con, spec, s)
+        batch.before.update({(s.n, p): before.get(p, 0) for p in s.periods})
+        after = dict(
+            con.execute(
+                f"select _period, count(*) filter (where {_loads(typed)}) from {typed} where _file = ? group by all",
+                [s.n],
+            ).fetchall()
+        )
+        batch.would.update({(s.n, p): after.get(p, 0) for p in s.periods})
+        if spec.delivery == "adds" or s.accepted or s.n in skip or not any(before.values()):
+            continue  # nothing taken out, or a person already looked
+        considered, bad = con.execute(
+            f"select count(*), count(*) filter (where len(_errors) > 0) from {typed}"
+            " where _file = ? and _excluded is null",
+            [s.n],
+        ).fetchone()
+        why: list[str] = []
+        scopes = (
+            [(p, before.get(p, 0), after.get(p, 0)) for p in s.periods]
+            if spec.delivery == "restates"
+            else [("the whole feed", sum(before.values()), sum(after.values()))]
+        )
+        for scope, was, now in scopes:
+            if was and now < was * (1 - spec.review.shrink):
+                why.append(f"it would take {scope} from {was:,} to {now:,} loaded records")
+        if considered and bad > considered * spec.review.quarantined:
+            why.append(f"{bad:,} of its {considered:,} records would be quarantined")
+        gone = _replaced_not_again(con, batch, s, [p for p, n in before.items() if n])
+        if gone > sum(before.values()) * spec.review.unmatched:
+            names = " + ".join(label(spec, k) for k in contract.key)
+            why.append(
+                f"{gone:,} of the {sum(before.values()):,} records it replaces are not in it again (by {names}):"
+                " if this feed's files add records rather than restate them, declare `delivery: adds`"
+            )
+        if why:
+            parked[s.n] = (
+                f"awaiting review ({spec.delivery}): {'; '.join(why)}. What is published stays as it is until"
+                " an operator accepts or rejects it (cxw deliveries accept|reject)"
+            )
+    return parked
+
+
+def _loaded_before(con, spec: FeedSpec, s: StagedFile) -> dict[str, int]:
+    """Period -> the feed's records in raw (loaded or held) from other files: those of the file's
+    periods, or of every period for a snapshot."""
+    same = "" if spec.delivery == "snapshot" else " and list_contains(?, period)"
+    rows = con.execute(
+        "select period, sum(rows_loaded) from raw.ingest_log where agency_code = ? and feed_name = ?"
+        f" and list_contains(?, status) and file_sha256 <> ?{same} group by all",
+        [spec.agency, spec.name, [str(x) for x in IN_RAW], s.delivered.sha256]
+        + ([] if spec.delivery == "snapshot" else [list(s.periods)]),
+    ).fetchall()
+    return {p: int(n or 0) for p, n in rows}
+
+
+def _replaced_not_again(con, batch: Batch, s: StagedFile, periods: list[str]) -> int:
+    """Records of other files in these periods whose key the file does not hold (loadable or not)."""
+    if not periods:
+        return 0
+    spec, typed = batch.spec, batch.typed_table
+    contract = CONTRACTS[spec.kind]
+    same = " and ".join(f"t.{k} is not distinct from old.{k}" for k in contract.key)
+    (n,) = con.execute(
+        f"""select count(*) from raw.{contract.table} as old
+        where old.agency_code = ? and old.feed_name = ? and list_contains(?, old._period)
+          and old._file_sha256 <> ?
+          and not exists (select 1 from {typed} as t where t._file = ? and {same})""",
+        [spec.agency, spec.name, periods, s.delivered.sha256, s.n],
+    ).fetchone()
+    return int(n)
+
+
+def _park(con, batch: Batch, s: StagedFile, why: str) -> FileOutcome:
+    """Log a delivery as awaiting review, one row per period it holds: nothing of it is loaded or
+    quarantined; rows_before and rows_after say what it would have done."""
+    spec = batch.spec
+    for p in s.periods:
+        was = batch.before.get((s.n, p), 0)
+        _log(
+            con,
+            spec,
+            replace(s.delivered, period=p),
+            Status.AWAITING_REVIEW,
+            Counts(),
+            run_id=batch.run_id,
+            reason=why,
+            encoding=s.read.encoding,
+            records_in_file=s.read.records if s.read.records is not None else s.rows_read + s.reader_rejects,
+            rows_before=was,
+            rows_after=batch.would.get((s.n, p), 0) + (was if spec.delivery == "adds" else 0),
+        )
+    return s.delivered.outcome(Status.AWAITING_REVIEW.value, reason=why, periods=tuple(s.periods))
+
+
+def _accepted_on_review(con, spec: FeedSpec) -> set[str]:
+    """sha256 of this feed's deliveries an operator accepted on review and that are not loaded yet."""
+    rows = con.execute(
+        "select file_sha256 from raw.ingest_log where agency_code = ? and feed_name = ? and status = ?"
+        " except select file_sha256 from raw.ingest_log where agency_code = ? and feed_name = ?"
+        " and list_contains(?, status)",
+        [spec.agency, spec.name, Status.ACCEPTED.value, spec.agency, spec.name, list(SEEN_STATUSES)],
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def _collect(con, batch: Batch) -> None:
@@ -654,7 +875,8 @@ def _type_and_check(con, batch: Batch, wide: dict[str, tuple[str | None, str]]) 
     columns = RecordColumns.of(spec)
     # a record's delivery period: the file's, or (period_from: records) its own month; a record
     # whose date does not read falls in the file's latest period (it is quarantined anyway)
-    own = _period_sql(spec, CONTRACTS[spec.kind].period_column) if spec.period_from == "records" else "null"
+    own = _period_sql(spec, CONTRACTS[spec.kind].period_column)
+    period = f"coalesce({own}, bf_period)" if spec.period_from == "records" else "bf_period"
     # One statement, one table: a table replaced inside the transaction is kept until it commits,
     # so building typed in four steps held four copies of the batch (11 GB of temp files for a
     # 1 GB delivery, and the memory to track them: issue 13). Each step names its rows as the
@@ -665,8 +887,8 @@ def _type_and_check(con, batch: Batch, wide: dict[str, tuple[str | None, str]]) 
         with texts as (select {src}._file, {src}._row_number, {columns.texts}, {columns.excluded} as _excluded
                        from {records} as {src}),
         values_ as (select *, {columns.values} from texts as {TYPED}),
-        periods as (select {TYPED}.*, coalesce({own}, bf_period) as _period from values_ as {TYPED} join {files}
-            using (_file))
+        periods as (select {TYPED}.*, {own} as _own_period, {period} as _period from values_ as {TYPED}
+            join {files} using (_file))
         select {TYPED}.*, {errors_sql(all_checks(spec, wide))} as _errors
         from periods as {TYPED} join {records} as {src} using (_file, _row_number)"""
     )
@@ -854,22 +1076,26 @@ def _count_and_log(con, batch: Batch, replaced: dict[int, list[str]]) -> dict[in
     for s in batch.staged:
         latest = s.periods[-1]
         reason = f"replaces {', '.join(dict.fromkeys(replaced[s.n]))}" if replaced[s.n] else ""
+        reason = "; ".join(filter(None, (reason, batch.notes.get(s.n, ""))))
         total = Counts()
         for p in s.periods:
             ok, bad, excluded = counts.get((s.n, p), (0, 0, 0))
             rejects = s.reader_rejects if p == latest else 0
             period = Counts(ok + bad + excluded + rejects, ok, bad + rejects, excluded)
+            was = batch.before.get((s.n, p), 0)
             _log(
                 con,
                 spec,
                 replace(s.delivered, period=p),
-                "loaded",
+                Status.LOADED,
                 period,
                 run_id=batch.run_id,
                 reason=reason,
                 excluded_by=by_rule.get((s.n, p), ""),
                 encoding=s.read.encoding,
                 records_in_file=s.read.records,
+                rows_before=was,
+                rows_after=ok + (was if spec.delivery == "adds" else 0),
             )
             total += period
         in_file = s.read.records if s.read.records is not None else s.rows_read + s.reader_rejects
@@ -878,7 +1104,7 @@ def _count_and_log(con, batch: Batch, replaced: dict[int, list[str]]) -> dict[in
                 f"{spec.key} {s.delivered.file}: {in_file} records in the file but {total.rows_in} accounted for"
             )
         outcomes[s.n] = s.delivered.outcome(
-            "loaded",
+            Status.LOADED.value,
             rows_in=total.rows_in,
             rows_loaded=total.loaded,
             rows_quarantined=total.quarantined,

@@ -1,7 +1,10 @@
 """Validate one delivery exactly as ingest would, in a throw-away in-memory DuckDB.
 
 Agencies run it (``cxw validate-feed``) before they send a file; the warehouse is never
-opened, so it is safe to run beside a build.
+written, so it is safe to run beside a build. When a working warehouse exists and no build holds
+it, the feed's log and records are copied from it (read-only) first, so the report also says what
+the file would do to each period it holds (rows loaded now -> after, as the feed's ``delivery``
+declares) and whether the guard would park it for review.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.config import paths
 from dagster_project.contracts import CONTRACTS, DATE, TIMESTAMP
 from dagster_project.ingest.checks import (
     FISCAL,
@@ -23,10 +27,11 @@ from dagster_project.ingest.checks import (
     text_expr,
     value_format,
 )
-from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_file
+from dagster_project.ingest.lifecycle import Status
+from dagster_project.ingest.loader import FileOutcome, discover, ensure_tables, load_file, sha256_of
 from dagster_project.ingest.readers import ReadTables, UnreadableFile, read_source
 from dagster_project.registry import FeedSpec, load_registry
-from dagster_project.warehouse import connect, lit
+from dagster_project.warehouse import connect, ident, lit
 
 
 @dataclass(frozen=True)
@@ -46,24 +51,37 @@ class ValidationReport:
     problems: list[Problem]
     error: str = ""  # the file could not be checked at all (unknown agency or feed)
     warnings: list[str] = field(default_factory=list)  # loads, but may not mean what the feed says
+    # per period: (period, loaded now, loaded after), or None when no warehouse could be compared
+    effect: list[tuple[str, int, int]] | None = None
+    delivery: str = ""
 
     @property
     def ok(self) -> bool:
         return (
             not self.error
             and self.outcome is not None
-            and self.outcome.status == "loaded"
+            and self.outcome.status == Status.LOADED
             and not self.problems
             and not self.warnings
         )
+
+    def _effect(self) -> list[str]:
+        if self.effect is None:
+            return ["  (no working warehouse to compare with: what it would replace is not shown)"]
+        return [
+            f"  {period}: {now:,} records loaded now -> {after:,} after ({self.delivery})"
+            for period, now, after in self.effect
+        ]
 
     def text(self) -> str:
         head = f"{self.agency} {self.feed} {self.file}"
         if self.error:
             return f"{head}: {self.error}"
         o = self.outcome
-        if o.status == "rejected":
+        if o.status == Status.REJECTED:
             return f"{head}: whole file rejected: {o.reason}"
+        if o.status == Status.AWAITING_REVIEW:
+            return "\n".join([f"{head}: would wait for review, not be applied: {o.reason}", *self._effect(), "NOT OK"])
         excluded = f", {o.rows_excluded} excluded by rule ({o.excluded_by})" if o.rows_excluded else ""
         lines = [
             f"{head}: {o.rows_in} rows in, {o.rows_loaded} would load, {o.rows_quarantined} would be quarantined"
@@ -75,6 +93,7 @@ class ValidationReport:
             where = f"line {p.line}" if p.line else f"record {p.record}"
             lines.append(f"  {where} column {p.reason}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
+        lines.extend(self._effect())
         lines.append("OK" if self.ok else "NOT OK")
         return "\n".join(lines)
 
@@ -98,17 +117,81 @@ def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = N
     con = connect(":memory:")
     try:
         ensure_tables(con)
+        compared, already = _copy_feed_from_warehouse(con, spec, sha256_of(path))
         outcome = load_file(con, spec, path.resolve(), path.resolve().parent, run_id="validate")
+        effect = (
+            con.execute(
+                "select period, coalesce(rows_before, 0), coalesce(rows_after, 0) from raw.ingest_log"
+                " where run_id = 'validate' and period is not null order by period"
+            ).fetchall()
+            if compared
+            else None
+        )
         rows = con.execute(
             "select record_number, line_number, column_name, reason from quarantine.rejected_rows order by "
             "record_number"
         ).fetchall()
         warnings = []
-        if outcome.status == "loaded":
-            warnings = _unmapped_values(con, spec) + _dates_that_do_not_read_back(con, spec, path.resolve())
+        if already:  # it would do nothing: say so instead of comparing it with itself left out
+            warnings.append(
+                f"the same bytes are already in the warehouse ({already}): delivering it again changes nothing"
+            )
+            effect = []
+        if outcome.status == Status.LOADED:
+            warnings += _unmapped_values(con, spec) + _dates_that_do_not_read_back(con, spec, path.resolve())
     finally:
         con.close()
-    return ValidationReport(agency, feed, str(path), outcome, [Problem(*r) for r in rows], warnings=warnings)
+    return ValidationReport(
+        agency,
+        feed,
+        str(path),
+        outcome,
+        [Problem(*r) for r in rows],
+        warnings=warnings,
+        effect=effect,
+        delivery=spec.delivery,
+    )
+
+
+def _copy_feed_from_warehouse(con: duckdb.DuckDBPyConnection, spec: FeedSpec, sha: str) -> tuple[bool, str]:
+    """Copy the feed's log rows and raw records from the working warehouse (opened read-only), but
+    none of this file's own, so the file is checked as a new delivery against what is loaded.
+    Returns (whether it was compared, the statuses of the same bytes there if it was delivered)."""
+    warehouse = paths().warehouse
+    if not warehouse.exists():
+        return False, ""
+    try:
+        con.execute(f"attach {lit(str(warehouse))} as wh (read_only)")
+    except duckdb.Error:  # a build holds it (one writer): the report says nothing was compared
+        return False, ""
+    try:
+        contract = CONTRACTS[spec.kind]
+        same_feed = f"agency_code = {lit(spec.agency)} and feed_name = {lit(spec.name)}"
+        (already,) = con.execute(
+            f"select string_agg(distinct status, ', ') from wh.raw.ingest_log where {same_feed} and file_sha256 = ?",
+            [sha],
+        ).fetchone()
+        for table in ["ingest_log", *filter(None, (contract.table, contract.long_table))]:
+            cols = ", ".join(
+                ident(c)
+                for (c,) in con.execute(
+                    "select column_name from duckdb_columns() where database_name = 'wh' and schema_name = 'raw'"
+                    " and table_name = ? intersect select column_name from duckdb_columns()"
+                    " where database_name = current_database() and schema_name = 'raw' and table_name = ?",
+                    [table, table],
+                ).fetchall()
+            )
+            if cols:
+                sha_column = "file_sha256" if table == "ingest_log" else "_file_sha256"
+                con.execute(
+                    f"insert into raw.{table} ({cols}) select {cols} from wh.raw.{table}"
+                    f" where {same_feed} and {sha_column} <> {lit(sha)}"
+                )
+        return True, already or ""
+    except duckdb.Error:
+        return False, ""
+    finally:
+        con.execute("detach wh")
 
 
 # canonical column -> the synonym seed that maps its values (dbt: int_contact_values__resolved)

@@ -325,7 +325,8 @@ class _Pages:
     def health(self, agency: str | None) -> list[dict]:
         where = "where agency_code = ?" if agency else ""
         frame = self.df(
-            "select agency_code, feed_name, is_late, next_delivery_due, files_held, held_because, rows_quarantined,"
+            "select agency_code, feed_name, is_late, next_delivery_due, files_held, held_because,"
+            " files_awaiting_review, rows_quarantined,"
             f" quarantine_rate_pct, missing_periods, last_period from marts.mart_feed_health {where} order by 1, 2",
             [agency] if agency else [],
         )
@@ -335,6 +336,7 @@ class _Pages:
                 *(["no delivery due date yet"] if _missing(r.is_late) else []),  # e.g. an agency's first delivery
                 *(["late"] if _true(r.is_late) else []),
                 *(["held"] if _true(r.files_held) else []),
+                *(["awaiting review"] if _true(r.files_awaiting_review) else []),
                 *(["quarantining"] if _true(r.rows_quarantined) else []),
             ]
             out.append({**{k: _cell(v) for k, v in r._asdict().items()}, "status": ", ".join(flags) or "on time"})

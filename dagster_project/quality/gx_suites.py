@@ -18,6 +18,7 @@ from dagster_project.audit import trail as audit
 from dagster_project.audit.report import DATA_DOCS_INDEX, DATA_DOCS_SITE
 from dagster_project.audit.samples import safe_result
 from dagster_project.config import EXPECTATIONS_DIR, duckdb_settings, paths
+from dagster_project.ingest import lifecycle
 from dagster_project.ingest.checks import shown
 from dagster_project.ingest.loader import touched_by_run
 from dagster_project.partitions import run_lineage, run_window, widened
@@ -35,6 +36,35 @@ SHOWN_PLACEHOLDER = re.compile(r"\{shown\((\w+)\)\}")
 # A rule dbt owns (the disclosure threshold min_cell_size) is written {var(name)} in a suite's
 # query, description or an expectation's argument, and read from dbt_project.yml's vars: one home.
 DBT_VAR_PLACEHOLDER = re.compile(r"\{var\((\w+)\)\}")
+# The delivery rules of ingest/lifecycle.py, written once for every suite (as the dbt macro
+# not_held, dbt/macros/held_deliveries.sql, is for every staging model): {not_held(alias)} is the
+# condition that a raw row aliased ``alias`` counts (see not_held), {statuses(NAME)} the SQL list of
+# one of lifecycle's named sets, e.g. ``status in {statuses(IN_RAW)}``.
+NOT_HELD_PLACEHOLDER = re.compile(r"\{not_held\((\w+)\)\}")
+STATUSES_PLACEHOLDER = re.compile(r"\{statuses\((\w+)\)\}")
+STATUS_SETS = {name: getattr(lifecycle, name) for name in ("SEEN", "IN_RAW", "LIVE", "UNPUBLISHED", "AWAITING_REVIEW")}
+# statuses whose deliveries still have rows in raw.* but are not counted: held (today the only one)
+NOT_COUNTED_IN_RAW = tuple(s for s in lifecycle.IN_RAW if s not in lifecycle.LIVE)
+
+
+def not_held(alias: str) -> str:
+    """The SQL condition that the raw row aliased ``alias`` counts: no log row of its delivery (file
+    sha256, agency, feed, period: a file may feed two feeds and span months) is in a status whose
+    rows stay in raw without being live (lifecycle.IN_RAW but not LIVE: held). Rows are counted when
+    their log row is ``loaded``; a row without lineage (no log row) is kept: it is no delivery's to
+    hold. The twin of the dbt macro ``not_held`` (tests/quality/test_delivery_identity.py)."""
+    return (
+        "not exists (select 1 from raw.ingest_log as held where held.status in"
+        f" {lifecycle.sql_in(NOT_COUNTED_IN_RAW)} and held.file_sha256 = {alias}._file_sha256"
+        f" and held.agency_code = {alias}.agency_code and held.feed_name = {alias}.feed_name"
+        f" and held.period = {alias}._period)"
+    )
+
+
+def with_delivery_rules(query: str) -> str:
+    """``query`` with {not_held(alias)} and {statuses(NAME)} written out (KeyError: an unknown set)."""
+    query = NOT_HELD_PLACEHOLDER.sub(lambda m: not_held(m.group(1)), query)
+    return STATUSES_PLACEHOLDER.sub(lambda m: lifecycle.sql_in(STATUS_SETS[m.group(1)]), query)
 
 
 def with_dbt_vars(value: Any, dbt_vars: dict[str, Any]) -> Any:
@@ -72,7 +102,11 @@ class Suite:
             doc = with_dbt_vars(json.loads(path.read_text()), project_vars() if dbt_vars is None else dbt_vars)
         except KeyError as e:
             raise ValueError(f"{path.name}: {{var({e.args[0]})}} is not a var of dbt/dbt_project.yml") from None
-        query = SHOWN_PLACEHOLDER.sub(lambda m: shown(m.group(1)), doc["query"])
+        try:
+            query = with_delivery_rules(doc["query"])
+        except KeyError as e:
+            raise ValueError(f"{path.name}: {{statuses({e.args[0]})}} is not a set of ingest/lifecycle.py") from None
+        query = SHOWN_PLACEHOLDER.sub(lambda m: shown(m.group(1)), query)
         return cls(
             doc["name"],
             doc.get("description", ""),

@@ -46,11 +46,15 @@ class HoldOutcome:
         """What make run prints: who was held and why, and what still blocks everyone."""
         out = []
         for agency, checks in sorted(self.checks_by_agency.items()):
-            files = [d for d in self.held if d.agency == agency]
+            # a delivery is a file: held has a row per month of a file spanning several, said apart
+            rows = [d for d in self.held if d.agency == agency]
+            files = {(d.feed, d.sha256) for d in rows}
+            months = {d.period for d in rows}
+            spanning = f" (their records span {len(months)} month(s))" if len(rows) != len(files) else ""
             if files:
                 out.append(
-                    f"held {len(files)} unpublished deliver{'y' if len(files) == 1 else 'ies'} of {agency}: "
-                    f"blocking checks failed on its rows ({', '.join(checks)})"
+                    f"held {len(files)} unpublished deliver{'y' if len(files) == 1 else 'ies'} of {agency}{spanning}:"
+                    f" blocking checks failed on its rows ({', '.join(checks)})"
                 )
             else:
                 out.append(

@@ -152,6 +152,17 @@ def _formatted(fmt: str, fallback: str = "2025-07-01 09:30:05") -> str:
         return fallback
 
 
+def _month_of(text: str, fmt: str) -> str:
+    """The YYYY-MM a formatted moment reads back as: a file is named for the period of its records
+    (a format without a month reads as January, and a file named July would be refused)."""
+    if fmt == "iso8601":
+        return text[:7]
+    try:
+        return datetime.strptime(text, fmt).strftime("%Y-%m")
+    except ValueError:
+        return "2025-07"
+
+
 def _csv_text(rows: list[list[str]], delimiter: str = ",") -> str:
     out = io.StringIO()
     csv.writer(out, delimiter=delimiter, quotechar='"', lineterminator="\n").writerows(rows)
@@ -313,7 +324,7 @@ def test_contacts_feed_values_never_reach_sql_unquoted(
         ["C3", opened, closed, key, "other"],
         [PLANTED[0], PLANTED[2], PLANTED[1], PLANTED[3], PLANTED[4]],
     ]
-    loaded = _load(feed, {"calls/calls_2025-07.csv": _csv_text(rows, delimiter)})
+    loaded = _load(feed, {f"calls/calls_{_month_of(opened, timestamp_format)}.csv": _csv_text(rows, delimiter)})
     if loaded.spec is not None and _clean_header(headers) and delimiter in ",;|\t":
         (o,) = loaded.outcomes
         assert o.status == "loaded", o.reason
@@ -392,7 +403,7 @@ def test_survey_answers_never_reach_sql_unquoted(answer_headers, allowed, patter
         ["R1", submitted, "fine", *[allowed[0]] * len(answer_headers)],
         ["R2", submitted, PLANTED[0], *[allowed[-1] + " not allowed"] * len(answer_headers)],
     ]
-    loaded = _load(feed, {"survey/s_2025-07.csv": _csv_text(rows)})
+    loaded = _load(feed, {f"survey/s_{_month_of(submitted, submitted_format)}.csv": _csv_text(rows)})
     if loaded.spec is not None and pattern is None and _clean_header(headers):
         (o,) = loaded.outcomes
         assert o.status == "loaded", o.reason
@@ -452,7 +463,7 @@ def test_survey_counts_never_reach_sql_unquoted(questions, points, question_code
     }
     day = _formatted(date_format, "2025-07-01")
     rows = [["start", "end", *count_headers], [day, day, *["3"] * len(count_headers)]]
-    loaded = _load(feed, {"counts/c_2025-07.csv": _csv_text(rows)})
+    loaded = _load(feed, {f"counts/c_{_month_of(day, date_format)}.csv": _csv_text(rows)})
     if loaded.spec is not None and _clean_header(rows[0]):
         (o,) = loaded.outcomes
         assert o.status == "loaded", o.reason

@@ -63,6 +63,7 @@ def test_ingest_run_logs_the_quarantined_record_and_records_exact_metadata(scrat
         "files_loaded": 0,
         "files_skipped": 0,
         "files_rejected": 0,
+        "files_awaiting_review": 0,
         "rows_in": 0,
         "rows_loaded": 0,
         "rows_quarantined": 0,

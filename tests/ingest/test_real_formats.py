@@ -57,16 +57,16 @@ A11_FILE = A11 / "a11_cx_fy2019_fy2023_2023-09.csv"
 A11_BROKEN = A11 / "broken" / "a11_cx_fy2019_fy2023_2023-10.csv"
 OPEN311 = HERE / "open311_requests"
 OPEN311_FILE = OPEN311 / "requests_2024-11.json"
-OPEN311_BROKEN = OPEN311 / "broken" / "requests_2024-12.json"
+OPEN311_BROKEN = OPEN311 / "broken" / "requests_2024-11.json"
 CALLS = HERE / "call_center_outcomes"
 CALLS_FILE = CALLS / "ssa_call_log_2025-01.csv"
-CALLS_BROKEN = CALLS / "broken" / "ssa_call_log_2025-02.csv"
+CALLS_BROKEN = CALLS / "broken" / "ssa_call_log_2025-01.csv"
 CTR = HERE / "connect_ctr_jsonl"
 CTR_FILE = CTR / "ctr_2025-02.jsonl"
-CTR_BROKEN = CTR / "broken" / "ctr_2025-03.jsonl"
+CTR_BROKEN = CTR / "broken" / "ctr_2025-02.jsonl"
 QUALTRICS = HERE / "qualtrics_three_headers"
 QUALTRICS_FILE = QUALTRICS / "va_visit_survey_2024-03.csv"
-QUALTRICS_BROKEN = QUALTRICS / "broken" / "va_visit_survey_2024-04.csv"
+QUALTRICS_BROKEN = QUALTRICS / "broken" / "va_visit_survey_2024-03.csv"
 
 # ---- helpers ----------------------------------------------------------------------------------
 
@@ -86,10 +86,10 @@ def _spec(folder: Path, feed: str) -> FeedSpec:
 def _load(con, spec: FeedSpec, path: Path, landing: Path) -> FileOutcome:
     (outcome,) = load_files(con, spec, [path], landing, "real-formats")
     assert outcome.status == "loaded", outcome.reason
-    # the ingest log holds the same figures, and they add up
+    # the ingest log holds the same figures (over its periods), and they add up
     logged = con.execute(
-        "select rows_in, rows_loaded, rows_quarantined, coalesce(rows_excluded, 0) from raw.ingest_log"
-        " where file_sha256 = ? and status = 'loaded'",
+        "select sum(rows_in), sum(rows_loaded), sum(rows_quarantined), sum(coalesce(rows_excluded, 0))"
+        " from raw.ingest_log where file_sha256 = ? and status = 'loaded'",
         [outcome.sha256],
     ).fetchall()
     assert logged == [(outcome.rows_in, outcome.rows_loaded, outcome.rows_quarantined, outcome.rows_excluded)]

@@ -55,15 +55,18 @@ per_feed as (
         count(distinct case when status = 'superseded' then file_sha256 end) as files_superseded,
         -- held: delivered but left out of the warehouse (cxw deliveries hold, or a failed check)
         count(distinct case when status = 'held' then file_sha256 end) as files_held,
+        -- parked by the delivery guard: nothing of it applied until an operator accepts or rejects it
+        count(distinct case when status = 'awaiting_review' then file_sha256 end) as files_awaiting_review,
         sum(case when status = 'loaded' then rows_in else 0 end) as rows_in,
         sum(case when status = 'loaded' then rows_loaded else 0 end) as rows_loaded,
         sum(case when status = 'loaded' then rows_quarantined else 0 end) as rows_quarantined,
         -- left out by a declared exclude rule (previews, tests): rows in = loaded + quarantined + excluded
         sum(case when status = 'loaded' then coalesce(rows_excluded, 0) else 0 end) as rows_excluded,
-        -- a held delivery was delivered: its period is neither missing nor late
-        min(case when status in ('loaded', 'held') then period end) as first_period,
-        max(case when status in ('loaded', 'held') then period end) as last_period,
-        count(distinct case when status in ('loaded', 'held') then period end) as periods_delivered,
+        -- a held delivery, or one awaiting review, was delivered: its period is neither missing nor late
+        -- (ingest/lifecycle.py: LIVE and UNPUBLISHED)
+        min(case when status in {{ statuses('LIVE', 'UNPUBLISHED') }} then period end) as first_period,
+        max(case when status in {{ statuses('LIVE', 'UNPUBLISHED') }} then period end) as last_period,
+        count(distinct case when status in {{ statuses('LIVE', 'UNPUBLISHED') }} then period end) as periods_delivered,
         max(loaded_at) as last_delivery_at
     from log
     group by agency_code, feed_name
@@ -118,6 +121,7 @@ select
     cast(files_superseded as bigint) as files_superseded,
     cast(files_held as bigint) as files_held,
     held_because,
+    cast(files_awaiting_review as bigint) as files_awaiting_review,
     cast(rows_in as bigint) as rows_in,
     cast(rows_loaded as bigint) as rows_loaded,
     cast(rows_quarantined as bigint) as rows_quarantined,
