@@ -90,6 +90,7 @@ feeds:
     kind: survey_counts
     format: csv
     pattern: "a11_quarterly/*.csv"
+    period_from: records
     columns:
       period_start: {fiscal_year: collection_year, fiscal_quarter: collection_quarter}
       period_end: {fiscal_year: collection_year, fiscal_quarter: collection_quarter, bound: end}

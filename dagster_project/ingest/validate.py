@@ -54,6 +54,8 @@ class ValidationReport:
     # per period: (period, loaded now, loaded after), or None when no warehouse could be compared
     effect: list[tuple[str, int, int]] | None = None
     delivery: str = ""
+    not_compared: str = ""  # why a working warehouse there is was not compared with (a build holds it)
+    review: str = ""  # why the delivery guard would park it, against the working warehouse
 
     @property
     def ok(self) -> bool:
@@ -63,11 +65,12 @@ class ValidationReport:
             and self.outcome.status == Status.LOADED
             and not self.problems
             and not self.warnings
+            and not self.review
         )
 
     def _effect(self) -> list[str]:
-        if self.effect is None:
-            return ["  (no working warehouse to compare with: what it would replace is not shown)"]
+        if self.effect is None:  # an agency checking a file before sending it has no warehouse: nothing to say
+            return [f"  ({self.not_compared})"] if self.not_compared else []
         return [
             f"  {period}: {now:,} records loaded now -> {after:,} after ({self.delivery})"
             for period, now, after in self.effect
@@ -80,8 +83,6 @@ class ValidationReport:
         o = self.outcome
         if o.status == Status.REJECTED:
             return f"{head}: whole file rejected: {o.reason}"
-        if o.status == Status.AWAITING_REVIEW:
-            return "\n".join([f"{head}: would wait for review, not be applied: {o.reason}", *self._effect(), "NOT OK"])
         excluded = f", {o.rows_excluded} excluded by rule ({o.excluded_by})" if o.rows_excluded else ""
         lines = [
             f"{head}: {o.rows_in} rows in, {o.rows_loaded} would load, {o.rows_quarantined} would be quarantined"
@@ -94,6 +95,8 @@ class ValidationReport:
             lines.append(f"  {where} column {p.reason}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
         lines.extend(self._effect())
+        if self.review:
+            lines.append(f"  would wait for review, not be applied: {self.review}")
         lines.append("OK" if self.ok else "NOT OK")
         return "\n".join(lines)
 
@@ -114,33 +117,25 @@ def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = N
         )
     if not path.is_file():
         return ValidationReport(agency, feed, str(path), None, [], "no such file")
+    # the file's own checks, in an empty warehouse: every problem it has, whatever is loaded
     con = connect(":memory:")
     try:
         ensure_tables(con)
-        compared, already = _copy_feed_from_warehouse(con, spec, sha256_of(path))
         outcome = load_file(con, spec, path.resolve(), path.resolve().parent, run_id="validate")
-        effect = (
-            con.execute(
-                "select period, coalesce(rows_before, 0), coalesce(rows_after, 0) from raw.ingest_log"
-                " where run_id = 'validate' and period is not null order by period"
-            ).fetchall()
-            if compared
-            else None
-        )
         rows = con.execute(
             "select record_number, line_number, column_name, reason from quarantine.rejected_rows order by "
             "record_number"
         ).fetchall()
         warnings = []
-        if already:  # it would do nothing: say so instead of comparing it with itself left out
-            warnings.append(
-                f"the same bytes are already in the warehouse ({already}): delivering it again changes nothing"
-            )
-            effect = []
         if outcome.status == Status.LOADED:
             warnings += _unmapped_values(con, spec) + _dates_that_do_not_read_back(con, spec, path.resolve())
     finally:
         con.close()
+    effect, review, already, not_compared = (None, "", "", "")
+    if outcome.status == Status.LOADED:
+        effect, review, already, not_compared = _effect_on_warehouse(spec, path)
+    if already:  # it would do nothing: say so instead of comparing it with itself left out
+        warnings.append(f"the same bytes are already in the warehouse ({already}): delivering it again changes nothing")
     return ValidationReport(
         agency,
         feed,
@@ -150,20 +145,47 @@ def validate_feed(path: Path, agency: str, feed: str, feeds_dir: Path | None = N
         warnings=warnings,
         effect=effect,
         delivery=spec.delivery,
+        not_compared=not_compared,
+        review=review,
     )
 
 
-def _copy_feed_from_warehouse(con: duckdb.DuckDBPyConnection, spec: FeedSpec, sha: str) -> tuple[bool, str]:
+def _effect_on_warehouse(spec: FeedSpec, path: Path) -> tuple[list[tuple[str, int, int]] | None, str, str, str]:
+    """What the file would do to the working warehouse's periods, loaded over a copy of its feed:
+    (period, loaded now, after) rows or None, why the guard would park it, the statuses of the same
+    bytes there if they were delivered, why the warehouse was not compared."""
+    con = connect(":memory:")
+    try:
+        ensure_tables(con)
+        compared, already, not_compared = _copy_feed_from_warehouse(con, spec, sha256_of(path))
+        if not compared or already:
+            return (None if not compared else []), "", already, not_compared
+        outcome = load_file(con, spec, path.resolve(), path.resolve().parent, run_id="validate")
+        effect = con.execute(
+            "select period, coalesce(rows_before, 0), coalesce(rows_after, 0) from raw.ingest_log"
+            " where run_id = 'validate' and period is not null order by period"
+        ).fetchall()
+        review = outcome.reason if outcome.status == Status.AWAITING_REVIEW else ""
+        return effect, review, "", ""
+    finally:
+        con.close()
+
+
+BUSY = "the working warehouse is in use by a build: what the file would replace there is not shown"
+
+
+def _copy_feed_from_warehouse(con: duckdb.DuckDBPyConnection, spec: FeedSpec, sha: str) -> tuple[bool, str, str]:
     """Copy the feed's log rows and raw records from the working warehouse (opened read-only), but
     none of this file's own, so the file is checked as a new delivery against what is loaded.
-    Returns (whether it was compared, the statuses of the same bytes there if it was delivered)."""
+    Returns (whether it was compared, the statuses of the same bytes there if it was delivered,
+    why a warehouse there is was not compared)."""
     warehouse = paths().warehouse
     if not warehouse.exists():
-        return False, ""
+        return False, "", ""
     try:
         con.execute(f"attach {lit(str(warehouse))} as wh (read_only)")
     except duckdb.Error:  # a build holds it (one writer): the report says nothing was compared
-        return False, ""
+        return False, "", BUSY
     try:
         contract = CONTRACTS[spec.kind]
         same_feed = f"agency_code = {lit(spec.agency)} and feed_name = {lit(spec.name)}"
@@ -187,9 +209,9 @@ def _copy_feed_from_warehouse(con: duckdb.DuckDBPyConnection, spec: FeedSpec, sh
                     f"insert into raw.{table} ({cols}) select {cols} from wh.raw.{table}"
                     f" where {same_feed} and {sha_column} <> {lit(sha)}"
                 )
-        return True, already or ""
-    except duckdb.Error:
-        return False, ""
+        return True, already or "", ""
+    except duckdb.Error as exc:
+        return False, "", f"the working warehouse could not be read ({type(exc).__name__})"
     finally:
         con.execute("detach wh")
 

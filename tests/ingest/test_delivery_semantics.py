@@ -9,12 +9,15 @@ numbered findings of issue 25 each have their own test (``test_finding_<n>_...``
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from dagster_project.ingest.deliveries import Selector, act
 from dagster_project.ingest.loader import discover, load_files
+from dagster_project.ingest.validate import validate_feed
 from tests.ingest.conftest import SSA_CALL_HEADER, feed_spec
 
 CALLS = "SSA/call_center"
@@ -219,3 +222,28 @@ def test_finding_7_links_folders_and_pipes_are_each_that_entrys_rejection(con, c
     again = _load(con, landing, "run-2")
     assert {o.status for name, o in again.items()} == {"skipped"}
     assert con.execute("select count(*) from raw.ingest_log where status = 'rejected'").fetchone()[0] == logged == 4
+
+
+def test_validate_feed_says_what_a_file_would_do_to_the_working_warehouse(
+    con, calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """cxw validate-feed beside a warehouse: rows loaded now -> after, per period, and the guard's
+    verdict; every problem of the file is still listed; the warehouse is not changed."""
+    landing = calls.parents[1]
+    (calls / "ssa_800_calls_2025-10.psv").write_text(_calls("2025-10", 300))
+    _load(con, landing, "run-1")
+    con.close()
+    warehouse = tmp_path / "w.duckdb"
+    data = tmp_path / "data"
+    (data / "warehouse").mkdir(parents=True)
+    shutil.copy(warehouse, data / "warehouse" / "cx.duckdb")
+    monkeypatch.setenv("CXW_DATA_DIR", str(data))
+    resent = tmp_path / "ssa_800_calls_2025-10_resent.psv"
+    resent.write_text(_calls("2025-10", 3, bad=1))
+    text = validate_feed(resent, "SSA", "call_center").text()
+    assert "  2025-10: 300 records loaded now -> 2 after (restates)" in text
+    assert "would wait for review, not be applied: awaiting review (restates): it would take 2025-10 from 300" in text
+    assert re.search(r"line 2 column queue_wait_sec: ", text)
+    assert text.endswith("NOT OK")
+    after = validate_feed(calls / "ssa_800_calls_2025-10.psv", "SSA", "call_center").text()
+    assert "the same bytes are already in the warehouse (loaded)" in after

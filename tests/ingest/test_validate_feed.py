@@ -56,6 +56,7 @@ feeds:
     kind: survey_counts
     format: csv
     pattern: "a11/*.csv"
+    period_from: records
     date_format: "%Y-%m"
     columns:
       period_start: [yr, qn]
