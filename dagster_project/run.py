@@ -215,17 +215,19 @@ class Progress:
                 "select agency_code, feed_name, count(distinct file_sha256) filter (where status = 'loaded'),"
                 " coalesce(sum(rows_loaded) filter (where status = 'loaded'), 0),"
                 " coalesce(sum(rows_quarantined) filter (where status = 'loaded'), 0),"
-                " count(distinct file_sha256) filter (where status = 'rejected')"
+                " count(distinct file_sha256) filter (where status = 'rejected'),"
+                " count(distinct file_sha256) filter (where status = ?)"
                 " from raw.ingest_log where run_id = ? and feed_kind = ? group by 1, 2 order by 1, 2",
-                [run_id, kind],
+                [Status.AWAITING_REVIEW.value, run_id, kind],
             ).fetchall()
         finally:
             con.close()
         if not rows:
             self.say("ingest", f"{kind}: no new files")
-        for agency, feed, files, loaded, quarantined, rejected in rows:
+        for agency, feed, files, loaded, quarantined, rejected, parked in rows:
             text = f"{agency} {feed}: {files} file(s), {loaded:,} rows loaded, {quarantined:,} quarantined"
-            self.say("ingest", text + (f", {rejected} file(s) rejected" if rejected else ""))
+            text += f", {rejected} file(s) rejected" if rejected else ""
+            self.say("ingest", text + (f", {parked} file(s) awaiting review (not applied)" if parked else ""))
 
     def finish(self) -> None:
         """Where the checks stopped when a failure skipped the rest."""

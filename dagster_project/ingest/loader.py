@@ -805,6 +805,12 @@ def _replaced_not_again(con, batch: Batch, s: StagedFile, periods: list[str]) ->
     return int(n)
 
 
+def _after(spec: FeedSpec, before: int, loaded: int) -> int:
+    """A period's loaded records after a delivery that loads ``loaded`` of them: its own under
+    restates and snapshot, on top of what was there under adds."""
+    return loaded + (before if spec.delivery == "adds" else 0)
+
+
 def _park(con, batch: Batch, s: StagedFile, why: str) -> FileOutcome:
     """Log a delivery as awaiting review, one row per period it holds: nothing of it is loaded or
     quarantined; rows_before and rows_after say what it would have done."""
@@ -822,7 +828,7 @@ def _park(con, batch: Batch, s: StagedFile, why: str) -> FileOutcome:
             encoding=s.read.encoding,
             records_in_file=s.read.records if s.read.records is not None else s.rows_read + s.reader_rejects,
             rows_before=was,
-            rows_after=batch.would.get((s.n, p), 0) + (was if spec.delivery == "adds" else 0),
+            rows_after=_after(spec, was, batch.would.get((s.n, p), 0)),
         )
     return s.delivered.outcome(Status.AWAITING_REVIEW.value, reason=why, periods=tuple(s.periods))
 
@@ -1095,7 +1101,7 @@ def _count_and_log(con, batch: Batch, replaced: dict[int, list[str]]) -> dict[in
                 encoding=s.read.encoding,
                 records_in_file=s.read.records,
                 rows_before=was,
-                rows_after=ok + (was if spec.delivery == "adds" else 0),
+                rows_after=_after(spec, was, ok),
             )
             total += period
         in_file = s.read.records if s.read.records is not None else s.rows_read + s.reader_rejects

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 from hypothesis import HealthCheck, event, example, given, settings
@@ -157,10 +158,11 @@ def _month_of(text: str, fmt: str) -> str:
     (a format without a month reads as January, and a file named July would be refused)."""
     if fmt == "iso8601":
         return text[:7]
-    try:
-        return datetime.strptime(text, fmt).strftime("%Y-%m")
-    except ValueError:
-        return "2025-07"
+    try:  # read as the loader reads it: DuckDB's strptime (a moment it cannot read has no period)
+        (month,) = duckdb.execute("select strftime(try_strptime(?, ?), '%Y-%m')", [text, fmt]).fetchone()
+    except duckdb.Error:
+        month = None
+    return month or "2025-07"
 
 
 def _csv_text(rows: list[list[str]], delimiter: str = ",") -> str:
