@@ -272,9 +272,12 @@ class Batch:
     typed_table: ClassVar[str] = TYPED
 
     def takes(self, s: StagedFile) -> bool:
-        """Whether the file joins this batch: not when it would pass BATCH_ROWS or shares a period with a file in it."""
+        """Whether the file joins this batch: not when it would pass BATCH_ROWS or shares a period with a
+        file in it (nor ever for a snapshot feed: each file replaces all the feed holds)."""
         if not self.staged:
             return True
+        if self.spec.delivery == "snapshot":  # each replaces the whole feed: one at a time, in order
+            return False
         full = sum(t.rows_read for t in self.staged) + s.rows_read > BATCH_ROWS
         return not (full or any(set(t.periods) & set(s.periods) for t in self.staged))
 
@@ -732,23 +735,20 @@ def _guard(con, batch: Batch, skip: set[int]) -> dict[int, str]:
     spec, typed = batch.spec, batch.typed_table
     contract = CONTRACTS[spec.kind]
     parked: dict[int, str] = {}
+    # per file and period: records that would load, records not excluded, and of those failing a check
+    figures = con.execute(
+        f"select _file, _period, count(*) filter (where {_loads(typed)}), count(*) filter (where _excluded is null),"
+        f" count(*) filter (where _excluded is null and len(_errors) > 0) from {typed} group by all"
+    ).fetchall()
     for s in batch.staged:
         before = _loaded_before(con, spec, s)
         batch.before.update({(s.n, p): before.get(p, 0) for p in s.periods})
-        after = dict(
-            con.execute(
-                f"select _period, count(*) filter (where {_loads(typed)}) from {typed} where _file = ? group by all",
-                [s.n],
-            ).fetchall()
-        )
+        mine = [f for f in figures if f[0] == s.n]
+        after = {p: ok for _, p, ok, _, _ in mine}
         batch.would.update({(s.n, p): after.get(p, 0) for p in s.periods})
         if spec.delivery == "adds" or s.accepted or s.n in skip or not any(before.values()):
             continue  # nothing taken out, or a person already looked
-        considered, bad = con.execute(
-            f"select count(*), count(*) filter (where len(_errors) > 0) from {typed}"
-            " where _file = ? and _excluded is null",
-            [s.n],
-        ).fetchone()
+        considered, bad = sum(f[3] for f in mine), sum(f[4] for f in mine)
         why: list[str] = []
         scopes = (
             [(p, before.get(p, 0), after.get(p, 0)) for p in s.periods]

@@ -247,3 +247,16 @@ def test_validate_feed_says_what_a_file_would_do_to_the_working_warehouse(
     assert text.endswith("NOT OK")
     after = validate_feed(calls / "ssa_800_calls_2025-10.psv", "SSA", "call_center").text()
     assert "the same bytes are already in the warehouse (loaded)" in after
+
+
+def test_two_snapshots_in_one_run_leave_the_later_one(con, calls: Path):
+    """Snapshots are applied one at a time, in order, even when a run finds several."""
+    landing = calls.parents[1]
+    spec = {"delivery": "snapshot", "period_from": "records", "pattern": "call_center/*.psv"}
+    (calls / "open_a.psv").write_text(_calls("2025-10", 40))
+    # the next day's snapshot: 5 of them closed, 10 new in November
+    (calls / "open_b.psv").write_text(_calls("2025-10", 35) + _calls("2025-11", 10).split("\n", 1)[1])
+    out = _load(con, landing, "run-1", **spec)
+    assert (out["open_a.psv"].status, out["open_b.psv"].status) == ("loaded", "loaded")
+    assert out["open_b.psv"].replaced == (f"{CALLS}/open_a.psv",)
+    assert (_loaded(con, "2025-10"), _loaded(con, "2025-11")) == (35, 10)
