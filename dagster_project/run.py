@@ -220,6 +220,7 @@ class Progress:
                 " from raw.ingest_log where run_id = ? and feed_kind = ? group by 1, 2 order by 1, 2",
                 [Status.AWAITING_REVIEW.value, run_id, kind],
             ).fetchall()
+            changed = restatements(con, run_id, kind)
         finally:
             con.close()
         if not rows:
@@ -228,6 +229,8 @@ class Progress:
             text = f"{agency} {feed}: {files} file(s), {loaded:,} rows loaded, {quarantined:,} quarantined"
             text += f", {rejected} file(s) rejected" if rejected else ""
             self.say("ingest", text + (f", {parked} file(s) awaiting review (not applied)" if parked else ""))
+        for line in changed:
+            self.say("ingest", line)
 
     def finish(self) -> None:
         """Where the checks stopped when a failure skipped the rest."""
@@ -293,6 +296,27 @@ def layer_counts(warehouse: Path) -> dict[str, int]:
         }
     finally:
         con.close()
+
+
+RESTATEMENTS_SHOWN = 10  # periods whose loaded records a run's deliveries changed, per feed kind
+
+
+def restatements(con: duckdb.DuckDBPyConnection, run_id: str, kind: str) -> list[str]:
+    """What the run's deliveries of ``kind`` did to periods that were already loaded: per agency,
+    feed and period, the loaded records before -> after and the feed's declared delivery."""
+    rows = con.execute(
+        "select agency_code, feed_name, period, rows_before, rows_after, delivery from raw.ingest_log"
+        " where run_id = ? and feed_kind = ? and list_contains(?, status) and rows_before > 0 order by 1, 2, 3",
+        [run_id, kind, [Status.LOADED.value, Status.SUPERSEDED.value, Status.HELD.value]],
+    ).fetchall()
+    lines = [
+        f"  {agency} {feed} {period}: {before:,} -> {after:,} loaded records ({delivery})"
+        for agency, feed, period, before, after, delivery in rows[:RESTATEMENTS_SHOWN]
+    ]
+    if len(rows) > RESTATEMENTS_SHOWN:
+        more = len(rows) - RESTATEMENTS_SHOWN
+        lines.append(f"  ... and {more} more periods (raw.ingest_log rows_before, rows_after)")
+    return lines
 
 
 # The last line of make run's summary, and its exit status (README "Two commands"):

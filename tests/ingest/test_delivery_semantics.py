@@ -18,6 +18,7 @@ import pytest
 from dagster_project.ingest.deliveries import Selector, act
 from dagster_project.ingest.loader import discover, load_files
 from dagster_project.ingest.validate import validate_feed
+from dagster_project.run import restatements
 from tests.ingest.conftest import SSA_CALL_HEADER, feed_spec
 
 CALLS = "SSA/call_center"
@@ -260,3 +261,14 @@ def test_two_snapshots_in_one_run_leave_the_later_one(con, calls: Path):
     assert (out["open_a.psv"].status, out["open_b.psv"].status) == ("loaded", "loaded")
     assert out["open_b.psv"].replaced == (f"{CALLS}/open_a.psv",)
     assert (_loaded(con, "2025-10"), _loaded(con, "2025-11")) == (35, 10)
+
+
+def test_the_run_summary_says_what_each_delivery_did_to_a_loaded_period(con, calls: Path):
+    """make run's [ingest] lines: per period a run's deliveries changed, loaded records before -> after."""
+    landing = calls.parents[1]
+    (calls / "ssa_800_calls_2025-10.psv").write_text(_calls("2025-10", 300))
+    _load(con, landing, "run-1")
+    assert restatements(con, "run-1", "contacts") == []  # nothing was loaded before
+    (calls / "ssa_800_calls_2025-10_corrected.psv").write_text(_calls("2025-10", 290))
+    _load(con, landing, "run-2")
+    assert restatements(con, "run-2", "contacts") == ["  SSA call_center 2025-10: 300 -> 290 loaded records (restates)"]
