@@ -6,11 +6,16 @@ with the file, the column, the reason, the line and the original record, and the
 raw table with lineage columns. Records a feed's ``exclude`` rules leave out (previews, test
 responses) are neither: they are counted per file with the rule. ``raw.ingest_log`` records, per
 file, rows in = rows loaded + rows quarantined + rows excluded, each counted on its own. A batch
-is one transaction. A file whose sha256 is already logged is not
-loaded again; a new file for the same agency, feed and period replaces the earlier one's rows
-in the same transaction. The period is the file name's YYYY-MM, or, for a feed with
-``period_from: records``, each record's month: such a file has one log row per period it holds,
-and replaces earlier deliveries period by period.
+is one transaction. A file whose sha256 is already logged is not loaded again (an entry that is
+not a regular file is refused by name, never opened). What a new file does is the feed's declared
+``delivery``: ``restates`` - it replaces the earlier files' rows of the periods it holds, in the
+same transaction; ``adds`` - its rows come on top; ``snapshot`` - it replaces all the feed holds.
+The period is the file name's YYYY-MM (most of the file's records must fall in it, or the file is
+refused), or, for a feed with ``period_from: records``, each record's month: such a file has one
+log row per period it holds, and replaces earlier deliveries period by period. Before anything
+is replaced, the guard (``_guard``) parks a file that would take records out sharply as
+``awaiting_review`` (ingest/lifecycle.py), with its numbers, until an operator accepts or
+rejects it.
 
 A file is a ``DeliveredFile`` (who sent what), then a ``StagedFile`` (read into its own temp tables),
 then one of a ``Batch`` (the files loaded together and the temp tables between its stages);
