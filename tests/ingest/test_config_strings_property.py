@@ -162,7 +162,8 @@ def _month_of(text: str, fmt: str) -> str:
         (month,) = duckdb.execute("select strftime(try_strptime(?, ?), '%Y-%m')", [text, fmt]).fetchone()
     except duckdb.Error:
         month = None
-    return month or "2025-07"
+    # a format without a year reads as 1900: out of the default period pattern's range (20xx)
+    return month if month and month.startswith("20") else "2025-07"
 
 
 def _csv_text(rows: list[list[str]], delimiter: str = ",") -> str:
