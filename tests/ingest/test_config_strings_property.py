@@ -153,17 +153,22 @@ def _formatted(fmt: str, fallback: str = "2025-07-01 09:30:05") -> str:
         return fallback
 
 
-def _month_of(text: str, fmt: str) -> str:
-    """The YYYY-MM a formatted moment reads back as: a file is named for the period of its records
-    (a format without a month reads as January, and a file named July would be refused)."""
+def _file_for(feed: dict, stem: str, text: str, fmt: str) -> str:
+    """The name of a file whose records are moments ``text`` written in ``fmt``: named for the
+    month the loader reads them in, as an agency names a file for its own period. A format
+    without a year reads as 1900 (no file name gives that period): such a feed declares
+    ``period_from: records`` instead, and the file's name says nothing of its period."""
     if fmt == "iso8601":
-        return text[:7]
-    try:  # read as the loader reads it: DuckDB's strptime (a moment it cannot read has no period)
-        (month,) = duckdb.execute("select strftime(try_strptime(?, ?), '%Y-%m')", [text, fmt]).fetchone()
-    except duckdb.Error:
-        month = None
-    # a format without a year reads as 1900: out of the default period pattern's range (20xx)
-    return month if month and month.startswith("20") else "2025-07"
+        month = text[:7]
+    else:
+        try:  # read as the loader reads it: DuckDB's strptime (a moment it cannot read has no period)
+            (month,) = duckdb.execute("select strftime(try_strptime(?, ?), '%Y-%m')", [text, fmt]).fetchone()
+        except duckdb.Error:
+            month = None
+    if not (month and month.startswith("20")):
+        feed["period_from"] = "records"
+        month = "2025-07"
+    return f"{stem}_{month}.csv"
 
 
 def _csv_text(rows: list[list[str]], delimiter: str = ",") -> str:
@@ -327,7 +332,7 @@ def test_contacts_feed_values_never_reach_sql_unquoted(
         ["C3", opened, closed, key, "other"],
         [PLANTED[0], PLANTED[2], PLANTED[1], PLANTED[3], PLANTED[4]],
     ]
-    loaded = _load(feed, {f"calls/calls_{_month_of(opened, timestamp_format)}.csv": _csv_text(rows, delimiter)})
+    loaded = _load(feed, {"calls/" + _file_for(feed, "calls", opened, timestamp_format): _csv_text(rows, delimiter)})
     if loaded.spec is not None and _clean_header(headers) and delimiter in ",;|\t":
         (o,) = loaded.outcomes
         assert o.status == "loaded", o.reason
@@ -406,7 +411,7 @@ def test_survey_answers_never_reach_sql_unquoted(answer_headers, allowed, patter
         ["R1", submitted, "fine", *[allowed[0]] * len(answer_headers)],
         ["R2", submitted, PLANTED[0], *[allowed[-1] + " not allowed"] * len(answer_headers)],
     ]
-    loaded = _load(feed, {f"survey/s_{_month_of(submitted, submitted_format)}.csv": _csv_text(rows)})
+    loaded = _load(feed, {"survey/" + _file_for(feed, "s", submitted, submitted_format): _csv_text(rows)})
     if loaded.spec is not None and pattern is None and _clean_header(headers):
         (o,) = loaded.outcomes
         assert o.status == "loaded", o.reason
@@ -440,6 +445,14 @@ def test_survey_answers_never_reach_sql_unquoted(answer_headers, allowed, patter
     date_format="%d/%m/%Y",
     channel=PLANTED[1],
 )
+@example(  # a format without a year (1900): the feed takes its periods from its records
+    questions=["0"],
+    points=["0"],
+    question_code="{question}",
+    use_grid=False,
+    date_format="%A",
+    channel="",
+)
 def test_survey_counts_never_reach_sql_unquoted(questions, points, question_code, use_grid, date_format, channel):
     if use_grid:
         count_headers = [f"{q}#{p}" for q in questions for p in points]
@@ -466,7 +479,7 @@ def test_survey_counts_never_reach_sql_unquoted(questions, points, question_code
     }
     day = _formatted(date_format, "2025-07-01")
     rows = [["start", "end", *count_headers], [day, day, *["3"] * len(count_headers)]]
-    loaded = _load(feed, {f"counts/c_{_month_of(day, date_format)}.csv": _csv_text(rows)})
+    loaded = _load(feed, {"counts/" + _file_for(feed, "c", day, date_format): _csv_text(rows)})
     if loaded.spec is not None and _clean_header(rows[0]):
         (o,) = loaded.outcomes
         assert o.status == "loaded", o.reason
