@@ -449,6 +449,12 @@ class FeedDoc(_Strict):
         " the periods it holds: a corrected re-delivery), adds (its records come on top: daily files, one export per"
         " measure; a key already loaded is a duplicate) or snapshot (it replaces everything the feed holds)",
     )
+    corrections: bool = Field(
+        False,
+        description="delivery: adds only. true: a record whose key this feed already loaded is a correction of that"
+        " record and replaces it (the earlier delivery's log counts it in rows_replaced); false: it is quarantined"
+        " as a duplicate",
+    )
     review: ReviewGuard = Field(
         default_factory=ReviewGuard,
         description="when a delivery that takes records out waits for review instead of being applied",
@@ -536,6 +542,11 @@ class FeedDoc(_Strict):
             problems.append("sheet is for xlsx files")
         problems += self._quarter_read_as_month()
         problems += self._json_paths_with_an_empty_step()
+        if self.corrections and self.delivery != "adds":
+            problems.append(
+                f"corrections is for feeds with delivery: adds (under {self.delivery} a new file already replaces"
+                " the records it restates)"
+            )
         if self.encoding != "utf-8" and self.format not in ("csv",):
             problems.append(f"encoding is for csv files; {self.format} files are read as they declare")
         if problems:
@@ -614,6 +625,7 @@ class FeedSpec:
     fiscal_year_start_month: int = 10
     period_from: str = "file_name"  # or records: each record's month of the kind's date column
     delivery: str = "restates"  # or adds, snapshot: what a new file means for what is loaded
+    corrections: bool = False  # adds: a key already loaded by the feed replaces that record (else a duplicate)
     review: ReviewGuard = field(default_factory=lambda: ReviewGuard())
     limits: Limits = field(default_factory=lambda: Limits())
     # question code -> the answers seeds/survey_questions.csv scores for it (this agency's rows)
@@ -704,6 +716,7 @@ def _to_spec(agency: str, doc: FeedDoc, source: Path) -> FeedSpec:
         fiscal_year_start_month=doc.fiscal_year_start_month,
         period_from=doc.period_from,
         delivery=doc.delivery,
+        corrections=doc.corrections,
         review=doc.review,
         limits=doc.limits,
         seeded_answers=seed_answers(agency) if doc.answers else {},

@@ -212,13 +212,19 @@ class Progress:
         con = duckdb.connect(str(warehouse), read_only=True)
         try:
             rows = con.execute(
-                "select agency_code, feed_name, count(distinct file_sha256) filter (where status = 'loaded'),"
-                " coalesce(sum(rows_loaded) filter (where status = 'loaded'), 0),"
-                " coalesce(sum(rows_quarantined) filter (where status = 'loaded'), 0),"
-                " count(distinct file_sha256) filter (where status = 'rejected'),"
-                " count(distinct file_sha256) filter (where status = ?)"
-                " from raw.ingest_log where run_id = ? and feed_kind = ? group by 1, 2 order by 1, 2",
-                [Status.AWAITING_REVIEW.value, run_id, kind],
+                "select agency_code, feed_name, count(distinct file_sha256) filter (where status = $loaded),"
+                " coalesce(sum(rows_loaded) filter (where status = $loaded), 0),"
+                " coalesce(sum(rows_quarantined) filter (where status = $loaded), 0),"
+                " count(distinct file_sha256) filter (where status = $rejected),"
+                " count(distinct file_sha256) filter (where status = $awaiting)"
+                " from raw.ingest_log where run_id = $run and feed_kind = $kind group by 1, 2 order by 1, 2",
+                {
+                    "loaded": Status.LOADED.value,
+                    "rejected": Status.REJECTED.value,
+                    "awaiting": Status.AWAITING_REVIEW.value,
+                    "run": run_id,
+                    "kind": kind,
+                },
             ).fetchall()
             changed = restatements(con, run_id, kind)
         finally:
@@ -305,13 +311,14 @@ def restatements(con: duckdb.DuckDBPyConnection, run_id: str, kind: str) -> list
     """What the run's deliveries of ``kind`` did to periods that were already loaded: per agency,
     feed and period, the loaded records before -> after and the feed's declared delivery."""
     rows = con.execute(
-        "select agency_code, feed_name, period, rows_before, rows_after, delivery from raw.ingest_log"
+        "select agency_code, feed_name, period, rows_before, rows_after, delivery, rows_corrected from raw.ingest_log"
         " where run_id = ? and feed_kind = ? and list_contains(?, status) and rows_before > 0 order by 1, 2, 3",
         [run_id, kind, [Status.LOADED.value, Status.SUPERSEDED.value, Status.HELD.value]],
     ).fetchall()
     lines = [
-        f"  {agency} {feed} {period}: {before:,} -> {after:,} loaded records ({delivery})"
-        for agency, feed, period, before, after, delivery in rows[:RESTATEMENTS_SHOWN]
+        f"  {agency} {feed} {period}: {before:,} -> {after:,} loaded records"
+        f" ({delivery}{f', {corrected:,} corrected' if corrected else ''})"
+        for agency, feed, period, before, after, delivery, corrected in rows[:RESTATEMENTS_SHOWN]
     ]
     if len(rows) > RESTATEMENTS_SHOWN:
         more = len(rows) - RESTATEMENTS_SHOWN

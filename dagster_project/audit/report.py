@@ -31,7 +31,7 @@ from dagster_project.audit.samples import safe_result
 from dagster_project.config import paths
 from dagster_project.html_pages import escaped, page_templates
 from dagster_project.ingest.landing import Unclaimed, unclaimed_files
-from dagster_project.ingest.lifecycle import Status
+from dagster_project.ingest.lifecycle import LogRow, Status, read_log
 from dagster_project.registry import load_registry
 
 DATA_DOCS_SITE = "gx/uncommitted/data_docs/local_site"
@@ -42,23 +42,6 @@ Row = TypeVar("Row", bound=tuple)
 
 
 # ---- rows as read from the warehouse (each query selects the fields in this order) -----------------
-
-
-class Delivery(NamedTuple):
-    """A file of the run (a row per period when its periods come from its records): raw.ingest_log."""
-
-    agency: str
-    feed: str
-    file: str
-    status: str
-    rows_in: int | None
-    rows_loaded: int | None
-    rows_quarantined: int | None
-    rows_excluded: int
-    reason: str
-    sha256: str
-    period: str | None
-    read_as: str  # the encoding the file was read with
 
 
 class Holding(NamedTuple):
@@ -72,28 +55,6 @@ class Holding(NamedTuple):
     rows_loaded: int | None
     rows_quarantined: int | None
     last_load: str | None
-
-
-class HeldRow(NamedTuple):
-    """A held delivery (raw.ingest_log, status held) as the run page lists it."""
-
-    agency: str
-    feed: str
-    period: str | None
-    file: str
-    status_by: str | None
-    status_reason: str | None
-    since: str | None
-
-
-class AwaitingRow(NamedTuple):
-    """A delivery the guard parked (raw.ingest_log, status awaiting_review): nothing of it is published."""
-
-    agency: str
-    feed: str
-    period: str | None
-    file: str
-    reason: str | None  # what it would have done: the period's loaded records before -> after
 
 
 class RejectedFile(NamedTuple):
@@ -147,9 +108,9 @@ class OperatorAction(NamedTuple):
 class RunFacts:
     """Everything a run page shows, read once: the run's rows and what is published."""
 
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: list[LogRow] = field(default_factory=list)  # the run's (a row per period of a file)
     holdings: list[Holding] = field(default_factory=list)
-    held: list[HeldRow] = field(default_factory=list)
+    held: list[LogRow] = field(default_factory=list)
     rejected_files: list[RejectedFile] = field(default_factory=list)
     quarantine: list[QuarantinedRow] = field(default_factory=list)  # the first QUARANTINE_SHOWN
     quarantined_total: int = 0
@@ -157,7 +118,7 @@ class RunFacts:
     actions: list[OperatorAction] = field(default_factory=list)
     published_run: str | None = None
     published_at: datetime | None = None
-    awaiting: list[AwaitingRow] = field(default_factory=list)
+    awaiting: list[LogRow] = field(default_factory=list)
     # files in the landing zone no feed's pattern claims (never loaded), when the page was written
     unclaimed: list[Unclaimed] = field(default_factory=list)
     unclaimed_problem: str | None = None  # why they could not be listed
@@ -265,7 +226,7 @@ def _summary(run_id: str, run_status: str, facts: RunFacts) -> dict:
         "files": len({d.sha256 for d in facts.deliveries}),
         "rows_loaded": sum(d.rows_loaded or 0 for d in facts.deliveries),
         "rows_quarantined": facts.quarantined_total,
-        "rows_excluded": sum(d.rows_excluded for d in facts.deliveries),
+        "rows_excluded": sum(d.rows_excluded or 0 for d in facts.deliveries),
         "checks_passed": sum(1 for c in facts.checks if c.passed),
         "checks_failed": sum(1 for c in facts.checks if not c.passed),
         "published": facts.published_run == run_id,
@@ -320,36 +281,20 @@ def _rows(row_type: type[Row], con: duckdb.DuckDBPyConnection, sql: str, params:
 
 
 def _read_ingest_log(con: duckdb.DuckDBPyConnection, run_id: str, facts: RunFacts) -> None:
-    facts.deliveries = _rows(
-        Delivery,
-        con,
-        "select agency_code, feed_name, source_file, status, rows_in, rows_loaded, rows_quarantined,"
-        " coalesce(rows_excluded, 0), concat_ws('; ', reason, 'excluded by rule: ' || excluded_by),"
-        " file_sha256, period, coalesce(encoding, '') from raw.ingest_log where run_id = ? order by 1, 2, 3, 11",
-        [run_id],
-    )
+    facts.deliveries = read_log(con, "run_id = ?", [run_id], order="agency_code, feed_name, source_file, period")
+    columns = {c for (c,) in con.execute("select column_name from (describe raw.ingest_log)").fetchall()}
+    # records in raw now: a later delivery's corrections replaced some of a delivery's (delivery: adds)
+    in_raw = "rows_loaded - coalesce(rows_replaced, 0)" if "rows_replaced" in columns else "rows_loaded"
     facts.holdings = _rows(
         Holding,
         con,
-        "select agency_code, feed_name, count(distinct file_sha256), min(period), max(period), sum(rows_loaded),"
+        f"select agency_code, feed_name, count(distinct file_sha256), min(period), max(period), sum({in_raw}),"
         " sum(rows_quarantined), strftime(max(loaded_at), '%Y-%m-%d %H:%M') from raw.ingest_log"
-        " where status = 'loaded' and superseded_by is null group by 1, 2 order by 1, 2",
+        f" where status = '{Status.LOADED}' and superseded_by is null group by 1, 2 order by 1, 2",
     )
-    columns = {c for (c,) in con.execute("select column_name from (describe raw.ingest_log)").fetchall()}
-    if "status_by" in columns:  # a warehouse from before holds existed has no hold columns
-        facts.held = _rows(
-            HeldRow,
-            con,
-            "select agency_code, feed_name, period, source_file, status_by, status_reason,"
-            " strftime(status_changed_at, '%Y-%m-%d %H:%M') from raw.ingest_log where status = 'held'"
-            " order by 1, 2, 3, 4",
-        )
-    facts.awaiting = _rows(
-        AwaitingRow,
-        con,
-        "select agency_code, feed_name, period, source_file, reason from raw.ingest_log where status = ?"
-        " order by 1, 2, 3, 4",
-        [Status.AWAITING_REVIEW.value],
+    facts.held = read_log(con, "status = ?", [Status.HELD.value], order="agency_code, feed_name, period, source_file")
+    facts.awaiting = read_log(
+        con, "status = ?", [Status.AWAITING_REVIEW.value], order="agency_code, feed_name, period, source_file"
     )
 
 
@@ -440,7 +385,7 @@ def _run_page(s: dict, facts: RunFacts, docs_built: bool) -> str:
     )
 
 
-def _per_feed(deliveries: list[Delivery]) -> list[FeedTotals]:
+def _per_feed(deliveries: list[LogRow]) -> list[FeedTotals]:
     totals: dict[tuple[str, str], list[int]] = {}
     files: dict[tuple[str, str], set[str]] = {}
     for d in deliveries:

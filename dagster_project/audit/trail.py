@@ -17,6 +17,7 @@ from functools import cache
 import duckdb
 
 from dagster_project.contracts import CONTRACTS
+from dagster_project.ingest.lifecycle import Status
 from dagster_project.transform.dbt_project import manifest
 
 DDL = """
@@ -118,7 +119,7 @@ def source_files(con: duckdb.DuckDBPyConnection, asset: str) -> list[dict[str, s
         {"agency": a, "file": f, "sha256": s}
         for a, f, s in con.execute(
             "select agency_code, source_file, file_sha256 from raw.ingest_log"
-            " where status = 'loaded' and superseded_by is null and list_contains(?, feed_kind) order by 2",
+            f" where status = '{Status.LOADED}' and superseded_by is null and list_contains(?, feed_kind) order by 2",
             [kinds],
         ).fetchall()
     ]

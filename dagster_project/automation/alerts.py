@@ -28,26 +28,17 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Literal, Protocol
 
 import duckdb
 
-from dagster_project.ingest.lifecycle import Status
+from dagster_project.ingest.lifecycle import LogRow, Status, read_log
 
 logger = logging.getLogger(__name__)
 
 Kind = Literal["run_failed", "deliveries_held", "feed_late"]
 DEFAULT_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class HeldDelivery:
-    agency: str
-    feed: str
-    file: str  # the file's name only: the landing path says nothing more
-    reason: str  # the hold's reason as the platform (or an operator) wrote it
-    status: str = "held"  # or awaiting_review: parked by the delivery guard (ingest/lifecycle.py)
 
 
 @dataclass(frozen=True)
@@ -65,7 +56,7 @@ class Alert:
     subject: str
     lines: tuple[str, ...]
     failed_checks: tuple[str, ...] = ()
-    held: tuple[HeldDelivery, ...] = ()
+    held: tuple[LogRow, ...] = ()  # one per file: held, or awaiting review
     late_feeds: tuple[LateFeed, ...] = ()
 
     def body(self) -> str:
@@ -78,16 +69,33 @@ class Alert:
             "subject": self.subject,
             "lines": list(self.lines),
             "failed_checks": list(self.failed_checks),
-            "held_deliveries": [asdict(h) for h in self.held],
+            "held_deliveries": [
+                {"agency": h.agency, "feed": h.feed, "file": h.name, "reason": _reason(h), "status": h.status}
+                for h in self.held
+            ],
             "late_feeds": [asdict(f) for f in self.late_feeds],
         }
 
 
-def _held_lines(held: Iterable[HeldDelivery]) -> list[str]:
-    return [f"  {h.status.replace('_', ' ')} {h.agency} {h.feed} {h.file}: {h.reason}" for h in held]
+def _reason(h: LogRow) -> str:
+    """The hold's reason as the platform (or an operator) wrote it; for a delivery awaiting review,
+    what it would have done."""
+    return h.status_reason or h.reason or ""
 
 
-def run_failed(run_id: str, failed_checks: Iterable[str], held: Iterable[HeldDelivery] = ()) -> Alert:
+def _held_lines(held: Iterable[LogRow]) -> list[str]:
+    return [f"  {h.status.replace('_', ' ')} {h.agency} {h.feed} {h.name}: {_reason(h)}" for h in held]
+
+
+def _one_per_file(rows: list[LogRow]) -> list[LogRow]:
+    """A file of several periods has a log row per period: an alert names the file once."""
+    first: dict[tuple[str, str, str], LogRow] = {}
+    for r in rows:
+        first.setdefault((r.agency, r.feed, r.file), r)
+    return list(first.values())
+
+
+def run_failed(run_id: str, failed_checks: Iterable[str], held: Iterable[LogRow] = ()) -> Alert:
     checks, held = tuple(failed_checks), tuple(held)
     lines = [f"Run {run_id} of build_warehouse failed: nothing was published; the last snapshot stays."]
     lines += [f"  failed check: {c}" for c in checks] or ["  no check failed: a step failed (see the run's log)"]
@@ -98,7 +106,7 @@ def run_failed(run_id: str, failed_checks: Iterable[str], held: Iterable[HeldDel
     return Alert("run_failed", run_id, subject, tuple(lines), failed_checks=checks, held=held)
 
 
-def deliveries_held(run_id: str, held: Iterable[HeldDelivery]) -> Alert:
+def deliveries_held(run_id: str, held: Iterable[LogRow]) -> Alert:
     held = tuple(held)
     agencies = sorted({h.agency for h in held})
     lines = [
@@ -145,33 +153,35 @@ def failed_checks(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     return [f"{check} on {asset} ({severity})" for asset, check, severity in rows]
 
 
-def held_by_runs(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> list[HeldDelivery]:
+def held_by_runs(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> list[LogRow]:
     """Deliveries still held because a check failed in one of ``run_ids`` (holds.py names the run in
     its reason): what a publish after those runs left out."""
     ids = list(run_ids)
     if not ids or not _has_table(con, "raw", "ingest_log"):
         return []
-    rows = con.execute(
-        "select distinct agency_code, feed_name, source_file, status_reason from raw.ingest_log"
-        " where status = 'held' and status_by like 'check:%'"
-        " and list_bool_or([contains(status_reason, 'in run ' || r || ':') for r in ?]) order by 1, 2, 3",
-        [ids],
-    ).fetchall()
-    return [HeldDelivery(a, f, PurePath(s).name, r) for a, f, s, r in rows]
+    rows = read_log(
+        con,
+        "status = ? and status_by like 'check:%'"
+        " and list_bool_or([contains(status_reason, 'in run ' || r || ':') for r in ?])",
+        [Status.HELD.value, ids],
+        order="agency_code, feed_name, source_file, period",
+    )
+    return _one_per_file(rows)
 
 
-def awaiting_review_from_runs(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> list[HeldDelivery]:
+def awaiting_review_from_runs(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> list[LogRow]:
     """Deliveries the delivery guard parked in one of ``run_ids`` and still awaiting review: what
     the publish left as it was until an operator accepts or rejects them."""
     ids = list(run_ids)
     if not ids or not _has_table(con, "raw", "ingest_log"):
         return []
-    rows = con.execute(
-        "select agency_code, feed_name, source_file, any_value(reason) from raw.ingest_log"
-        " where status = ? and list_contains(?, run_id) group by all order by 1, 2, 3",
+    rows = read_log(
+        con,
+        "status = ? and list_contains(?, run_id)",
         [Status.AWAITING_REVIEW.value, ids],
-    ).fetchall()
-    return [HeldDelivery(a, f, PurePath(s).name, r, Status.AWAITING_REVIEW.value) for a, f, s, r in rows]
+        order="agency_code, feed_name, source_file, period",
+    )
+    return _one_per_file(rows)
 
 
 def late_feeds(con: duckdb.DuckDBPyConnection) -> list[LateFeed]:

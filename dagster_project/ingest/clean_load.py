@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.contracts import CONTRACTS
-from dagster_project.ingest.deliveries import count_text, log_fields
-from dagster_project.ingest.lifecycle import IN_RAW, Status, sql_in
+from dagster_project.ingest.deliveries import count_text
+from dagster_project.ingest.lifecycle import IN_RAW, Status, log_columns, sql_in
 from dagster_project.ingest.loader import discover, ensure_tables, load_files
 from dagster_project.registry import FeedSpec, load_registry
 from dagster_project.warehouse import connect, ident, lit
@@ -47,6 +47,8 @@ LOG_KEY = (
     "rows_loaded",
     "rows_quarantined",
     "rows_excluded",
+    "rows_corrected",
+    "rows_replaced",
 )
 CLEAN = "clean_load"  # the catalog the clean load is attached as
 
@@ -104,7 +106,7 @@ class Decisions:
 
 
 def decisions(con: duckdb.DuckDBPyConnection) -> Decisions:
-    if not log_fields(con):
+    if not log_columns(con):
         return Decisions([], [], [])
     held = con.execute(
         "select distinct file_sha256, agency_code, feed_name, period from raw.ingest_log where status = ?",
@@ -276,10 +278,16 @@ def _log_differences(con: duckdb.DuckDBPyConnection, working: str, clean: str) -
     return [
         f"raw.ingest_log {a} {f} {p or '-'} {src}: only {side} has it {status}"
         f" (rows in {count_text(n_in)}, loaded {count_text(n_loaded)}, quarantined {count_text(n_q)},"
-        f" excluded {count_text(n_x)})"
-        for side, a, f, p, src, _sha, status, n_in, n_loaded, n_q, n_x in rows
+        f" excluded {count_text(n_x)}{_corrections_text(n_corrected, n_replaced)})"
+        for side, a, f, p, src, _sha, status, n_in, n_loaded, n_q, n_x, n_corrected, n_replaced in rows
     ]
 
 
 def _catalog(con: duckdb.DuckDBPyConnection) -> str:
     return con.execute("select current_database()").fetchone()[0]
+
+
+def _corrections_text(corrected: int | None, replaced: int | None) -> str:
+    """A log row's corrections (delivery: adds with corrections: true), when it has any."""
+    parts = [f"corrected {corrected:,}" if corrected else "", f"replaced since {replaced:,}" if replaced else ""]
+    return "".join(f", {p}" for p in parts if p)

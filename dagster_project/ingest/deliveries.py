@@ -65,7 +65,7 @@ import duckdb
 
 from dagster_project.config import paths
 from dagster_project.contracts import CONTRACTS
-from dagster_project.ingest.lifecycle import IN_RAW, TRANSITIONS, Status, sql_in
+from dagster_project.ingest.lifecycle import IN_RAW, TRANSITIONS, LogRow, Status, log_columns, read_log, sql_in
 from dagster_project.ingest.loader import ensure_tables
 from dagster_project.partitions import in_partition_range, partition_key
 from dagster_project.warehouse import connect
@@ -83,12 +83,6 @@ create table if not exists audit.operator_actions (
 );
 """
 ACTION_COLUMNS = "acted_at, action, selector, deliveries_affected, deliveries, reason, actor, os_user"
-
-LOG_FIELDS = (
-    "agency_code, feed_name, feed_kind, period, source_file, file_sha256, status, rows_in, rows_loaded,"
-    " rows_quarantined, rows_excluded, reason, status_by, status_reason, status_changed_at, run_id, loaded_at,"
-    " rows_before, rows_after, delivery, superseded_by"
-)
 
 
 class DeliveryError(Exception):
@@ -119,42 +113,6 @@ class Selector:
     def describe(self) -> str:
         given = [f"{k}={v}" for k, v in asdict(self).items() if v]
         return " ".join(given) or "every delivery"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One row of raw.ingest_log."""
-
-    agency: str
-    feed: str
-    kind: str
-    period: str | None
-    file: str
-    sha256: str
-    status: str
-    rows_in: int | None
-    rows_loaded: int | None
-    rows_quarantined: int | None
-    rows_excluded: int | None  # left out by the feed's exclude rules (previews, test responses)
-    reason: str | None  # the loader's (why rejected, which file it replaces)
-    status_by: str | None
-    status_reason: str | None
-    status_changed_at: datetime | None
-    run_id: str | None
-    loaded_at: datetime | None
-    # the feed's loaded records of the period before and after the delivery was applied (for one
-    # awaiting review: what it would do); null in warehouses logged before these columns came
-    rows_before: int | None = None
-    rows_after: int | None = None
-    delivery: str | None = None  # the feed's delivery semantics when loaded: restates, adds, snapshot
-    superseded_by: str | None = None  # sha256 of the delivery that replaced this one's period
-
-    @property
-    def why(self) -> str:
-        """What a person reads in the reason column: the operator's or check's reason first."""
-        if self.status_reason:
-            return f"{self.status_reason} ({self.status_by}, {self.status_changed_at:%Y-%m-%d %H:%M} UTC)"
-        return self.reason or ""
 
 
 @dataclass
@@ -195,8 +153,8 @@ class ActionResult:
     selector: Selector
     reason: str
     actor: str
-    changed: list[Delivery] = field(default_factory=list)  # as they were before the action
-    unchanged: list[tuple[Delivery, str]] = field(default_factory=list)  # and why not
+    changed: list[LogRow] = field(default_factory=list)  # as they were before the action
+    unchanged: list[tuple[LogRow, str]] = field(default_factory=list)  # and why not
     partitions: list[tuple[str, str]] = field(default_factory=list)  # (agency, period) to rebuild
     notes: list[str] = field(default_factory=list)
     fates: list[FileFate] = field(default_factory=list)  # purge: per file, whether it loads again
@@ -215,7 +173,7 @@ class ActionResult:
             f" excluded {count_text(d.rows_excluded) or '-'})"
             for d in self.changed
         ]
-        reasons: dict[str, list[Delivery]] = {}
+        reasons: dict[str, list[LogRow]] = {}
         for d, why in self.unchanged:
             reasons.setdefault(why, []).append(d)
         for why, ds in reasons.items():  # a whole feed is mostly unchanged: one line per reason
@@ -241,7 +199,7 @@ def _key(fate: FileFate) -> tuple[str, str, str]:
 def rebuild_instructions(
     partitions: list[tuple[str, str]],
     action: str,
-    changed: list[Delivery] = (),
+    changed: list[LogRow] = (),
     fates: list[FileFate] = (),
 ) -> list[str]:
     """What happens next, and which partitions the incremental facts need rebuilt (they rebuild only
@@ -280,7 +238,7 @@ def rebuild_instructions(
     return lines
 
 
-def _accepted_effect(changed: list[Delivery]) -> str:
+def _accepted_effect(changed: list[LogRow]) -> str:
     """What loading the accepted deliveries does to what is loaded, by the feed's delivery semantics."""
     modes = {d.delivery or "restates" for d in changed}
     parts = []
@@ -319,7 +277,7 @@ def open_warehouse(path: Path, *, read_only: bool = False) -> Iterator[duckdb.Du
 # ---- selection -------------------------------------------------------------------------------
 
 
-def select(con: duckdb.DuckDBPyConnection, selector: Selector, statuses: tuple[str, ...] = ()) -> list[Delivery]:
+def select(con: duckdb.DuckDBPyConnection, selector: Selector, statuses: tuple[str, ...] = ()) -> list[LogRow]:
     """The logged deliveries the selector matches (every status unless ``statuses``), oldest first."""
     where, params = [], []
     if selector.agency:
@@ -338,30 +296,7 @@ def select(con: duckdb.DuckDBPyConnection, selector: Selector, statuses: tuple[s
     if statuses:
         where.append("list_contains(?, status)")
         params.append([str(s) for s in statuses])
-    fields = log_fields(con)
-    if not fields:
-        return []  # nothing was ever loaded
-    rows = con.execute(
-        f"select {fields} from raw.ingest_log where {' and '.join(where) or 'true'}"
-        " order by agency_code, feed_name, period, loaded_at, source_file",
-        params,
-    ).fetchall()
-    return [Delivery(*r) for r in rows]
-
-
-def log_fields(con: duckdb.DuckDBPyConnection) -> str:
-    """LOG_FIELDS; on a warehouse no build has touched since the status columns came (a read-only
-    listing does not add them), those read as null."""
-    have = {
-        r[0]
-        for r in con.execute(
-            "select column_name from duckdb_columns() where schema_name = 'raw' and table_name = 'ingest_log'"
-            " and database_name = current_database()"
-        ).fetchall()
-    }
-    if not have:
-        return ""
-    return ", ".join(f if f in have else f"null as {f}" for f in (f.strip() for f in LOG_FIELDS.split(",")))
+    return read_log(con, " and ".join(where) or "true", params)
 
 
 def _file_filter(con: duckdb.DuckDBPyConnection, given: str) -> tuple[str, list]:
@@ -446,7 +381,7 @@ def act(
         raise DeliveryError(f"{action} needs --agency (with --feed / --period to narrow it) or --file")
     if action in NEEDS_REASON and not reason.strip():
         raise DeliveryError(f"{action} needs --reason: it is kept in the audit trail")
-    if not log_fields(con):
+    if not log_columns(con):
         raise DeliveryError("no delivery is logged yet: nothing has been loaded (make run builds the warehouse)")
     if not dry_run:
         ensure_tables(con)
@@ -488,11 +423,11 @@ def act(
 class _Kept:
     """A superseded month a purge leaves superseded, and the later deliveries that hold it."""
 
-    delivery: Delivery
+    delivery: LogRow
     later: tuple[str, ...]
 
 
-def _plan_purge(con: duckdb.DuckDBPyConnection, rows: list[Delivery], result: ActionResult) -> None:
+def _plan_purge(con: duckdb.DuckDBPyConnection, rows: list[LogRow], result: ActionResult) -> None:
     """Which log rows the purge changes, and per file whether it loads again (module docstring)."""
     from_statuses, _ = TRANSITIONS["purge"]
     files = {(d.sha256, d.agency, d.feed) for d in rows}
@@ -516,7 +451,7 @@ def _plan_purge(con: duckdb.DuckDBPyConnection, rows: list[Delivery], result: Ac
     result.fates = [f for key, f in sorted(fates.items()) if key in changed]  # the others: unchanged lines
 
 
-def _later_deliveries(con: duckdb.DuckDBPyConnection, d: Delivery, purged: set[tuple[str, str, str]]) -> list[str]:
+def _later_deliveries(con: duckdb.DuckDBPyConnection, d: LogRow, purged: set[tuple[str, str, str]]) -> list[str]:
     """Files outside the purge whose rows of the superseded delivery's period are in raw (loaded or
     held): loading ``d``'s file again would put it over them."""
     rows = con.execute(
@@ -527,7 +462,7 @@ def _later_deliveries(con: duckdb.DuckDBPyConnection, d: Delivery, purged: set[t
     return sorted({f for sha, f in rows if (sha, d.agency, d.feed) not in purged})
 
 
-def _whole_files(con: duckdb.DuckDBPyConnection, matched: list[Delivery]) -> list[Delivery]:
+def _whole_files(con: duckdb.DuckDBPyConnection, matched: list[LogRow]) -> list[LogRow]:
     """Every log row of the matched files. A file whose records span several months (``period_from:
     records``) has one row per month; purge takes the whole file, since a file with any row left
     seen would never load again."""
@@ -541,7 +476,7 @@ def _whole_files(con: duckdb.DuckDBPyConnection, matched: list[Delivery]) -> lis
     return sorted(set(rows), key=lambda d: (d.agency, d.feed, d.file, d.period or "", str(d.loaded_at)))
 
 
-def _delivery_partitions(d: Delivery) -> list[tuple[str, str]]:
+def _delivery_partitions(d: LogRow) -> list[tuple[str, str]]:
     """The agency x period partition the log row stands for (a file spanning months has a row per month)."""
     return [(d.agency, d.period)] if d.period else []
 
@@ -572,7 +507,7 @@ def _delete_rows(con: duckdb.DuckDBPyConnection, fate: FileFate, periods: list[s
         )
 
 
-def _set_status(con: duckdb.DuckDBPyConnection, d: Delivery, status: str, result: ActionResult) -> None:
+def _set_status(con: duckdb.DuckDBPyConnection, d: LogRow, status: str, result: ActionResult) -> None:
     # release clears who held it: the status is loaded again, the hold stays in the audit trail
     by, why = (None, None) if status == Status.LOADED else (result.actor, result.reason)
     con.execute(
@@ -619,7 +554,7 @@ def _now() -> datetime:
 # ---- list -------------------------------------------------------------------------------------
 
 
-def listing(deliveries: list[Delivery]) -> str:
+def listing(deliveries: list[LogRow]) -> str:
     """One line per delivery (per month of a file spanning several): agency, feed, period, file,
     status, rows in / loaded / quarantined / excluded, reason."""
     header = ("agency", "feed", "period", "file", "status", "in", "loaded", "quar.", "excl.", "reason")

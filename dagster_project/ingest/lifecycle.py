@@ -28,7 +28,12 @@ history and do not count as seen.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from datetime import datetime
 from enum import StrEnum
+from pathlib import PurePath
+
+import duckdb
 
 
 class Status(StrEnum):
@@ -50,6 +55,8 @@ LIVE = (Status.LOADED,)
 # delivered and usable but not in what is published: an operator or a check has to act
 UNPUBLISHED = (Status.HELD, Status.AWAITING_REVIEW)
 AWAITING_REVIEW = (Status.AWAITING_REVIEW,)
+# every status, in the enum's order (dbt's macro status() refuses a name not in it)
+ALL = tuple(Status)
 
 # operator actions (``cxw deliveries``): the statuses each changes, and to what
 TRANSITIONS: dict[str, tuple[tuple[Status, ...], Status]] = {
@@ -93,4 +100,99 @@ alter table raw.ingest_log add column if not exists rows_before bigint;
 alter table raw.ingest_log add column if not exists rows_after bigint;
 -- the feed's declared delivery semantics when the file was loaded (registry key `delivery`)
 alter table raw.ingest_log add column if not exists delivery varchar;
+-- delivery: adds with corrections: true (a record whose key the feed already loaded replaces it).
+-- rows_corrected: of this delivery's loaded records, those that replaced an earlier delivery's record;
+-- rows_replaced: of this delivery's loaded records, those a later delivery's correction replaced (its
+-- records in raw are rows_loaded - rows_replaced); replaced_in_run: the run that last did so
+alter table raw.ingest_log add column if not exists rows_corrected bigint;
+alter table raw.ingest_log add column if not exists rows_replaced bigint;
+alter table raw.ingest_log add column if not exists replaced_in_run varchar;
 """
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One row of raw.ingest_log: one delivery (one period of it, for a file of several). The one
+    row type every reader of the log uses (``read_log``): cxw deliveries, the holds, the audit
+    pages and the alerts."""
+
+    agency: str
+    feed: str
+    kind: str
+    period: str | None
+    file: str  # the path as logged, relative to the landing zone
+    sha256: str
+    status: str
+    rows_in: int | None
+    rows_loaded: int | None
+    rows_quarantined: int | None
+    rows_excluded: int | None  # left out by the feed's exclude rules (previews, test responses)
+    reason: str | None  # the loader's (why rejected, which file it replaces or corrects, what it would do)
+    status_by: str | None
+    status_reason: str | None
+    status_changed_at: datetime | None
+    run_id: str | None
+    loaded_at: datetime | None
+    # the feed's loaded records of the period before and after the delivery was applied (for one
+    # awaiting review: what it would do); null in warehouses logged before these columns came
+    rows_before: int | None = None
+    rows_after: int | None = None
+    delivery: str | None = None  # the feed's delivery semantics when loaded: restates, adds, snapshot
+    superseded_by: str | None = None  # sha256 of the delivery that replaced this one's period
+    excluded_by: str | None = None  # 'rule: n; rule: n'
+    encoding: str | None = None  # what the file was read with
+    rows_corrected: int | None = None  # of its loaded records, those that corrected an earlier one
+    rows_replaced: int | None = None  # of its loaded records, those a later correction replaced
+
+    @property
+    def name(self) -> str:
+        """The file's name only (what an alert shows: the landing path says nothing more)."""
+        return PurePath(self.file).name
+
+    @property
+    def why(self) -> str:
+        """What a person reads in the reason column: the operator's or check's reason first."""
+        if self.status_reason:
+            when = f", {self.status_changed_at:%Y-%m-%d %H:%M} UTC" if self.status_changed_at else ""
+            return f"{self.status_reason} ({self.status_by}{when})"
+        return self.reason or ""
+
+
+# raw.ingest_log's column of each LogRow field, in the field order
+_COLUMN_OF = {
+    "agency": "agency_code",
+    "feed": "feed_name",
+    "kind": "feed_kind",
+    "file": "source_file",
+    "sha256": "file_sha256",
+}
+LOG_ROW_COLUMNS = tuple(_COLUMN_OF.get(f.name, f.name) for f in fields(LogRow))
+
+
+def log_columns(con: duckdb.DuckDBPyConnection) -> str:
+    """The select list of a LogRow; a column an older warehouse lacks (a read-only listing does not
+    add it) reads as null. Empty when there is no raw.ingest_log (nothing was ever loaded)."""
+    have = {
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where schema_name = 'raw' and table_name = 'ingest_log'"
+            " and database_name = current_database()"
+        ).fetchall()
+    }
+    if not have:
+        return ""
+    return ", ".join(c if c in have else f"null as {c}" for c in LOG_ROW_COLUMNS)
+
+
+def read_log(
+    con: duckdb.DuckDBPyConnection,
+    where: str = "true",
+    params: list | tuple = (),
+    order: str = "agency_code, feed_name, period, loaded_at, source_file",
+) -> list[LogRow]:
+    """The log rows matching ``where`` (SQL over raw.ingest_log's columns), as LogRows."""
+    columns = log_columns(con)
+    if not columns:
+        return []
+    rows = con.execute(f"select {columns} from raw.ingest_log where {where} order by {order}", list(params)).fetchall()
+    return [LogRow(*r) for r in rows]

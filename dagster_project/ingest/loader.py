@@ -13,7 +13,7 @@ same transaction; ``adds`` - its rows come on top; ``snapshot`` - it replaces al
 The period is the file name's YYYY-MM (most of the file's records must fall in it, or the file is
 refused), or, for a feed with ``period_from: records``, each record's month: such a file has one
 log row per period it holds, and replaces earlier deliveries period by period. Before anything
-is replaced, the guard (``_guard``) parks a file that would take records out sharply as
+is replaced, the guard (``delivery_effects.guard``) parks a file that would take records out sharply as
 ``awaiting_review`` (ingest/lifecycle.py), with its numbers, until an operator accepts or
 rejects it.
 
@@ -49,6 +49,16 @@ from dagster_project.ingest.checks import (
     text_expr,
     typed_expr,
     value_format,
+)
+from dagster_project.ingest.delivery_effects import (
+    Corrected,
+    NotApplied,
+    check_named_period,
+    correct_loaded,
+    guard,
+    loads,
+    period_after,
+    supersede,
 )
 from dagster_project.ingest.lifecycle import IN_RAW, INGEST_LOG_DDL, SEEN, Status, sql_in
 from dagster_project.ingest.pseudonyms import key_fingerprint, pseudonym_sql
@@ -133,9 +143,10 @@ def touched_by_run(con: duckdb.DuckDBPyConnection, *run_ids: str) -> set[tuple[s
     ).fetchone()[0]:
         return set()
     rows = con.execute(
-        "select distinct agency_code, period from raw.ingest_log where list_contains(?, run_id)"
+        "select distinct agency_code, period from raw.ingest_log"
+        " where (list_contains(?, run_id) or list_contains(?, replaced_in_run))"  # a correction's earlier record
         f" and period is not null and status in {sql_in((*IN_RAW, Status.SUPERSEDED))}",
-        [list(run_ids)],
+        [list(run_ids), list(run_ids)],
     ).fetchall()
     return {(a, p) for a, p in rows}
 
@@ -278,10 +289,11 @@ class Batch:
 
     def takes(self, s: StagedFile) -> bool:
         """Whether the file joins this batch: not when it would pass BATCH_ROWS or shares a period with a
-        file in it (nor ever for a snapshot feed: each file replaces all the feed holds)."""
+        file in it (nor ever for a snapshot feed, each file replacing all the feed holds, or a feed
+        with corrections, a later file's record replacing an earlier one's: one at a time, in order)."""
         if not self.staged:
             return True
-        if self.spec.delivery == "snapshot":  # each replaces the whole feed: one at a time, in order
+        if self.spec.delivery == "snapshot" or self.spec.corrections:
             return False
         full = sum(t.rows_read for t in self.staged) + s.rows_read > BATCH_ROWS
         return not (full or any(set(t.periods) & set(s.periods) for t in self.staged))
@@ -565,7 +577,7 @@ def _reject_file(con, spec: FeedSpec, delivered: DeliveredFile, run_id: str, rea
 INGEST_LOG_COLUMNS = (
     "file_sha256, agency_code, feed_name, feed_kind, source_file, period, status, rows_in,"
     " rows_loaded, rows_quarantined, rows_excluded, excluded_by, reason, run_id, loaded_at, encoding, pseudonym_key,"
-    " records_in_file, rows_before, rows_after, delivery"
+    " records_in_file, rows_before, rows_after, delivery, rows_corrected"
 )
 
 
@@ -583,11 +595,12 @@ def _log(
     records_in_file: int | None = None,
     rows_before: int | None = None,
     rows_after: int | None = None,
+    rows_corrected: int | None = None,
 ) -> None:
     """One ingest-log row: a file's (one period's, for a file of several) status and counts."""
     con.execute(
         f"insert into raw.ingest_log ({INGEST_LOG_COLUMNS})"
-        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?, ?, ?, ?)",
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?, ?, ?, ?, ?, ?)",
         [
             delivered.sha256,
             delivered.agency,
@@ -609,17 +622,12 @@ def _log(
             rows_before,
             rows_after,
             spec.delivery,
+            rows_corrected,
         ],
     )
 
 
 # ---- the stages of a batch ---------------------------------------------------------------------
-
-
-def _loads(table: str) -> str:
-    """SQL: a record of ``table`` (a table or alias of typed) is loaded - no check failed and no exclude rule
-    left it out."""
-    return f"(len({table}._errors) = 0 and {table}._excluded is null)"
 
 
 def _load_batch(con, batch: Batch) -> dict[int, FileOutcome]:
@@ -630,190 +638,19 @@ def _load_batch(con, batch: Batch) -> dict[int, FileOutcome]:
     wide = spec.long_columns(sorted({c for s in batch.staged for c in s.read.header}))
     _collect(con, batch)
     _type_and_check(con, batch, wide)
-    refused = _check_named_period(con, batch)
-    parked = _guard(con, batch, skip=set(refused))  # before anything is replaced: what the batch would do
+    refused = check_named_period(con, batch)
+    parked = guard(con, batch, skip=set(refused))  # before anything is replaced: what the batch would do
     if refused or parked:
         raise NotApplied(parked, refused)
-    replaced = _supersede(con, batch)  # before the duplicate check: a replaced file's keys are no longer loaded
+    replaced = supersede(con, batch)  # before the duplicate check: a replaced file's keys are no longer loaded
     _flag_duplicates(con, batch)
+    corrected = correct_loaded(con, batch) if spec.corrections else {}
     _insert_raw(con, batch)
     if CONTRACTS[spec.kind].long_table:
         _unpivot_long_table(con, batch, wide)
     _quarantine_rows(con, batch)
     _crash_point(spec)  # raw and quarantine rows written, log rows not
-    return _count_and_log(con, batch, replaced)
-
-
-def _supersede(con, batch: Batch) -> dict[int, list[str]]:
-    """Per file of the batch: the files whose rows it replaces, as the feed's ``delivery`` declares:
-    restates - the earlier files' rows of the periods it holds; snapshot - every earlier file's rows
-    of the feed; adds - none (its records come on top)."""
-    if batch.spec.delivery == "adds":
-        return {s.n: [] for s in batch.staged}
-    return {
-        s.n: [
-            f
-            for p in (s.periods if batch.spec.delivery == "restates" else [None])
-            for f in _supersede_earlier(con, batch.spec, s.delivered.sha256, p)
-        ]
-        for s in batch.staged
-    }
-
-
-# what a replacement supersedes: rows in raw (a held one too: the correction is what the hold waited
-# for) and a delivery still awaiting review (the newer file makes it moot)
-_REPLACED = (*IN_RAW, Status.AWAITING_REVIEW)
-
-
-def _supersede_earlier(con, spec: FeedSpec, sha: str, period: str | None) -> list[str]:
-    """Remove the rows of earlier files for this agency and feed, of one period (or of every
-    period: ``None``), and mark their log rows superseded by ``sha``."""
-    same_period = "" if period is None else " and period = ?"
-    earlier = con.execute(
-        "select distinct file_sha256, period, source_file from raw.ingest_log where agency_code = ? and"
-        f" feed_name = ? and list_contains(?, status) and file_sha256 <> ?{same_period}",
-        [spec.agency, spec.name, [str(s) for s in _REPLACED], sha] + ([] if period is None else [period]),
-    ).fetchall()
-    contract = CONTRACTS[spec.kind]
-    for old_sha, old_period, _ in earlier:
-        for table in filter(None, (contract.table, contract.long_table)):
-            con.execute(
-                f"delete from raw.{table} where _file_sha256 = ? and agency_code = ? and feed_name = ?"
-                " and _period is not distinct from ?",
-                [old_sha, spec.agency, spec.name, old_period],
-            )
-        con.execute(
-            "update raw.ingest_log set status = ?, superseded_by = ? where file_sha256 = ? and agency_code = ?"
-            " and feed_name = ? and period is not distinct from ? and list_contains(?, status)",
-            [Status.SUPERSEDED.value, sha, old_sha, spec.agency, spec.name, old_period, [str(s) for s in _REPLACED]],
-        )
-    return list(dict.fromkeys(f for _, _, f in earlier))
-
-
-# ---- what a delivery would do, before it does it ---------------------------------------------
-
-
-class NotApplied(Exception):  # noqa: N818 - a signal, not an error: the batch loads again without these files
-    """Files of a batch that are not applied: parked for review (n -> why, with the numbers) or
-    refused whole (n -> why). The batch's transaction is rolled back and loaded again without them."""
-
-    def __init__(self, parked: dict[int, str], refused: dict[int, str]) -> None:
-        super().__init__(f"{len(parked)} parked, {len(refused)} refused")
-        self.parked = parked
-        self.refused = refused
-
-
-def _check_named_period(con, batch: Batch) -> dict[int, str]:
-    """A file whose period comes from its name must hold records of that period: when most of its
-    records fall in another period, the whole file is refused, naming both. A minority outside
-    (requests opened last month and updated in this one's export) load under the file's period and
-    are counted in the log's reason (``batch.notes``). Returns the refused files (n -> why)."""
-    spec = batch.spec
-    if spec.period_from != "file_name":
-        return {}
-    refused: dict[int, str] = {}
-    column = label(spec, CONTRACTS[spec.kind].period_column)
-    for n, named, dated, outside, others in con.execute(
-        f"""select _file, any_value(_period), count(_own_period), count(*) filter (where _own_period <> _period),
-                   list_sort(list_distinct(list(_own_period) filter (where _own_period <> _period)))
-            from {batch.typed_table} where _excluded is null group by _file"""
-    ).fetchall():
-        if not outside:
-            continue
-        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-        if outside * 2 > dated:
-            refused[n] = (
-                f"its records fall in {shown} ({outside:,} of the {dated:,} records with a readable {column}), not"
-                f" in {named}, the period its file name gives: nothing of it was loaded; send it again named for"
-                " its own period (or, if the feed's files each hold many periods, declare `period_from: records`)"
-            )
-        else:
-            batch.notes[n] = f"{outside:,} of its records have a {column} in {shown}, outside {named}"
-    return refused
-
-
-def _guard(con, batch: Batch, skip: set[int]) -> dict[int, str]:
-    """Files that would take records out of the warehouse in a way that needs a person (the feed's
-    ``review`` shares): a period's loaded records falling sharply, most of the file quarantined, or
-    most of the records it replaces not in it again. Returns n -> why, with the numbers; records
-    what each file's periods held before (``batch.before``) for the log."""
-    spec, typed = batch.spec, batch.typed_table
-    contract = CONTRACTS[spec.kind]
-    parked: dict[int, str] = {}
-    # per file and period: records that would load, records not excluded, and of those failing a check
-    figures = con.execute(
-        f"select _file, _period, count(*) filter (where {_loads(typed)}), count(*) filter (where _excluded is null),"
-        f" count(*) filter (where _excluded is null and len(_errors) > 0) from {typed} group by all"
-    ).fetchall()
-    for s in batch.staged:
-        before = _loaded_before(con, spec, s)
-        batch.before.update({(s.n, p): before.get(p, 0) for p in s.periods})
-        mine = [f for f in figures if f[0] == s.n]
-        after = {p: ok for _, p, ok, _, _ in mine}
-        batch.would.update({(s.n, p): after.get(p, 0) for p in s.periods})
-        if spec.delivery == "adds" or s.accepted or s.n in skip or not any(before.values()):
-            continue  # nothing taken out, or a person already looked
-        considered, bad = sum(f[3] for f in mine), sum(f[4] for f in mine)
-        why: list[str] = []
-        scopes = (
-            [(p, before.get(p, 0), after.get(p, 0)) for p in s.periods]
-            if spec.delivery == "restates"
-            else [("the whole feed", sum(before.values()), sum(after.values()))]
-        )
-        for scope, was, now in scopes:
-            if was and now < was * (1 - spec.review.shrink):
-                why.append(f"it would take {scope} from {was:,} to {now:,} loaded records")
-        if considered and bad > considered * spec.review.quarantined:
-            why.append(f"{bad:,} of its {considered:,} records would be quarantined")
-        gone = _replaced_not_again(con, batch, s, [p for p, n in before.items() if n])
-        if gone > sum(before.values()) * spec.review.unmatched:
-            names = " + ".join(label(spec, k) for k in contract.key)
-            why.append(
-                f"{gone:,} of the {sum(before.values()):,} records it replaces are not in it again (by {names}):"
-                " if this feed's files add records rather than restate them, declare `delivery: adds`"
-            )
-        if why:
-            parked[s.n] = (
-                f"awaiting review ({spec.delivery}): {'; '.join(why)}. What is published stays as it is until"
-                " an operator accepts or rejects it (cxw deliveries accept|reject)"
-            )
-    return parked
-
-
-def _loaded_before(con, spec: FeedSpec, s: StagedFile) -> dict[str, int]:
-    """Period -> the feed's records in raw (loaded or held) from other files: those of the file's
-    periods, or of every period for a snapshot."""
-    same = "" if spec.delivery == "snapshot" else " and list_contains(?, period)"
-    rows = con.execute(
-        "select period, sum(rows_loaded) from raw.ingest_log where agency_code = ? and feed_name = ?"
-        f" and list_contains(?, status) and file_sha256 <> ?{same} group by all",
-        [spec.agency, spec.name, [str(x) for x in IN_RAW], s.delivered.sha256]
-        + ([] if spec.delivery == "snapshot" else [list(s.periods)]),
-    ).fetchall()
-    return {p: int(n or 0) for p, n in rows}
-
-
-def _replaced_not_again(con, batch: Batch, s: StagedFile, periods: list[str]) -> int:
-    """Records of other files in these periods whose key the file does not hold (loadable or not)."""
-    if not periods:
-        return 0
-    spec, typed = batch.spec, batch.typed_table
-    contract = CONTRACTS[spec.kind]
-    same = " and ".join(f"t.{k} is not distinct from old.{k}" for k in contract.key)
-    (n,) = con.execute(
-        f"""select count(*) from raw.{contract.table} as old
-        where old.agency_code = ? and old.feed_name = ? and list_contains(?, old._period)
-          and old._file_sha256 <> ?
-          and not exists (select 1 from {typed} as t where t._file = ? and {same})""",
-        [spec.agency, spec.name, periods, s.delivered.sha256, s.n],
-    ).fetchone()
-    return int(n)
-
-
-def _after(spec: FeedSpec, before: int, loaded: int) -> int:
-    """A period's loaded records after a delivery that loads ``loaded`` of them: its own under
-    restates and snapshot, on top of what was there under adds."""
-    return loaded + (before if spec.delivery == "adds" else 0)
+    return _count_and_log(con, batch, replaced, corrected)
 
 
 def _park(con, batch: Batch, s: StagedFile, why: str) -> FileOutcome:
@@ -833,7 +670,7 @@ def _park(con, batch: Batch, s: StagedFile, why: str) -> FileOutcome:
             encoding=s.read.encoding,
             records_in_file=s.read.records if s.read.records is not None else s.rows_read + s.reader_rejects,
             rows_before=was,
-            rows_after=_after(spec, was, batch.would.get((s.n, p), 0)),
+            rows_after=period_after(spec, was, batch.would.get((s.n, p), 0)),
         )
     return s.delivered.outcome(Status.AWAITING_REVIEW.value, reason=why, periods=tuple(s.periods))
 
@@ -931,18 +768,20 @@ def _flag_duplicates(con, batch: Batch) -> None:
         f"""update {typed} set _errors = list_append(_errors, {in_file})
         from (select t._file as f, t._row_number as r, d.first_at
               from {typed} as t join (select _file, {partition}, min(_row_number) as first_at from {typed}
-                                      where {_loads(typed)} group by all having count(*) > 1) as d
+                                      where {loads(typed)} group by all having count(*) > 1) as d
                 on t._file = d._file and {same_key}
-              where {_loads("t")} and d.first_at < t._row_number) as firsts
+              where {loads("t")} and d.first_at < t._row_number) as firsts
         where {typed}._file = firsts.f and {typed}._row_number = firsts.r"""
     )
     same = " and ".join(f"loaded.{k} is not distinct from {typed}.{k}" for k in key)
+    if spec.corrections:  # the feed's own earlier record is corrected (correct_loaded), another feed's is not
+        same += f" and loaded.feed_name <> {lit(spec.name)}"
     con.execute(
         f"""update {typed} set _errors = list_append(_errors, {loaded_before})
         from (select {typed}._file as f, {typed}._row_number as r, any_value(loaded._source_file) as src,
                      any_value(loaded._row_number) as rn
               from {typed} join raw.{contract.table} as loaded on loaded.agency_code = {lit(spec.agency)} and {same}
-              where {_loads(typed)} group by {typed}._file, {typed}._row_number) as prior
+              where {loads(typed)} group by {typed}._file, {typed}._row_number) as prior
         where {typed}._file = prior.f and {typed}._row_number = prior.r"""
     )
     con.execute(
@@ -950,9 +789,9 @@ def _flag_duplicates(con, batch: Batch) -> None:
         from (select t._file as f, t._row_number as r, d.first_file, d.first_row
               from {typed} as t
               join (select {partition}, min(_file) as first_file, arg_min(_row_number, _file) as first_row
-                    from {typed} where {_loads(typed)} group by all having count(distinct _file) > 1) as d
+                    from {typed} where {loads(typed)} group by all having count(distinct _file) > 1) as d
                 on {same_key}
-              where {_loads("t")} and d.first_file < t._file) as firsts
+              where {loads("t")} and d.first_file < t._file) as firsts
              join {files} on {files}._file = firsts.first_file
         where {typed}._file = firsts.f and {typed}._row_number = firsts.r"""
     )
@@ -975,7 +814,7 @@ def _insert_raw(con, batch: Batch) -> None:
     typed = batch.typed_table
     con.execute(
         f"insert into raw.{contract.table} select {cols}, {_lineage_sql(batch)}"
-        f" from {typed} join {batch.files_table} using (_file) where {_loads(typed)}"
+        f" from {typed} join {batch.files_table} using (_file) where {loads(typed)}"
     )
 
 
@@ -998,7 +837,7 @@ def _unpivot_long_table(con, batch: Batch, wide: dict[str, tuple[str | None, str
         from (unpivot (select {keys}, {src}._row_number, bf_file, bf_sha, {typed}._period, {cells}
                        from {typed} join {batch.records_table} as {src} using (_file, _row_number)
                        join {batch.files_table} using (_file)
-                       where {_loads(typed)})
+                       where {loads(typed)})
               on {on} into name __col value __value)
         where nullif(trim(__value), '') is not null"""
     )
@@ -1069,14 +908,16 @@ def _crash_point(spec: FeedSpec) -> None:
         os._exit(CRASH_EXIT_STATUS)  # no cleanup, no rollback, no flush: as abrupt as a kill
 
 
-def _count_and_log(con, batch: Batch, replaced: dict[int, list[str]]) -> dict[int, FileOutcome]:
+def _count_and_log(
+    con, batch: Batch, replaced: dict[int, list[str]], corrected: dict[int, Corrected]
+) -> dict[int, FileOutcome]:
     """Per file, one ingest-log row per period it holds and its outcome; reader rejects count in its latest period."""
     spec, typed = batch.spec, batch.typed_table
     # each figure counted on its own, so the log's rows in = loaded + quarantined + excluded is a check
     counts = {
         (f, p): (ok, bad, excluded)
         for f, p, ok, bad, excluded in con.execute(
-            f"""select _file, _period, count(*) filter (where {_loads(typed)}),
+            f"""select _file, _period, count(*) filter (where {loads(typed)}),
                 count(*) filter (where _excluded is null and len(_errors) > 0), count(*) filter (where _excluded
                     is not null)
             from {typed} group by all"""
@@ -1087,6 +928,9 @@ def _count_and_log(con, batch: Batch, replaced: dict[int, list[str]]) -> dict[in
     for s in batch.staged:
         latest = s.periods[-1]
         reason = f"replaces {', '.join(dict.fromkeys(replaced[s.n]))}" if replaced[s.n] else ""
+        fixes = corrected.get(s.n, Corrected())
+        if fixes.records:
+            reason = f"corrects {fixes.records:,} records loaded from {', '.join(fixes.files)}"
         reason = "; ".join(filter(None, (reason, batch.notes.get(s.n, ""))))
         total = Counts()
         for p in s.periods:
@@ -1106,7 +950,9 @@ def _count_and_log(con, batch: Batch, replaced: dict[int, list[str]]) -> dict[in
                 encoding=s.read.encoding,
                 records_in_file=s.read.records,
                 rows_before=was,
-                rows_after=_after(spec, was, ok),
+                rows_after=period_after(spec, was, ok) - fixes.periods.get(p, 0),
+                # the file's corrections, counted in its latest period (the records they replaced may be of any)
+                rows_corrected=fixes.records if p == latest else 0,
             )
             total += period
         in_file = s.read.records if s.read.records is not None else s.rows_read + s.reader_rejects

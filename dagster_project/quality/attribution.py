@@ -18,6 +18,7 @@ from datetime import datetime
 import duckdb
 
 from dagster_project.audit.trail import last_published_at
+from dagster_project.ingest.lifecycle import Status
 from dagster_project.warehouse import lit
 
 AGENCY_COLUMN = "agency_code"
@@ -28,8 +29,8 @@ QUOTED_RELATION = re.compile(r'^"([^"]+)"\."([^"]+)"\."([^"]+)"$')
 def unpublished_condition(since: datetime | None) -> tuple[str, list]:
     """The raw.ingest_log condition (and its parameters) of live deliveries not yet published."""
     if since is None:  # nothing published yet: every live delivery is new
-        return "status = 'loaded'", []
-    return "status = 'loaded' and (loaded_at > ? or status_changed_at > ?)", [since, since]
+        return f"status = '{Status.LOADED}'", []
+    return f"status = '{Status.LOADED}' and (loaded_at > ? or status_changed_at > ?)", [since, since]
 
 
 def unpublished_agencies(con: duckdb.DuckDBPyConnection) -> list[str]:

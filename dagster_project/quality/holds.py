@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import duckdb
 
 from dagster_project.audit.trail import last_published_at
-from dagster_project.ingest.deliveries import Delivery, Selector, act, check_actor
+from dagster_project.ingest.deliveries import Selector, act, check_actor
+from dagster_project.ingest.lifecycle import LogRow
 from dagster_project.quality.attribution import unpublished_condition
 
 # builds per make run or sensor-started chain: the first, and at most two without held deliveries
@@ -33,7 +34,7 @@ MAX_ATTEMPTS = 3
 @dataclass
 class HoldOutcome:
     run_id: str
-    held: list[Delivery] = field(default_factory=list)  # deliveries held now (as they were before)
+    held: list[LogRow] = field(default_factory=list)  # deliveries held now (as they were before)
     checks_by_agency: dict[str, list[str]] = field(default_factory=dict)  # agency -> checks pinned on it
     unattributed: list[str] = field(default_factory=list)  # failed blocking checks pinned on no agency
 

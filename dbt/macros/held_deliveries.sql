@@ -31,6 +31,7 @@
         'LIVE': ['loaded'],
         'UNPUBLISHED': ['held', 'awaiting_review'],
         'AWAITING_REVIEW': ['awaiting_review'],
+        'ALL': ['loaded', 'held', 'awaiting_review', 'accepted', 'rejected', 'superseded', 'purged'],
     } -%}
     {{ return(sets[name]) }}
 {%- endmacro %}
@@ -46,4 +47,13 @@
         {%- endfor -%}
     {%- endfor -%}
     ({%- for s in found -%}'{{ s }}'{{ ', ' if not loop.last }}{%- endfor -%})
+{%- endmacro %}
+
+{#- One status as a SQL literal, `status = {{ status('held') }}`: a name lifecycle.py does not have
+    fails the compile instead of matching no row. -#}
+{% macro status(name) -%}
+    {%- if name not in delivery_statuses('ALL') -%}
+        {{ exceptions.raise_compiler_error("no delivery status '" ~ name ~ "' (ingest/lifecycle.py Status)") }}
+    {%- endif -%}
+    '{{ name }}'
 {%- endmacro %}

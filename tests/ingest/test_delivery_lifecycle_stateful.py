@@ -169,7 +169,7 @@ def model_build(log: list[Row], landing: dict[str, Content], contents: dict[str,
         good = content.ids(period, good=True)
         live = [r for r in log if (r.agency, r.period) == (agency, period) and r.status in IN_RAW and r.sha != sha]
         before = sum(r.loaded for r in live)
-        if before and sha not in accepted:  # the guard (loader._guard), from the counts
+        if before and sha not in accepted:  # the guard (delivery_effects.guard), from the counts
             held_ids = set().union(*(contents[r.sha].ids(period, good=True) for r in live))
             gone = len(held_ids - content.ids(period))
             if len(good) < before * (1 - SHRINK) or content.bad() > n * QUARANTINED or gone > before * UNMATCHED:

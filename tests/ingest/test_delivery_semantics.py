@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from dagster_project.ingest.clean_load import verify
 from dagster_project.ingest.deliveries import Selector, act
 from dagster_project.ingest.loader import discover, load_files
 from dagster_project.ingest.validate import validate_feed
+from dagster_project.registry import registry_problems
 from dagster_project.run import restatements
 from tests.ingest.conftest import SSA_CALL_HEADER, feed_spec
 
@@ -148,6 +150,63 @@ def test_adds_quarantines_a_record_already_loaded(con, calls: Path):
         5,
     )
     assert _loaded(con, "2026-02") == 15
+
+
+def test_adds_with_corrections_replaces_the_record_already_loaded(con, calls: Path, tmp_path: Path):
+    """``corrections: true``: a record whose key the feed already loaded replaces it; the earlier
+    delivery's log counts it in rows_replaced (its rows in still reconcile), the correcting one in
+    rows_corrected; a correcting record that fails a check corrects nothing. One run or two, and a
+    clean load of the landing zone, end the same."""
+    landing = calls.parents[1]
+    first, second = "ssa_800_calls_2026-02-01.psv", "ssa_800_calls_2026-02-02.psv"
+    (calls / first).write_text(_calls("2026-02", 10, day=1))
+    (calls / second).write_text(_calls("2026-02", 10, first=5, day=2, bad=1))  # ids 5..14, id 5 unreadable
+    spec = {"delivery": "adds", "corrections": True}
+
+    def state():
+        opened = dict(
+            con.execute(
+                "select contact_id, day(opened_at) from raw.contacts where agency_code = 'SSA' order by 1"
+            ).fetchall()
+        )
+        log = con.execute(
+            "select source_file, rows_in, rows_loaded, rows_quarantined, rows_corrected, rows_replaced,"
+            " rows_before, rows_after from raw.ingest_log order by source_file"
+        ).fetchall()
+        return opened, log
+
+    _load(con, landing, "run-1", **{**spec, "pattern": "call_center/*01.psv"})
+    out = _load(con, landing, "run-2", **spec)[second]
+    assert (out.status, out.rows_loaded, out.rows_quarantined) == ("loaded", 9, 1)
+    (why,) = [r[-1] for r in _log(con, second)]
+    assert why == f"corrects 4 records loaded from {CALLS}/{first}"
+    opened, log = state()
+    ids = sorted(opened)
+    assert len(ids) == 15 and ids == sorted(set(ids))
+    assert [opened[f"S202602{i:06d}"] for i in range(4, 11)] == [1, 1, 2, 2, 2, 2, 2]  # 5 stays: its correction failed
+    assert log == [
+        (f"{CALLS}/{first}", 10, 10, 0, 0, 4, 0, 10),
+        (f"{CALLS}/{second}", 10, 9, 1, 4, None, 10, 15),
+    ]
+    # the same files in one run: applied one at a time, in order
+    con.execute("delete from raw.contacts; delete from raw.ingest_log; delete from quarantine.rejected_rows")
+    _load(con, landing, "run-3", **spec)
+    assert state()[0] == opened
+    assert [r[1:6] for r in state()[1]] == [r[1:6] for r in log]
+    # and a clean load of the landing zone agrees
+    assert verify(con, landing, tmp_path, [feed_spec("SSA", "call_center", **spec)]).matches
+
+
+def test_corrections_are_for_feeds_that_add_records(tmp_path: Path):
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "SSA.yml").write_text(
+        "agency: SSA\nfeeds:\n  - name: calls\n    kind: web_analytics\n    format: csv\n    pattern: w/*.csv\n"
+        "    columns: {report_name: a, report_date: b, domain: c, page: d, device: e, visits: f}\n"
+        "    corrections: true\n"
+    )
+    _, problems = registry_problems(feeds)
+    assert any("corrections is for feeds with delivery: adds" in p for p in problems), problems
 
 
 def test_snapshot_replaces_everything_the_feed_holds(con, calls: Path):

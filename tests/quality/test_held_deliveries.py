@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from dagster_project import run
 from dagster_project.demo.generate import generate
 from tests.conftest import read_db
 from tests.project_copy import ProjectCopy, copy_project
@@ -41,6 +43,8 @@ class Scenario:
     copy: ProjectCopy
     before: dict[str, list[tuple]]  # every published agency-level table's rows, first publish
     held_run: str  # make run's output when SSA's December was held
+    held_err: str  # and its standard error
+    held_code: int  # and its exit status
     after_hold: dict[str, list[tuple]]
     log_after_hold: list[tuple]
     health_after_hold: list[tuple]
@@ -71,12 +75,12 @@ def published_by_agency(db: Path) -> dict[str, list[tuple]]:
     return out
 
 
-def _make_run(copy: ProjectCopy, *, holds: bool = False) -> str:
+def _make_run(copy: ProjectCopy, *, holds: bool = False) -> subprocess.CompletedProcess:
     """make run; with deliveries held it publishes the rest and says so (README "Two commands": exit 3)."""
     run = copy.run("dagster_project.run")
     assert run.returncode == (3 if holds else 0), run.stdout[-4000:] + run.stderr[-4000:]
     assert ("result: PUBLISHED WITH HOLDS" if holds else "result: OK") in run.stdout
-    return run.stdout
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +102,15 @@ def scenario(tmp_path_factory) -> Scenario:
     before = published_by_agency(copy.published)
 
     shutil.copytree(later, landing, dirs_exist_ok=True)
-    held_run = _make_run(copy, holds=True)
+    held = _make_run(copy, holds=True)
     wh = copy.data / "warehouse" / "cx.duckdb"
     log = "select agency_code, source_file, status, status_by, status_reason from raw.ingest_log order by all"
     scenario = Scenario(
         copy=copy,
         before=before,
-        held_run=held_run,
+        held_run=held.stdout,
+        held_err=held.stderr,
+        held_code=held.returncode,
         after_hold=published_by_agency(copy.published),
         log_after_hold=read_db(wh, log),
         health_after_hold=read_db(
@@ -126,7 +132,7 @@ def scenario(tmp_path_factory) -> Scenario:
     release = copy.run("dagster_project.cli", "deliveries", "release", "--agency", HELD, timeout=300)
     assert release.returncode == 0, release.stdout + release.stderr
     scenario.released = release.stdout
-    scenario.release_run = _make_run(copy)
+    scenario.release_run = _make_run(copy).stdout
     scenario.after_release = published_by_agency(copy.published)
     scenario.log_after_release = read_db(wh, log)
     return scenario
@@ -190,3 +196,31 @@ def test_release_after_the_fix_publishes_the_held_deliveries(scenario):
         [HELD],
     )
     assert sorted(feed_health) == [("a11_survey", LATE, 0), ("call_center", LATE, 0)]
+
+
+# ---- make run's result word and summary in the held case (issue 25, finding 9) -------------------
+
+
+def test_published_with_held_deliveries_is_its_own_result_word_and_exit_status(scenario):
+    """Before issue 25 this run printed ``result: OK`` and exited 0."""
+    assert scenario.held_code == run.RESULT_HOLDS[1] == 3
+    results = [line for line in scenario.held_run.splitlines() if line.startswith("result:")]
+    assert len(results) == 1 and results[0].startswith("result: PUBLISHED WITH HOLDS ("), results
+    assert "result: OK" not in scenario.held_run
+    assert re.search(r"^published: \S+cx_warehouse\.duckdb", scenario.held_run, re.M)
+
+
+def test_the_held_case_prints_a_clean_summary_in_one_unit(scenario):
+    """Before, the first build's failure came out as Dagster's STEP_FAILURE and RUN_FAILURE records
+    with dbt's errors and a Python stack trace, then an ERROR line per step skipped after it."""
+    out, err = scenario.held_run, scenario.held_err
+    for noise in ("Traceback", "Stack Trace:", 'File "/', "Not executing", "Errors parsed from dbt logs", "\x1b["):
+        assert noise not in out + err, noise
+    failures = [line for line in err.splitlines() if "STEP_FAILURE" in line or "RUN_FAILURE" in line]
+    assert len(failures) == 2 and all("failed" in line for line in failures), failures
+    # the retry's lines, the HELD section and the result line count the same deliveries (files)
+    retried = int(re.search(r"held (\d+) unpublished deliver(?:y|ies) of SSA: blocking checks failed", out).group(1))
+    per_agency = int(re.search(r"^  SSA: (\d+) file\(s\) held by check:", out, re.M).group(1))
+    total = int(re.search(r"^HELD: (\d+) deliver(?:y|ies) ", out, re.M).group(1))
+    in_result = int(re.search(r"^result: PUBLISHED WITH HOLDS \((\d+) deliver", out, re.M).group(1))
+    assert retried == per_agency == total == in_result == 2  # SSA's December: a survey and a calls file

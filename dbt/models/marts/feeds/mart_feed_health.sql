@@ -39,7 +39,7 @@ held as (
             feed_name,
             status_by || ': ' || coalesce(status_reason, '') as why
         from log
-        where status = 'held'
+        where status = {{ status('held') }}
     ) as held_files
     group by agency_code, feed_name
 ),
@@ -50,18 +50,21 @@ per_feed as (
         feed_name,
         max(feed_kind) as feed_kind,
         -- a file whose periods come from its records has a log row per period: count files, not rows
-        count(distinct case when status = 'loaded' then file_sha256 end) as files_loaded,
-        count(distinct case when status = 'rejected' then file_sha256 end) as files_rejected,
-        count(distinct case when status = 'superseded' then file_sha256 end) as files_superseded,
+        count(distinct case when status = {{ status('loaded') }} then file_sha256 end) as files_loaded,
+        count(distinct case when status = {{ status('rejected') }} then file_sha256 end) as files_rejected,
+        count(distinct case when status = {{ status('superseded') }} then file_sha256 end) as files_superseded,
         -- held: delivered but left out of the warehouse (cxw deliveries hold, or a failed check)
-        count(distinct case when status = 'held' then file_sha256 end) as files_held,
+        count(distinct case when status = {{ status('held') }} then file_sha256 end) as files_held,
         -- parked by the delivery guard: nothing of it applied until an operator accepts or rejects it
-        count(distinct case when status = 'awaiting_review' then file_sha256 end) as files_awaiting_review,
-        sum(case when status = 'loaded' then rows_in else 0 end) as rows_in,
-        sum(case when status = 'loaded' then rows_loaded else 0 end) as rows_loaded,
-        sum(case when status = 'loaded' then rows_quarantined else 0 end) as rows_quarantined,
+        count(distinct case when status in {{ statuses('AWAITING_REVIEW') }} then file_sha256 end)
+            as files_awaiting_review,
+        sum(case when status = {{ status('loaded') }} then rows_in else 0 end) as rows_in,
+        sum(case when status = {{ status('loaded') }} then rows_loaded else 0 end) as rows_loaded,
+        sum(case when status = {{ status('loaded') }} then rows_quarantined else 0 end) as rows_quarantined,
         -- left out by a declared exclude rule (previews, tests): rows in = loaded + quarantined + excluded
-        sum(case when status = 'loaded' then coalesce(rows_excluded, 0) else 0 end) as rows_excluded,
+        sum(case when status = {{ status('loaded') }} then coalesce(rows_excluded, 0) else 0 end) as rows_excluded,
+        -- of the loaded records, those a later delivery's correction replaced (delivery: adds, corrections)
+        sum(case when status = {{ status('loaded') }} then coalesce(rows_replaced, 0) else 0 end) as rows_replaced,
         -- a held delivery, or one awaiting review, was delivered: its period is neither missing nor late
         -- (ingest/lifecycle.py: LIVE and UNPUBLISHED)
         min(case when status in {{ statuses('LIVE', 'UNPUBLISHED') }} then period end) as first_period,
@@ -126,6 +129,7 @@ select
     cast(rows_loaded as bigint) as rows_loaded,
     cast(rows_quarantined as bigint) as rows_quarantined,
     cast(rows_excluded as bigint) as rows_excluded,
+    cast(rows_replaced as bigint) as rows_replaced,
     cast({{ divide('100.0 * rows_quarantined', 'nullif(rows_in, 0)') }} as double) as quarantine_rate_pct,
     cast(unmapped_contact_type_rows as bigint) as unmapped_contact_type_rows,
     cast(unmapped_outcome_rows as bigint) as unmapped_outcome_rows,
