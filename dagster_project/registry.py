@@ -21,6 +21,7 @@ import codecs
 import difflib
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
@@ -49,6 +50,9 @@ JSON_FORMATS = ("json", "dap_json", "jsonl")
 # named groups year and month.
 DEFAULT_PERIOD_PATTERN = r"(?P<year>20\d{2})[-_]?(?P<month>0[1-9]|1[0-2])"
 SCHEMA_FILE = "feed.schema.json"
+# No CX record predates this unless a feed says so: 0001-01-01, 1582 or 1900-01-01 is an unset or
+# mistyped date, not a customer's
+EARLIEST_DATE = date(2000, 1, 1)
 AGENCY_CODE = r"^[A-Z][A-Z0-9_]{1,15}$"  # also a folder name and a partition key: nothing else gets in
 # strftime/strptime directives DuckDB and Python share; DuckDB takes the '-' flag (no padding) on
 # the numbers of _UNPADDED only, and refuses any other (or a lone % at the end) when the SQL runs
@@ -370,6 +374,9 @@ class Limits(_Strict):
     record_bytes: Size = Field(4 << 20, description="one record: a line, or lines joined by a quoted line break")
     field_bytes: Size = Field(1 << 20, description="one field (a cell) of a record")
     records: int = Field(50_000_000, ge=1, description="data records in one file")
+    columns: int = Field(
+        2_000, ge=1, description="csv/xlsx: columns in a header line (refused before the file's records are read)"
+    )
     sheet_cells: int = Field(20_000_000, ge=1, description="xlsx: cells in the worksheet read")
     shared_strings_bytes: Size = Field(
         256 << 20, description="xlsx: the workbook's shared-strings part unpacked (the reader holds it in memory)"
@@ -433,6 +440,10 @@ class FeedDoc(_Strict):
     date_format: str = Field("%Y-%m-%d", description="strptime format, or iso8601")
     timezone: str = Field("UTC", description="IANA time zone of local timestamps without an offset")
     fiscal_year_start_month: int = Field(10, ge=1, le=12, description="10 = federal (FY N starts 1 October N-1)")
+    earliest_date: date = Field(
+        EARLIEST_DATE,
+        description="a record's dates may not be earlier (an unset date read as 1900-01-01, a typo year: quarantined)",
+    )
     answers: tuple[AnswerGroup, ...] = ()
     counts: dict[Text, str] = Field(default_factory=dict, description="survey_counts: scale point -> count column")
     grid: Grid | None = Field(None, description="survey_counts: count columns named by question and scale point")
@@ -623,6 +634,7 @@ class FeedSpec:
     header_rows: int = 1
     header_row: int = 1
     fiscal_year_start_month: int = 10
+    earliest_date: str = EARLIEST_DATE.isoformat()  # a record's dates may not be earlier (a row check)
     period_from: str = "file_name"  # or records: each record's month of the kind's date column
     delivery: str = "restates"  # or adds, snapshot: what a new file means for what is loaded
     corrections: bool = False  # adds: a key already loaded by the feed replaces that record (else a duplicate)
@@ -714,6 +726,7 @@ def _to_spec(agency: str, doc: FeedDoc, source: Path) -> FeedSpec:
         header_rows=doc.header_rows,
         header_row=doc.header_row,
         fiscal_year_start_month=doc.fiscal_year_start_month,
+        earliest_date=doc.earliest_date.isoformat(),
         period_from=doc.period_from,
         delivery=doc.delivery,
         corrections=doc.corrections,

@@ -29,8 +29,9 @@ from dagster_project.automation.alerts import send_run_alerts
 from dagster_project.automation.audit_sensors import hold_after_failure, write_audit_summary
 from dagster_project.config import paths
 from dagster_project.demo.generate import generate
-from dagster_project.ingest.landing import shown_name, unclaimed_files
+from dagster_project.ingest.landing import unclaimed_files
 from dagster_project.ingest.lifecycle import Status
+from dagster_project.ingest.personal_data import shown_name
 from dagster_project.partitions import RETRY_OF_TAG, WHOLE_WAREHOUSE_TAGS
 from dagster_project.quality.holds import MAX_ATTEMPTS, HoldOutcome
 from dagster_project.registry import load_registry, registry_problems

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from dagster_project.config import seed_rows
-from dagster_project.contracts import CONTRACTS, DATE, DURATION, INTEGER, TEXT, TIMESTAMP, Column
-from dagster_project.ingest.personal_data import FORMULA_PATTERN, PII_LIKE, SHOWN_MAX
+from dagster_project.contracts import CODE_MAX, CONTRACTS, DATE, DURATION, INTEGER, TEXT, TIMESTAMP, Column
+from dagster_project.ingest.personal_data import (
+    CODE_FORMULA_START,
+    CONTROL_CHARACTERS,
+    FORMULA_PATTERN,
+    PII_LIKE,
+    PLAIN_NUMBER,
+    SHOWN_MAX,
+)
 from dagster_project.registry import (
     CasesExpr,
     ColumnExpr,
@@ -290,7 +297,9 @@ def shown_value(value: object, identifying: bool = False, max_length: int = SHOW
     text = str(value)
     if identifying or len(text) > max_length or re.search(PII_LIKE, text):
         return described(text)
-    return value
+    # a number stays a number; anything else as text (a date in a sample must stay JSON: GX's
+    # results go to Dagster's metadata and the audit trail as JSON)
+    return value if isinstance(value, int | float) else text
 
 
 # An error is '<column label><LABEL_END><reason>': the label is the agency's column name, which may
@@ -358,6 +367,14 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[Check]:
     if col.type in (TIMESTAMP, DATE):
         now = "cast(current_timestamp as timestamp)"
         checks.append(Check(lab, f"{v} > {now} + {FUTURE_TOLERANCE}", f"{shown(t)} || ' is in the future'"))
+        earliest = spec.earliest_date
+        checks.append(
+            Check(
+                lab,
+                f"{v} < cast({lit(earliest)} as date)",
+                f"{shown(t)} || {lit(f' is before {earliest}, the earliest date this feed takes (earliest_date)')}",
+            )
+        )
     if col.type == TIMESTAMP and spec.timezone.upper() != "UTC" and not _has_offset(fmt):
         local = (
             f"try_strptime({t}, {lit(fmt)})"
@@ -397,6 +414,24 @@ def column_checks(spec: FeedSpec, name: str, col: Column) -> list[Check]:
                 f"{shown(t, True)} || ' that looks like a spreadsheet formula; refused (formula injection)'",
             )
         )
+        if not col.identifying and col.max_length <= CODE_MAX:  # a code: it may become a published label
+            checks.append(
+                Check(
+                    lab,
+                    f"regexp_matches({t}, {lit(CODE_FORMULA_START)}) and not regexp_matches({t}, {lit(PLAIN_NUMBER)})"
+                    f" and not regexp_matches({t}, {lit(FORMULA_PATTERN)})",  # said once, by the check above
+                    f"{shown(t, True)} || ' starting with =, +, -, @, a tab or a carriage return, as a spreadsheet"
+                    " formula does; a code column takes none (formula injection)'",
+                )
+            )
+            checks.append(
+                Check(
+                    lab,
+                    f"regexp_matches({t}, {lit(CONTROL_CHARACTERS)})",
+                    f"{shown(t, True)} || ' holding a line break or another control character (an escape"
+                    " sequence?); a code column takes none'",
+                )
+            )
     if col.channel and name in spec.columns:
         known = sorted(known_labels("channel_synonyms.csv", spec.agency))
         allowed = ", ".join(lit(k) for k in known)

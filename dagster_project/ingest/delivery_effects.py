@@ -13,16 +13,13 @@ inside the batch's transaction (``loader._load_batch`` runs these stages in orde
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from dagster_project.contracts import CONTRACTS
+from dagster_project.ingest.batch import Batch, StagedFile
 from dagster_project.ingest.checks import label
 from dagster_project.ingest.lifecycle import IN_RAW, Status
 from dagster_project.registry import FeedSpec
 from dagster_project.warehouse import lit
-
-if TYPE_CHECKING:  # the loader's batch types (the loader imports this module)
-    from dagster_project.ingest.loader import Batch, StagedFile
 
 
 def loads(table: str) -> str:
@@ -89,7 +86,8 @@ class NotApplied(Exception):  # noqa: N818 - a signal, not an error: the batch l
 
 def check_named_period(con, batch: Batch) -> dict[int, str]:
     """A file whose period comes from its name must hold records of that period: when most of its
-    records fall in another period, the whole file is refused, naming both. A minority outside
+    loadable records (a record failing a check, a date of 1900 say, is quarantined whatever its
+    period) fall in another period, the whole file is refused, naming both. A minority outside
     (requests opened last month and updated in this one's export) load under the file's period and
     are counted in the log's reason (``batch.notes``). Returns the refused files (n -> why)."""
     spec = batch.spec
@@ -100,7 +98,7 @@ def check_named_period(con, batch: Batch) -> dict[int, str]:
     for n, named, dated, outside, others in con.execute(
         f"""select _file, any_value(_period), count(_own_period), count(*) filter (where _own_period <> _period),
                    list_sort(list_distinct(list(_own_period) filter (where _own_period <> _period)))
-            from {batch.typed_table} where _excluded is null group by _file"""
+            from {batch.typed_table} where {loads(batch.typed_table)} group by _file"""
     ).fetchall():
         if not outside:
             continue

@@ -29,13 +29,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
 from dagster_project.ingest.loader import discover
+from dagster_project.ingest.personal_data import LOOK_ALIKES, shown_name
 from dagster_project.registry import FeedSpec
-
-# letters of other scripts drawn like a Latin letter (Cyrillic, Greek, full-width forms are NFKC's)
-LOOK_ALIKES = str.maketrans(
-    "АВЕЅІЈКМНОРСТХУаеорсухіјѕԁһӏԛԝ" + "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧοινκρτυχ",
-    "ABESIJKMHOPCTXYaeopcyxijsdhlqw" + "ABEZHIKMNOPTYXoivkptux",
-)
 
 
 @dataclass(frozen=True)
@@ -61,32 +56,6 @@ class Unclaimed:
         """``path  (nearest feed: SSA call_center/*.psv)``, the kind first when it is not a plain file."""
         what = "" if self.kind == "file" else f"{self.kind}: "
         return f"{what}{self.shown}  (nearest feed: {self.nearest_feed})"
-
-
-def shown_name(name: str) -> str:
-    """``name`` with everything that is not a plainly printable character escaped, repr-style:
-    control characters (``\\n``, ``\\r``, ``\\t``, ``\\x1b``), format and separator characters
-    (bidi overrides, zero-width spaces, U+2028), bytes that were not UTF-8 (``\\xff``), letters of
-    another script that look like Latin ones (``\\u0410``) and the backslash itself (``\\\\``), so the
-    text shown can be read back to the one name and never starts a new line or colours a console."""
-    out = []
-    for ch in name:
-        code = ord(ch)
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch.isprintable() and ch.translate(LOOK_ALIKES) == ch:
-            out.append(ch)
-        elif ch in "\n\r\t":
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
-        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's surrogateescape)
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif code <= 0xFF:
-            out.append(f"\\x{code:02x}")
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return "".join(out)
 
 
 def skeleton(text: str) -> str:

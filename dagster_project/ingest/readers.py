@@ -313,10 +313,13 @@ def _csv_relation(spec: FeedSpec, path: Path, delimiter: str, names: list[str]) 
     )
 
 
-def _header(path: Path, delimiter: str, header_rows: int = 1, header_row: int = 1) -> list[str]:
+def _header(
+    path: Path, delimiter: str, header_rows: int = 1, header_row: int = 1, limits: Limits | None = None
+) -> list[str]:
     """The fields of the header record that names the columns (a blank one is named columnN, a
     repeated one gets a suffix). Reads at most HEADER_MAX_BYTES: a header line of a gigabyte
-    must not be read into memory."""
+    must not be read into memory; a header wider than ``limits.columns`` is refused before any
+    reader allocates a column for each (100,000 columns took DuckDB's reader past 1 GB)."""
     with _open_bytes(path) as f:
         head = f.read(HEADER_MAX_BYTES)
     text = head.decode("utf-8-sig", errors="replace")
@@ -328,6 +331,9 @@ def _header(path: Path, delimiter: str, header_rows: int = 1, header_row: int = 
             " check the delimiter and the line endings"
         )
     fields = records[header_row - 1] if len(records) >= header_row else []
+    widest = max(map(len, records), default=0)
+    if limits is not None and widest > limits.columns:
+        raise OverLimit(f"the header has {widest:,} columns", "columns", limits.columns, unit="columns")
     names = [field.strip() or f"column{i}" for i, field in enumerate(fields)]  # a blank name is named by position
     seen: dict[str, int] = {}
     for i, name in enumerate(names, start=1):
@@ -387,7 +393,7 @@ def read_source(
             readable, encoding = csv_source_path(spec, path, tmpdir)
             if records is None:  # a sheet, or an encoding such as UTF-16: measured as UTF-8
                 records = count_records(readable, spec.header_rows, spec.limits)
-            names = _header(readable, _delimiter(spec), spec.header_rows, spec.header_row)
+            names = _header(readable, _delimiter(spec), spec.header_rows, spec.header_row, spec.limits)
             try:
                 _read_csv(con, spec, readable, names, into)
             except (duckdb.InvalidInputException, UnreadableFile):

@@ -3,7 +3,8 @@ and fact table, holding only that agency's rows.
 
 The government-wide snapshot (snapshot.py) has dims and aggregated marts only. An agency's
 analysts also need their own row-level facts (``marts.fct_*``: comments already redacted, customer
-keys pseudonymised at ingest), and must not see another agency's rows. So a slice holds:
+keys pseudonymised at ingest, and keyed again per agency here so that no key joins across two
+agencies' slices), and must not see another agency's rows. So a slice holds:
 
 * every table (dim, mart, fact) with an ``agency_code`` column: that agency's rows only;
 * dims without ``agency_code`` (dates, channels, outcomes ...): whole, they are reference data;
@@ -33,7 +34,9 @@ import dagster as dg
 import duckdb
 
 from dagster_project.config import duckdb_settings, paths
+from dagster_project.contracts import CONTRACTS
 from dagster_project.ingest.personal_data import PII_LIKE, SHOWN_MAX
+from dagster_project.ingest.pseudonyms import pseudonym_sql
 from dagster_project.publish.fingerprints import Table, agency_fingerprints
 from dagster_project.publish.snapshot import PUBLISHED_SCHEMA, _copy_comments, attach_compatible, published_models
 from dagster_project.registry import AGENCY_CODE
@@ -172,19 +175,31 @@ def _write_slice(
 DELIVERED_TEXT = re.compile(r"^source_(?!file$|row_number$)")
 
 
+# A customer pseudonym (contracts: pseudonymised) is published per agency: keyed again with the
+# row's agency, so one caller's key in FSA's slice cannot be joined to the same caller's in SSA's.
+# Equal within an agency, so repeat contacts (computed in the warehouse, before this) still read true.
+PSEUDONYMISED = {name for c in CONTRACTS.values() for name, col in c.columns.items() if col.pseudonymised}
+
+
 def _columns(con, table: str) -> str:
     columns = con.execute(
         "select column_name, data_type from duckdb_columns() where database_name = 'working' and schema_name = ?"
         " and table_name = ? order by column_index",
         [PUBLISHED_SCHEMA, table],
     ).fetchall()
-    return ", ".join(
-        f"case when length({ident(c)}) <= {SHOWN_MAX} and not regexp_matches({ident(c)}, {lit(PII_LIKE)})"
-        f" then {ident(c)} end as {ident(c)}"
-        if table.startswith("fct_") and DELIVERED_TEXT.match(c) and t == "VARCHAR"
-        else ident(c)
-        for c, t in columns
-    )
+    names = {c for c, _ in columns}
+
+    def published(c: str, t: str) -> str:
+        if table.startswith("fct_") and DELIVERED_TEXT.match(c) and t == "VARCHAR":
+            return (
+                f"case when length({ident(c)}) <= {SHOWN_MAX} and not regexp_matches({ident(c)}, {lit(PII_LIKE)})"
+                f" then {ident(c)} end as {ident(c)}"
+            )
+        if c in PSEUDONYMISED and "agency_code" in names:
+            return f"{pseudonym_sql(f'agency_code || {lit(chr(31))} || {ident(c)}')} as {ident(c)}"
+        return ident(c)
+
+    return ", ".join(published(c, t) for c, t in columns)
 
 
 @dg.asset(

@@ -284,3 +284,28 @@ def test_a_record_the_reader_would_drop_is_never_lost_unseen(tmp_path, con):
         " line endings; the feed's limit limits.record_bytes is 4,194,304 bytes (4 MiB)"
     )
     assert con.execute("select count(*) from raw.contacts").fetchone() == (0,)
+
+
+def test_a_file_name_with_a_line_break_or_an_escape_is_refused_and_logged_escaped(tmp_path, con):
+    """Issue 26, finding 4: a name with a line break forged a console line ("[publish] ok" at
+    column 0) and an ANSI escape recoloured the console; such a file is refused by name, never
+    read, and logged with the name escaped; the other files load."""
+    landing = tmp_path / "landing"
+    good = _deliver(landing, SSA_CALL_HEADER)
+    forged = _deliver(landing, SSA_CALL_HEADER, "ssa_800_calls_2025-08\n[publish] ok.psv")
+    coloured = _deliver(landing, SSA_CALL_HEADER, "ssa_800_calls_2025-09\x1b[32m.psv")
+    spec = feed_spec("SSA", "call_center")
+    outcomes = {o.file: o for o in load_files(con, spec, discover(spec, landing), landing, "run-1")}
+    assert outcomes[f"SSA/call_center/{good.name}"].status == "loaded"
+    for path, shown in (
+        (forged, "ssa_800_calls_2025-08\\n[publish] ok.psv"),
+        (coloured, "ssa_800_calls_2025-09\\x1b[32m.psv"),
+    ):
+        o = outcomes[f"SSA/call_center/{shown}"]
+        assert o.status == "rejected" and "its name holds a line break, a control or an invisible character" in o.reason
+        assert path.exists()
+    logged = [f for (f,) in con.execute("select source_file from raw.ingest_log order by 1").fetchall()]
+    assert all(f.isprintable() for f in logged) and len(logged) == 3
+    # the next run neither loads nor logs them again
+    again = load_files(con, spec, discover(spec, landing), landing, "run-2")
+    assert {o.status for o in again} == {"skipped"}

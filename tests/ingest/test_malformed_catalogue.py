@@ -24,6 +24,7 @@ import pytest
 
 from dagster_project.config import PROJECT_ROOT
 from dagster_project.demo.generate import generate
+from dagster_project.ingest.checks import described
 from dagster_project.ingest.loader import FileOutcome, ensure_tables, load_file
 from dagster_project.ingest.validate import validate_feed
 from dagster_project.registry import human_bytes
@@ -672,6 +673,75 @@ def _unpacked(path: Path) -> int:
         return sum(i.file_size for i in z.infolist())
 
 
+def _wide_header(columns: int, rows: int) -> Callable[[Path, Path], None]:
+    """A header of ``columns`` columns (the feed's own first, the rest x1, x2, ...) and ``rows`` records."""
+
+    def make(path: Path, base: Path) -> None:
+        extra = "|".join(f"x{i}" for i in range(columns - 8))
+        record = CALL.rstrip("\n") + "|" * (columns - 8)
+        path.write_text(f"{SSA_CALL_HEADER}|{extra}\n" + "".join(record.format(n=i) + "\n" for i in range(rows)))
+
+    return make
+
+
+# issue 26, findings 3 and 5: formula payloads in code columns, a lone sign (kept), dates before the
+# feed's earliest_date; record by record: (column, value, its reason, or None when it loads)
+FORMULAS = ["+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "=1+1", '=+HYPERLINK("x")', '=-HYPERLINK("x")']
+FORMULAS += ['=(HYPERLINK("x"))', "@SUM(A1)"]
+PAYLOADS = [
+    ("reason_code", f, "{} that looks like a spreadsheet formula; refused (formula injection)") for f in FORMULAS
+]
+PAYLOADS += [
+    (
+        "queue",
+        "-Queue 7",
+        "{} starting with =, +, -, @, a tab or a carriage return, as a spreadsheet formula does;"
+        " a code column takes none (formula injection)",
+    ),
+    ("disposition", "-", None),
+    (
+        "queue",
+        "N800\n[publish] ok",
+        "{} holding a line break or another control character (an escape sequence?); a code column takes none",
+    ),
+    (
+        "reason_code",
+        "SSN\x1b[31mCARD",
+        "{} holding a line break or another control character (an escape sequence?); a code column takes none",
+    ),
+    (
+        "call_start",
+        "1900-01-01 00:00:00",
+        '"{}" is before 2000-01-01, the earliest date this feed takes (earliest_date)',
+    ),
+    (
+        "call_start",
+        "0001-01-01 00:00:00",
+        '"{}" is before 2000-01-01, the earliest date this feed takes (earliest_date)',
+    ),
+]
+COLUMNS = SSA_CALL_HEADER.split("|")
+
+
+def _planted(path: Path, base: Path) -> None:
+    rows = [SSA_CALL_HEADER]
+    for n, (column, value, _) in enumerate(PAYLOADS, start=1):
+        fields = CALL.rstrip("\n").format(n=n).split("|")
+        quoted = '"' + value.replace('"', '""') + '"' if any(c in value for c in '|"\n') else value
+        fields[COLUMNS.index(column)] = quoted
+        rows.append("|".join(fields))
+    path.write_text("\n".join(rows) + "\n")
+
+
+def _planted_reasons() -> tuple[str, ...]:
+    out = []
+    for column, value, reason in PAYLOADS:
+        if reason is not None:
+            shown = value if reason.startswith('"') else described(value)
+            out.append(f"{column}: {reason.format(shown)}")
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Hostile:
     kind: str
@@ -804,6 +874,30 @@ HOSTILE = [
         _cut_json_with_ssn,
         "rejected",
         "unreadable as dap_json (utf-8, delimiter ','): Invalid Input Error: Malformed JSON in file",
+    ),
+    Hostile(
+        "100,000-column header",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv",
+        _wide_header(100_000, 1),
+        "rejected",
+        f"the header has 100,000 columns{LIMIT}columns is 2,000",
+    ),
+    Hostile(
+        "20,000 columns by 50 rows (2 MB)",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv",
+        _wide_header(20_000, 50),
+        "rejected",
+        f"the header has 20,000 columns{LIMIT}columns is 2,000",
+    ),
+    Hostile(
+        "formulas in code columns, dates before the earliest",
+        SSA_CALLS,
+        "ssa_800_calls_2025-09.psv",
+        _planted,
+        "loaded",
+        _planted_reasons(),
     ),
     Hostile(
         "shifted columns carrying personal data",

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.ingest.landing import shown_name, unclaimed_files
+from dagster_project.ingest.landing import unclaimed_files
+from dagster_project.ingest.personal_data import shown_name
 from dagster_project.registry import load_registry
 from tests.conftest import copy_data_dir
 

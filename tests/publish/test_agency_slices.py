@@ -124,3 +124,28 @@ def test_a_slice_is_written_again_only_when_its_content_changed(tmp_path: Path):
     con.close()
     assert publish_agency_slices(warehouse, published, "r4").written == ["A_1", "B2"]
     assert read_db(slice_path(published, "A_1"), "select v from marts.mart_benchmark") == [(43,)]
+
+
+def test_a_customer_key_cannot_be_joined_across_two_agencies_slices(tmp_path: Path):
+    """Issue 26, finding 8: one pseudonym key served every agency, so the same caller had the same
+    customer_key in FSA's and SSA's slices. A slice keys it again with its agency: equal within
+    the agency (repeat contacts still read as one customer), different across agencies."""
+    warehouse, published = tmp_path / "w.duckdb", tmp_path / "published"
+    con = duckdb.connect(str(warehouse))
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_contact as select * from (values ('SSA', 'S1', 'k1'), ('SSA', 'S2', 'k1'),"
+        " ('SSA', 'S3', 'k2'), ('FSA', 'F1', 'k1'), ('FSA', 'F2', null)) as t(agency_code, contact_key, customer_key)"
+    )
+    con.close()
+    publish_agency_slices(warehouse, published, "r1")
+    ssa = dict(read_db(slice_path(published, "SSA"), "select contact_key, customer_key from marts.fct_contact"))
+    fsa = dict(read_db(slice_path(published, "FSA"), "select contact_key, customer_key from marts.fct_contact"))
+    assert ssa["S1"] == ssa["S2"] != ssa["S3"]  # one customer within SSA, as in the warehouse
+    assert fsa["F1"] != ssa["S1"] and fsa["F2"] is None  # k1 in FSA is not k1 in SSA
+    assert not {ssa["S1"], ssa["S3"], fsa["F1"]} & {"k1", "k2"}  # the warehouse's keys are not published
+    parquet = duckdb.connect().execute(
+        "select customer_key from read_parquet(?) where contact_key = 'F1'",
+        [str(slice_path(published, "FSA").parent / "parquet" / "fct_contact.parquet")],
+    )
+    assert parquet.fetchall() == [(fsa["F1"],)]

@@ -1,7 +1,9 @@
 """The versioned GX suites: every fact and mart is covered, they pass on the demo build, and
 each reconciliation or disclosure suite fails when the data it guards is tampered with."""
 
+import json
 import shutil
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -362,6 +364,10 @@ def test_samples_of_ids_free_text_and_personal_data_are_described_not_shown():
         "partial_unexpected_list": [[12, 13], ["a value of 16 characters (letters, other signs)", "x"]],
         "observed_value": 12345678,  # a figure GX computed, not a delivered value
     }
+    # a date or timestamp in a sample stays JSON (issue 26, finding 5: a 1776 survey date crashed
+    # the check with "Object of type date is not JSON serializable")
+    dated = safe_result({"partial_unexpected_list": [date(1776, 7, 4), datetime(1900, 1, 1, 9)]}, {"column": "d"})
+    assert json.loads(json.dumps(dated)) == {"partial_unexpected_list": ["1776-07-04", "1900-01-01 09:00:00"]}
 
 
 def test_an_unmapped_value_that_may_be_personal_data_is_described_everywhere_gx_writes(warehouse_copy: Path):
